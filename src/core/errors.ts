@@ -1,0 +1,133 @@
+/**
+ * Tidepool's error classes. Each carries the data a caller needs to react
+ * (collection, id, field, reason) and keeps any underlying error as `cause`.
+ */
+export class TidepoolError extends Error {
+  /** When true, `db.run` retries the transaction (with backoff) instead of failing. */
+  retryable = false
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+  }
+}
+
+export class ModelAlreadyExistsError extends TidepoolError {
+  constructor(
+    readonly collection: string,
+    readonly id: string,
+  ) {
+    super(`Tried to recreate an existing model: ${collection} ${JSON.stringify(id)}`)
+  }
+}
+
+/** Thrown when a transaction kept failing with retryable errors; `original` is the last one. */
+export class TransactionFailedError extends TidepoolError {
+  constructor(
+    message: string,
+    readonly original: unknown,
+  ) {
+    super(message, { cause: original })
+  }
+}
+
+export class InvalidFieldError extends TidepoolError {
+  constructor(
+    readonly field: string,
+    reason: string,
+  ) {
+    super(`${field} ${reason}`)
+  }
+}
+
+/** A value does not match its schema. `path` names the field (and nested path) at fault. */
+export class ValidationError extends TidepoolError {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+    readonly value?: unknown,
+  ) {
+    super(`Validation Error - ${path}: ${reason}`)
+  }
+}
+
+export class InvalidOptionsError extends TidepoolError {
+  constructor(
+    readonly option: string,
+    reason: string,
+  ) {
+    super(`Invalid option ${option}: ${reason}`)
+  }
+}
+
+export class InvalidParameterError extends TidepoolError {
+  constructor(
+    readonly parameter: string,
+    reason: string,
+  ) {
+    super(`Invalid parameter ${parameter}: ${reason}`)
+  }
+}
+
+export class WriteAttemptedInReadOnlyTxError extends TidepoolError {
+  constructor(readonly what: string) {
+    super(`Tried to write in a read-only transaction: ${what}`)
+  }
+}
+
+export class ModelTrackedTwiceError extends TidepoolError {
+  constructor(
+    readonly collection: string,
+    readonly id: string,
+  ) {
+    super(`Model tracked twice in one transaction: ${collection} ${JSON.stringify(id)}`)
+  }
+}
+
+export class DeletedTwiceError extends TidepoolError {
+  constructor(
+    readonly collection: string,
+    readonly id: string,
+  ) {
+    super(`Tried to delete a model twice: ${collection} ${JSON.stringify(id)}`)
+  }
+}
+
+/** There is no connection; `committed` tells whether the write was committed locally (and stays queued). */
+export class OfflineError extends TidepoolError {
+  constructor(readonly committed: boolean) {
+    super(committed ? 'Connection lost while waiting for the server; the write stays queued' : 'No connection to the server; nothing was committed')
+  }
+}
+
+/** Why a document failed a check, as the replica and the server report it. */
+export type ConditionReason = 'condition-failed' | 'not-found'
+
+/**
+ * A precondition failed at commit: what the transaction read has changed
+ * since (retryable), or a blind update met a missing document (not retryable).
+ */
+export class ConditionFailedError extends TidepoolError {
+  constructor(
+    readonly collection: string,
+    readonly id: string,
+    readonly reason: ConditionReason,
+    detail: string,
+  ) {
+    super(`${reason === 'not-found' ? 'Document not found' : 'Condition failed'}: ${collection} ${JSON.stringify(id)} (${detail})`)
+    this.retryable = reason === 'condition-failed'
+  }
+}
+
+export class PermissionDeniedError extends TidepoolError {
+  constructor(reason: string) {
+    super(`Permission denied: ${reason}`)
+  }
+}
+
+/** The database (or storage) was used after `close()`. */
+export class ClosedError extends TidepoolError {
+  constructor(what: string) {
+    super(`${what} is closed`)
+  }
+}

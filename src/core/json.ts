@@ -1,0 +1,89 @@
+/** Values that documents hold: what JSON can represent. */
+export type Json = null | boolean | number | string | Json[] | JsonObject
+export interface JsonObject {
+  [key: string]: Json
+}
+
+export function isPlainObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false
+    return true
+  }
+  if (Array.isArray(b)) return false
+  const ao = a as Record<string, unknown>
+  const bo = b as Record<string, unknown>
+  let n = 0
+  for (const k in ao) {
+    if (ao[k] === undefined) continue
+    if (!deepEqual(ao[k], bo[k])) return false
+    n++
+  }
+  for (const k in bo) if (bo[k] !== undefined) n--
+  return n === 0
+}
+
+/** A deep copy of a JSON value; `undefined` members of objects are dropped, as JSON drops them. */
+export function deepCopy<T>(v: T): T {
+  if (typeof v !== 'object' || v === null) return v
+  if (Array.isArray(v)) return v.map(deepCopy) as T
+  const out: Record<string, unknown> = {}
+  for (const k in v) {
+    const x = (v as Record<string, unknown>)[k]
+    if (x !== undefined) out[k] = deepCopy(x)
+  }
+  return out as T
+}
+
+/** JSON.stringify with object keys sorted, so equal values always encode alike. */
+export function stableStringify(v: unknown): string {
+  if (typeof v !== 'object' || v === null) return JSON.stringify(v)
+  if (Array.isArray(v)) return `[${v.map(x => (x === undefined ? 'null' : stableStringify(x))).join(',')}]`
+  const o = v as Record<string, unknown>
+  const parts: string[] = []
+  for (const k of Object.keys(o).sort()) {
+    if (o[k] !== undefined) parts.push(`${JSON.stringify(k)}:${stableStringify(o[k])}`)
+  }
+  return `{${parts.join(',')}}`
+}
+
+/** Why `v` is not a JSON value (NaN, a Date, a function, a cycle...), or undefined if it is one. */
+export function notJsonReason(v: unknown, seen: Set<object> = new Set()): string | undefined {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return undefined
+    case 'number':
+      return Number.isFinite(v) ? undefined : `${v} is not a finite number`
+    case 'object': {
+      if (v === null) return undefined
+      if (seen.has(v)) return 'a value contains a cycle'
+      seen.add(v)
+      if (Array.isArray(v)) {
+        for (const x of v) {
+          const r = notJsonReason(x, seen)
+          if (r) return r
+        }
+      } else {
+        const proto = Object.getPrototypeOf(v)
+        if (proto !== Object.prototype && proto !== null) return `${proto?.constructor?.name ?? 'an object'} is not a plain object`
+        for (const k in v) {
+          const x = (v as Record<string, unknown>)[k]
+          if (x === undefined) continue
+          const r = notJsonReason(x, seen)
+          if (r) return r
+        }
+      }
+      seen.delete(v)
+      return undefined
+    }
+    default:
+      return `a ${typeof v} is not a JSON value`
+  }
+}

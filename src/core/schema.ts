@@ -1,0 +1,301 @@
+import { InvalidParameterError } from './errors.js'
+import { deepCopy, type Json } from './json.js'
+
+/** The JSON Schema (draft-07) that `S` emits. */
+export interface JsonSchema {
+  type?: 'string' | 'integer' | 'number' | 'boolean' | 'object' | 'array'
+  description?: string
+  default?: Json
+  readOnly?: boolean
+  minimum?: number
+  maximum?: number
+  minLength?: number
+  maxLength?: number
+  minItems?: number
+  maxItems?: number
+  pattern?: string
+  enum?: Json[]
+  properties?: Record<string, JsonSchema>
+  required?: string[]
+  additionalProperties?: boolean | JsonSchema
+  items?: JsonSchema
+}
+
+export type SchemaKind = 'str' | 'int' | 'double' | 'bool' | 'obj' | 'arr' | 'map'
+
+declare const TYPE: unique symbol
+
+/**
+ * A field's schema. `T` is the value's type; `O`, `D` and `R` record whether
+ * it is optional, has a default and is read-only, so models can type their
+ * instances and the data that `create` needs.
+ */
+export interface Schema<T, O extends boolean = false, D extends boolean = false, R extends boolean = false> {
+  readonly [TYPE]?: { type: T; optional: O; hasDefault: D; readOnly: R }
+  readonly kind: SchemaKind
+  readonly isOptional: O
+  readonly isReadOnly: R
+  readonly hasDefault: D
+  /** A fresh deep copy of the default value (undefined when there is none). */
+  defaultValue(): T | undefined
+  jsonSchema(): JsonSchema
+  /** Schemas of an object's props (obj only). */
+  readonly props: Readonly<Record<string, AnySchema>>
+}
+
+/** Any schema, whatever its type and flags. */
+export type AnySchema = Schema<unknown, boolean, boolean, boolean>
+/** A record of named schemas: a model's KEY or FIELDS. */
+export type Shape = Record<string, AnySchema>
+
+/** The type of value a schema accepts (undefined included when optional). */
+export type Infer<S> = S extends Schema<infer T, infer O, boolean, boolean> ? (O extends true ? T | undefined : T) : never
+type IsOptional<S> = S extends Schema<unknown, infer O, boolean, boolean> ? O : never
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {}
+type PropsOf<T, K extends string, S> = Simplify<T & (IsOptional<S> extends true ? { [P in K]?: Infer<S> } : { [P in K]: Infer<S> })>
+
+interface Common<Self> {
+  /** Documentation that lands in the JSON Schema's `description`. */
+  desc(text: string): Self
+}
+export interface StrSchema<T extends string = string, O extends boolean = false, D extends boolean = false, R extends boolean = false>
+  extends Schema<T, O, D, R>, Common<StrSchema<T, O, D, R>> {
+  optional(): StrSchema<T, true, D, R>
+  readOnly(): StrSchema<T, O, D, true>
+  default(value: T): StrSchema<T, O, true, R>
+  /** Minimum length. */
+  min(n: number): StrSchema<T, O, D, R>
+  /** Maximum length. */
+  max(n: number): StrSchema<T, O, D, R>
+  pattern(re: RegExp | string): StrSchema<T, O, D, R>
+  enum<E extends T>(...values: E[]): StrSchema<E, O, D, R>
+}
+export interface NumSchema<O extends boolean = false, D extends boolean = false, R extends boolean = false>
+  extends Schema<number, O, D, R>, Common<NumSchema<O, D, R>> {
+  optional(): NumSchema<true, D, R>
+  readOnly(): NumSchema<O, D, true>
+  default(value: number): NumSchema<O, true, R>
+  min(n: number): NumSchema<O, D, R>
+  max(n: number): NumSchema<O, D, R>
+  enum(...values: number[]): NumSchema<O, D, R>
+}
+export interface BoolSchema<O extends boolean = false, D extends boolean = false, R extends boolean = false>
+  extends Schema<boolean, O, D, R>, Common<BoolSchema<O, D, R>> {
+  optional(): BoolSchema<true, D, R>
+  readOnly(): BoolSchema<O, D, true>
+  default(value: boolean): BoolSchema<O, true, R>
+}
+export interface ObjSchema<T extends object = {}, O extends boolean = false, D extends boolean = false, R extends boolean = false>
+  extends Schema<T, O, D, R>, Common<ObjSchema<T, O, D, R>> {
+  optional(): ObjSchema<T, true, D, R>
+  readOnly(): ObjSchema<T, O, D, true>
+  default(value: T): ObjSchema<T, O, true, R>
+  /** Adds a property (required unless its schema is optional). */
+  prop<K extends string, S extends AnySchema>(name: K, schema: S): ObjSchema<PropsOf<T, K, S>, O, D, R>
+}
+export interface ArrSchema<E = unknown, O extends boolean = false, D extends boolean = false, R extends boolean = false>
+  extends Schema<E[], O, D, R>, Common<ArrSchema<E, O, D, R>> {
+  optional(): ArrSchema<E, true, D, R>
+  readOnly(): ArrSchema<E, O, D, true>
+  default(value: E[]): ArrSchema<E, O, true, R>
+  /** Minimum number of items. */
+  min(n: number): ArrSchema<E, O, D, R>
+  /** Maximum number of items. */
+  max(n: number): ArrSchema<E, O, D, R>
+}
+export interface MapSchema<V = Json, O extends boolean = false, D extends boolean = false, R extends boolean = false>
+  extends Schema<Record<string, V>, O, D, R>, Common<MapSchema<V, O, D, R>> {
+  optional(): MapSchema<V, true, D, R>
+  readOnly(): MapSchema<V, O, D, true>
+  default(value: Record<string, V>): MapSchema<V, O, true, R>
+  /** The schema of every value in the map. */
+  value<S extends AnySchema>(schema: S): MapSchema<Infer<S>, O, D, R>
+  /** A pattern every key must match. */
+  keyPattern(re: RegExp | string): MapSchema<V, O, D, R>
+  /** Minimum number of entries. */
+  min(n: number): MapSchema<V, O, D, R>
+  /** Maximum number of entries. */
+  max(n: number): MapSchema<V, O, D, R>
+}
+
+interface Spec {
+  kind: SchemaKind
+  optional: boolean
+  readOnly: boolean
+  hasDefault: boolean
+  defaultValue?: Json
+  desc?: string
+  min?: number
+  max?: number
+  pattern?: string
+  enum?: Json[]
+  props?: Record<string, SchemaImpl>
+  items?: SchemaImpl
+  value?: SchemaImpl
+  keyPattern?: string
+}
+
+/** One runtime class serves every kind; the interfaces above give each kind its own methods. */
+class SchemaImpl {
+  constructor(private readonly spec: Spec) {
+    Object.freeze(this)
+  }
+  get kind(): SchemaKind {
+    return this.spec.kind
+  }
+  get isOptional(): boolean {
+    return this.spec.optional
+  }
+  get isReadOnly(): boolean {
+    return this.spec.readOnly
+  }
+  get hasDefault(): boolean {
+    return this.spec.hasDefault
+  }
+  get props(): Readonly<Record<string, SchemaImpl>> {
+    return this.spec.props ?? {}
+  }
+  defaultValue(): Json | undefined {
+    return deepCopy(this.spec.defaultValue)
+  }
+  private with(change: Partial<Spec>, method: string, kinds?: SchemaKind[]): SchemaImpl {
+    if (kinds && !kinds.includes(this.spec.kind)) {
+      throw new InvalidParameterError(method, `${method}() does not apply to S.${this.spec.kind}`)
+    }
+    return new SchemaImpl({ ...this.spec, ...change })
+  }
+  optional(): SchemaImpl {
+    return this.with({ optional: true }, 'optional')
+  }
+  readOnly(): SchemaImpl {
+    return this.with({ readOnly: true }, 'readOnly')
+  }
+  default(value: Json): SchemaImpl {
+    if (value === undefined) throw new InvalidParameterError('default', 'a default value cannot be undefined')
+    return this.with({ hasDefault: true, defaultValue: deepCopy(value) }, 'default')
+  }
+  desc(text: string): SchemaImpl {
+    return this.with({ desc: text }, 'desc')
+  }
+  min(n: number): SchemaImpl {
+    assertNumber('min', n)
+    return this.with({ min: n }, 'min', ['str', 'int', 'double', 'arr', 'map'])
+  }
+  max(n: number): SchemaImpl {
+    assertNumber('max', n)
+    return this.with({ max: n }, 'max', ['str', 'int', 'double', 'arr', 'map'])
+  }
+  pattern(re: RegExp | string): SchemaImpl {
+    return this.with({ pattern: typeof re === 'string' ? re : re.source }, 'pattern', ['str'])
+  }
+  enum(...values: Json[]): SchemaImpl {
+    if (values.length === 0) throw new InvalidParameterError('enum', 'enum() needs at least one value')
+    return this.with({ enum: values }, 'enum', ['str', 'int', 'double'])
+  }
+  prop(name: string, schema: SchemaImpl): SchemaImpl {
+    if (!(schema instanceof SchemaImpl)) throw new InvalidParameterError('prop', `${name} must be given a schema built with S`)
+    return this.with({ props: { ...this.spec.props, [name]: schema } }, 'prop', ['obj'])
+  }
+  value(schema: SchemaImpl): SchemaImpl {
+    return this.with({ value: schema }, 'value', ['map'])
+  }
+  keyPattern(re: RegExp | string): SchemaImpl {
+    return this.with({ keyPattern: typeof re === 'string' ? re : re.source }, 'keyPattern', ['map'])
+  }
+
+  jsonSchema(): JsonSchema {
+    const s = this.spec
+    const out: JsonSchema = {}
+    switch (s.kind) {
+      case 'str':
+        out.type = 'string'
+        if (s.min !== undefined) out.minLength = s.min
+        if (s.max !== undefined) out.maxLength = s.max
+        if (s.pattern !== undefined) out.pattern = s.pattern
+        break
+      case 'int':
+      case 'double':
+        out.type = s.kind === 'int' ? 'integer' : 'number'
+        if (s.min !== undefined) out.minimum = s.min
+        if (s.max !== undefined) out.maximum = s.max
+        break
+      case 'bool':
+        out.type = 'boolean'
+        break
+      case 'obj':
+        Object.assign(out, shapeSchema(this.props, false))
+        break
+      case 'arr':
+        out.type = 'array'
+        if (s.items) out.items = s.items.jsonSchema()
+        if (s.min !== undefined) out.minItems = s.min
+        if (s.max !== undefined) out.maxItems = s.max
+        break
+      case 'map':
+        out.type = 'object'
+        out.additionalProperties = s.value ? s.value.jsonSchema() : true
+        if (s.keyPattern !== undefined) (out as Record<string, unknown>).propertyNames = { pattern: s.keyPattern }
+        if (s.min !== undefined) (out as Record<string, unknown>).minProperties = s.min
+        if (s.max !== undefined) (out as Record<string, unknown>).maxProperties = s.max
+        break
+    }
+    if (s.enum) out.enum = s.enum
+    if (s.desc !== undefined) out.description = s.desc
+    if (s.hasDefault) out.default = s.defaultValue as Json
+    if (s.readOnly) out.readOnly = true
+    return out
+  }
+}
+
+function assertNumber(method: string, n: unknown): void {
+  if (typeof n !== 'number' || Number.isNaN(n)) throw new InvalidParameterError(method, `${method}() needs a number`)
+}
+
+/** The JSON Schema of an object with these named schemas as properties. */
+export function shapeSchema(shape: Readonly<Record<string, AnySchema>>, additionalProperties: boolean): JsonSchema {
+  const properties: Record<string, JsonSchema> = {}
+  const required: string[] = []
+  for (const [name, schema] of Object.entries(shape)) {
+    properties[name] = schema.jsonSchema()
+    if (!schema.isOptional) required.push(name)
+  }
+  return { type: 'object', properties, required, additionalProperties }
+}
+
+export function isSchema(v: unknown): v is AnySchema {
+  return v instanceof SchemaImpl
+}
+
+const base = (kind: SchemaKind): SchemaImpl => new SchemaImpl({ kind, optional: false, readOnly: false, hasDefault: false })
+
+/**
+ * The schema builder. Every modifier returns a new schema, so `S.str` and
+ * friends can be shared freely.
+ *
+ * ```ts
+ * static FIELDS = {
+ *   product: S.str.min(1),
+ *   quantity: S.int.min(0).default(1),
+ *   tags: S.arr(S.str).optional(),
+ *   address: S.obj().prop('city', S.str).prop('zip', S.str.optional()),
+ *   counts: S.map.value(S.int),
+ * }
+ * ```
+ */
+export const S = {
+  str: base('str') as unknown as StrSchema,
+  int: base('int') as unknown as NumSchema,
+  double: base('double') as unknown as NumSchema,
+  bool: base('bool') as unknown as BoolSchema,
+  map: base('map') as unknown as MapSchema,
+  obj(): ObjSchema {
+    return base('obj') as unknown as ObjSchema
+  },
+  arr<S extends AnySchema>(items?: S): ArrSchema<S extends AnySchema ? Infer<S> : Json> {
+    if (items !== undefined && !isSchema(items)) throw new InvalidParameterError('arr', 'S.arr() takes a schema built with S')
+    return new SchemaImpl({ kind: 'arr', optional: false, readOnly: false, hasDefault: false, items: items as unknown as SchemaImpl }) as unknown as ArrSchema<
+      S extends AnySchema ? Infer<S> : Json
+    >
+  },
+}

@@ -1,0 +1,29 @@
+export { S, type AnySchema, type Infer, type JsonSchema, type Schema, type Shape } from './core/schema.js'
+export { setValidationMode, validationMode, type ValidationMode } from './core/validate.js'
+export type { Json, JsonObject } from './core/json.js'
+export type { Mutation, Op, Path, Precondition } from './core/mutation.js'
+export {
+  ClosedError,
+  ConditionFailedError,
+  DeletedTwiceError,
+  InvalidFieldError,
+  InvalidOptionsError,
+  InvalidParameterError,
+  ModelAlreadyExistsError,
+  ModelTrackedTwiceError,
+  OfflineError,
+  PermissionDeniedError,
+  TidepoolError,
+  TransactionFailedError,
+  ValidationError,
+  WriteAttemptedInReadOnlyTxError,
+  type ConditionReason,
+} from './core/errors.js'
+export { Model, model, Key, Data, type ModelConfig, type TypedModelClass } from './orm/model.js'
+export { Field } from './orm/field.js'
+export { UniqueKeyList } from './orm/unique-key-list.js'
+export { Transaction, type GetOptions } from './orm/transaction.js'
+export { openDatabase, Database, type DatabaseOptions, type RunOptions } from './orm/database.js'
+export type { DataInput, ExpectedInput, Instance, KeyInput, ModelClass, UpdateInput } from './orm/types.js'
+export { memoryStorage } from './replica/memory.js'
+export type { Durability, KeyRange, Storage, StorageReader, StorageWriter } from './replica/storage.js'

@@ -1,0 +1,119 @@
+import { InvalidFieldError, ValidationError } from '../core/errors.js'
+import { deepCopy, deepEqual, notJsonReason, type Json } from '../core/json.js'
+import type { AnySchema } from '../core/schema.js'
+import type { Check } from '../core/validate.js'
+
+/** What a model knows of one of its fields. */
+export interface FieldSpec {
+  name: string
+  schema: AnySchema
+  check: Check
+  /** Objects and arrays can change by reference, so they are checked again at commit. */
+  composite: boolean
+}
+
+/** The transaction a field belongs to, as far as the field needs it. */
+export interface FieldOwner {
+  assertWritable(what: string): void
+}
+
+/**
+ * One field of one model instance, as `doc.getField(name)` returns it. It
+ * remembers the value as read, whether the transaction read it (which makes
+ * the commit conditional on it) and what was written.
+ */
+export class Field<T = unknown> {
+  /** The transaction read this field: the commit requires it unchanged. */
+  accessed = false
+  /** Assigned; the commit writes the new value. */
+  written = false
+  /** Sum of `incrementBy` calls made while the field was neither read nor assigned. */
+  increment = 0
+  private current: T | undefined
+  private copied: boolean
+
+  constructor(
+    readonly spec: FieldSpec,
+    private readonly owner: FieldOwner,
+    /** The stored value as read (never changed); undefined when absent or new. */
+    readonly initial: Json | undefined,
+    /** The value came from the schema's default because the stored one was absent. */
+    readonly fromDefault: boolean,
+    value: T | undefined,
+    /** The instance was created in this transaction. */
+    private readonly isNew: boolean,
+  ) {
+    this.current = value
+    // a stored object is copied on first access, so that reading never changes the replica
+    this.copied = isNew || fromDefault || typeof value !== 'object' || value === null
+  }
+
+  get name(): string {
+    return this.spec.name
+  }
+
+  /** Reads the value (and marks the field as read). */
+  get(): T | undefined {
+    this.accessed = true
+    return this.peek()
+  }
+
+  /** The current value without marking it as read. */
+  peek(): T | undefined {
+    if (!this.copied) {
+      this.current = deepCopy(this.current)
+      this.copied = true
+    }
+    return this.current
+  }
+
+  set(value: T | undefined): void {
+    if (this.spec.schema.isReadOnly) throw new InvalidFieldError(this.name, 'is immutable so value cannot be changed')
+    this.owner.assertWritable(`set ${this.name}`)
+    this.check(value)
+    this.current = deepCopy(value)
+    this.copied = true
+    this.written = true
+  }
+
+  /**
+   * Adds `n` to a numeric field. Unless the transaction also reads the field,
+   * the commit writes an increment that never conflicts with other writers.
+   */
+  incrementBy(n: number): void {
+    if (this.spec.schema.isReadOnly) throw new InvalidFieldError(this.name, 'is immutable so value cannot be changed')
+    this.owner.assertWritable(`increment ${this.name}`)
+    if (typeof n !== 'number' || !Number.isFinite(n)) throw new InvalidFieldError(this.name, 'can only be incremented by a finite number')
+    const v = this.current
+    if (v === undefined) throw new InvalidFieldError(this.name, 'is undefined so it cannot be incremented')
+    if (typeof v !== 'number') throw new InvalidFieldError(this.name, 'is not a number so it cannot be incremented')
+    const next = (v + n) as T
+    this.check(next)
+    this.current = next
+    if (this.written || this.accessed) this.written = true
+    else this.increment += n
+  }
+
+  /** Checks the current value against the schema (nested changes included). */
+  validate(): void {
+    this.check(this.peek())
+  }
+
+  private check(value: unknown): void {
+    if (value === undefined) {
+      if (!this.spec.schema.isOptional) throw new ValidationError(this.name, 'is required')
+      return
+    }
+    const notJson = notJsonReason(value)
+    if (notJson) throw new ValidationError(this.name, notJson, value)
+    const issue = this.spec.check(value)
+    if (issue) throw new ValidationError(this.name + issue.path.replaceAll('/', '.'), issue.reason, value)
+  }
+
+  /** Whether the commit has something to write for this field. */
+  get changed(): boolean {
+    if (this.written) return !deepEqual(this.current, this.initial)
+    if (this.increment !== 0) return true
+    return this.accessed && this.spec.composite && this.copied && !deepEqual(this.current, this.initial)
+  }
+}

@@ -1,0 +1,140 @@
+import { InvalidFieldError, InvalidOptionsError, InvalidParameterError, ValidationError } from '../core/errors.js'
+import { notJsonReason, type Json, type JsonObject } from '../core/json.js'
+import { COLLECTION_NAME, encodeKey } from '../core/key.js'
+import { isSchema, S, shapeSchema, type AnySchema, type Shape } from '../core/schema.js'
+import { compileCheck, type Check } from '../core/validate.js'
+import type { FieldSpec } from './field.js'
+import { STATE, type Stateful } from './state.js'
+import type { ModelClass } from './types.js'
+
+/** What Tidepool derives once from a model class: names, validators, key encoding. */
+export interface ModelMeta {
+  cls: ModelClass
+  collection: string
+  /** Key component names, sorted (the order of the encoding). */
+  keyNames: string[]
+  keyChecks: Record<string, { schema: AnySchema; check: Check }>
+  fields: Record<string, FieldSpec>
+  fieldNames: string[]
+  /** Key and field names together: what a `put` by this model replaces. */
+  allNames: string[]
+  /** Whether the key is the default `{ id: S.str }`, generated when missing. */
+  defaultKey: boolean
+  /** Validates a whole document (key and fields). */
+  checkDoc: Check
+}
+
+const metas = new WeakMap<ModelClass, ModelMeta>()
+
+/** The metadata of a model class, compiled on first use. */
+export function metaOf(cls: ModelClass): ModelMeta {
+  let meta = metas.get(cls)
+  if (!meta) {
+    meta = compile(cls)
+    metas.set(cls, meta)
+  }
+  return meta
+}
+
+function compile(cls: ModelClass): ModelMeta {
+  const collection = cls.COLLECTION ?? cls.name
+  if (!COLLECTION_NAME.test(collection)) {
+    throw new InvalidOptionsError('COLLECTION', `${JSON.stringify(collection)} is not a valid collection name (letters, digits, _ . -, starting with a letter or _)`)
+  }
+  const key = cls.KEY
+  const fields = cls.FIELDS ?? {}
+  checkShape(collection, 'KEY', key)
+  checkShape(collection, 'FIELDS', fields)
+  if (Object.keys(key).length === 0) throw new InvalidOptionsError('KEY', `${collection} needs at least one key component`)
+  for (const name of Object.keys(key)) {
+    if (name in fields) throw new InvalidOptionsError('FIELDS', `${collection}.${name} is both a key component and a field`)
+    if (key[name]!.isOptional) throw new InvalidOptionsError('KEY', `${collection}.${name}: key components cannot be optional`)
+  }
+  const keyNames = Object.keys(key).sort()
+  const keyChecks: ModelMeta['keyChecks'] = {}
+  for (const name of keyNames) keyChecks[name] = { schema: key[name]!, check: compileCheck(key[name]!.jsonSchema()) }
+  const specs: Record<string, FieldSpec> = {}
+  for (const [name, schema] of Object.entries(fields)) {
+    specs[name] = { name, schema, check: compileCheck(schema.jsonSchema()), composite: ['obj', 'arr', 'map'].includes(schema.kind) }
+  }
+  const meta: ModelMeta = {
+    cls,
+    collection,
+    keyNames,
+    keyChecks,
+    fields: specs,
+    fieldNames: Object.keys(fields),
+    allNames: [...keyNames, ...Object.keys(fields)],
+    defaultKey: keyNames.length === 1 && keyNames[0] === 'id' && key.id === DEFAULT_KEY.id,
+    checkDoc: compileCheck(shapeSchema({ ...key, ...fields }, true)),
+  }
+  installAccessors(meta)
+  return meta
+}
+
+function checkShape(collection: string, what: string, shape: Shape): void {
+  if (typeof shape !== 'object' || shape === null) throw new InvalidOptionsError(what, `${collection}.${what} must be an object of schemas`)
+  for (const [name, s] of Object.entries(shape)) {
+    if (!isSchema(s)) throw new InvalidOptionsError(what, `${collection}.${name} must be a schema built with S`)
+    if (name.startsWith('_') || name.includes('.') || RESERVED.has(name)) {
+      throw new InvalidOptionsError(what, `${collection}.${name}: a field name cannot start with _, contain a dot, or be one of ${[...RESERVED].join(', ')}`)
+    }
+  }
+}
+
+const RESERVED = new Set(['isNew', 'getField', 'finalize', 'constructor', 'toJSON'])
+
+/** Model's default KEY: one string component `id`, a random UUID when `create` is not given one. */
+export const DEFAULT_KEY = { id: S.str }
+
+/** Key components and fields become accessors on the class's prototype. */
+function installAccessors(meta: ModelMeta): void {
+  const proto = meta.cls.prototype as object
+  for (const name of meta.keyNames) {
+    define(proto, meta, name, {
+      get(this: Stateful) {
+        return this[STATE].key[name]
+      },
+      set() {
+        throw new InvalidFieldError(name, 'is immutable so value cannot be changed')
+      },
+    })
+  }
+  for (const name of meta.fieldNames) {
+    define(proto, meta, name, {
+      get(this: Stateful) {
+        return this[STATE].fields[name]!.get()
+      },
+      set(this: Stateful, v: unknown) {
+        this[STATE].fields[name]!.set(v)
+      },
+    })
+  }
+}
+
+function define(proto: object, meta: ModelMeta, name: string, accessors: PropertyDescriptor): void {
+  const own = Object.getOwnPropertyDescriptor(proto, name)
+  if (own && typeof own.value === 'function') {
+    throw new InvalidOptionsError('FIELDS', `${meta.collection}.${name} is both a field and a method`)
+  }
+  Object.defineProperty(proto, name, { ...accessors, enumerable: true, configurable: true })
+}
+
+/** Checks key components and encodes them; a single-component key may be given as a bare value. */
+export function encodeKeyOf(meta: ModelMeta, input: unknown): { id: string; components: JsonObject } {
+  let components: Record<string, unknown>
+  if (typeof input === 'object' && input !== null && !Array.isArray(input)) components = input as Record<string, unknown>
+  else if (meta.keyNames.length === 1) components = { [meta.keyNames[0]!]: input }
+  else throw new InvalidParameterError('key', `${meta.collection} needs a key object {${meta.keyNames.join(', ')}}`)
+  const out: JsonObject = {}
+  for (const name of meta.keyNames) {
+    const v = components[name]
+    if (v === undefined) throw new InvalidParameterError('key', `${meta.collection} key component ${name} is missing`)
+    const notJson = notJsonReason(v)
+    if (notJson) throw new ValidationError(name, notJson, v)
+    const issue = meta.keyChecks[name]!.check(v)
+    if (issue) throw new ValidationError(name + issue.path.replaceAll('/', '.'), issue.reason, v)
+    out[name] = v as Json
+  }
+  return { id: encodeKey(meta.keyNames, out), components: out }
+}

@@ -1,0 +1,152 @@
+import { InvalidParameterError } from '../core/errors.js'
+import type { JsonObject } from '../core/json.js'
+import type { Shape } from '../core/schema.js'
+import type { Field } from './field.js'
+import { DEFAULT_KEY, encodeKeyOf, metaOf } from './meta.js'
+import { STATE, type DocState } from './state.js'
+import type { DataInput, FieldShapeOf, FieldValues, Instance, KeyInput, KeyValues, ModelClass } from './types.js'
+
+/**
+ * The address of one document: its model class and encoded key.
+ * `Order.key(id)` makes one; `tx.get(key)` reads it.
+ */
+export class Key<M extends ModelClass = ModelClass> {
+  constructor(
+    readonly Cls: M,
+    readonly encodedKey: string,
+    readonly keyComponents: JsonObject,
+  ) {}
+  get collection(): string {
+    return metaOf(this.Cls).collection
+  }
+}
+
+/** A key together with the data to create the document with (`tx.get(data, { createIfMissing: true })`). */
+export class Data<M extends ModelClass = ModelClass> extends Key<M> {
+  constructor(
+    Cls: M,
+    encodedKey: string,
+    keyComponents: JsonObject,
+    readonly data: DataInput<M>,
+  ) {
+    super(Cls, encodedKey, keyComponents)
+  }
+}
+
+/**
+ * The base of every model. Subclass it with static `KEY`, `FIELDS`,
+ * `COLLECTION` and `INDEXES` (the seed's class style), or extend
+ * `model({...})` to have fields typed inside methods too.
+ *
+ * Instances are made by transactions, never with `new`: the constructor does
+ * not run, so keep state in fields, not in class properties.
+ */
+export class Model {
+  /** Key components; default: `{ id: S.str }`, a random UUID when omitted on create. */
+  static KEY: Shape = DEFAULT_KEY
+  static FIELDS: Shape = {}
+  /** The collection name; default: the class name (set it where code is minified). */
+  static COLLECTION?: string
+  /** Indexes to maintain, each a list of field paths. */
+  static INDEXES: ReadonlyArray<readonly string[]> = []
+
+  declare [STATE]: DocState
+
+  /** The encoded key: component names sorted, non-strings JSON-encoded, joined with NUL. */
+  get _id(): string {
+    return this[STATE].id
+  }
+
+  /** True when this instance was created in the current transaction (by create or createIfMissing). */
+  get isNew(): boolean {
+    return this[STATE].isNew
+  }
+
+  /** The tracked field `name`, for `incrementBy()` and `validate()`. */
+  getField<N extends string>(name: N): Field {
+    const f = this[STATE].fields[name]
+    if (!f) throw new InvalidParameterError('name', `${this[STATE].meta.collection} has no field ${name}`)
+    return f
+  }
+
+  /** Runs before each write of this document (create or update), inside the transaction. */
+  async finalize(): Promise<void> {}
+
+  /** The document's key and fields (without marking fields as read). */
+  toJSON(): JsonObject {
+    const s = this[STATE]
+    const out: JsonObject = { ...s.key }
+    for (const name in s.fields) {
+      const v = s.fields[name]!.peek()
+      if (v !== undefined) out[name] = v as JsonObject[string]
+    }
+    return out
+  }
+
+  /** The key of a document of this model. */
+  static key<M extends ModelClass>(this: M, key: KeyInput<M>): Key<M> {
+    const { id, components } = encodeKeyOf(metaOf(this), key)
+    return new Key(this, id, components)
+  }
+
+  /** A key with the data to create the document with, for batch `tx.get([...], { createIfMissing: true })`. */
+  static data<M extends ModelClass>(this: M, data: DataInput<M>): Data<M> {
+    const meta = metaOf(this)
+    const withKey = meta.defaultKey && (data as { id?: unknown }).id === undefined ? { ...data, id: globalThis.crypto.randomUUID() } : data
+    const { id, components } = encodeKeyOf(meta, pick(withKey as Record<string, unknown>, meta.keyNames))
+    return new Data(this, id, components, withKey as DataInput<M>)
+  }
+}
+
+function pick(o: Record<string, unknown>, names: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const n of names) out[n] = o[n]
+  return out
+}
+
+/** What `model({...})` takes: the collection, key, fields and indexes of a typed model. */
+export interface ModelConfig<K extends Shape, F extends Shape> {
+  collection: string
+  key?: K
+  fields: F
+  indexes?: ReadonlyArray<ReadonlyArray<keyof F & string>>
+}
+
+/** The class `model({...})` returns: extend it, and `this` is typed in your methods. */
+export interface TypedModelClass<K extends Shape, F extends Shape> {
+  new (...args: never[]): Model & KeyValues<K> & FieldValues<F>
+  readonly prototype: Model & KeyValues<K> & FieldValues<F>
+  KEY: K
+  FIELDS: F
+  COLLECTION: string
+  INDEXES: ReadonlyArray<readonly string[]>
+  key: typeof Model.key
+  data: typeof Model.data
+}
+
+/**
+ * A typed model base:
+ * ```ts
+ * class RaceResult extends model({
+ *   collection: 'RaceResult',
+ *   key: { raceID: S.int, runnerName: S.str },
+ *   fields: { seconds: S.double.optional() },
+ * }) {
+ *   fast() { return (this.seconds ?? Infinity) < 600 }
+ * }
+ * ```
+ */
+export function model<F extends Shape, K extends Shape = typeof DEFAULT_KEY>(config: ModelConfig<K, F>): TypedModelClass<K, F> {
+  if (typeof config !== 'object' || config === null) throw new InvalidParameterError('config', 'model() takes { collection, key, fields, indexes }')
+  if (typeof config.collection !== 'string') throw new InvalidParameterError('collection', 'model() needs a collection name')
+  const Base = class extends Model {
+    static override KEY: Shape = config.key ?? DEFAULT_KEY
+    static override FIELDS: Shape = config.fields
+    static override COLLECTION = config.collection
+    static override INDEXES = config.indexes ?? []
+  }
+  return Base as unknown as TypedModelClass<K, F>
+}
+
+/** Re-exported for `Instance<typeof Order>`-style annotations. */
+export type { DataInput, FieldShapeOf, Instance, KeyInput, ModelClass }

@@ -1,0 +1,400 @@
+import type { Doc } from '../core/apply.js'
+import {
+  DeletedTwiceError,
+  InvalidFieldError,
+  InvalidParameterError,
+  ModelTrackedTwiceError,
+  TidepoolError,
+  ValidationError,
+  WriteAttemptedInReadOnlyTxError,
+} from '../core/errors.js'
+import { deepCopy, deepEqual, isPlainObject, notJsonReason, type Json, type JsonObject } from '../core/json.js'
+import { docKey } from '../core/key.js'
+import type { Op, Path, Precondition } from '../core/mutation.js'
+import type { CommitResult, Replica } from '../replica/replica.js'
+import { Field, type FieldOwner } from './field.js'
+import { encodeKeyOf, type ModelMeta } from './meta.js'
+import { Data, Key, type Model } from './model.js'
+import { STATE, type DocState } from './state.js'
+import type { DataInput, ExpectedInput, Instance, KeyInput, ModelClass, UpdateInput } from './types.js'
+
+export interface GetOptions {
+  /** Create the document from the given data when it does not exist (`doc.isNew` tells). */
+  createIfMissing?: boolean
+  /** `false`: the commit does not require what this read saw to be unchanged. Default true. */
+  track?: boolean
+}
+
+type Kind = 'read' | 'create' | 'overwrite' | 'update' | 'delete'
+
+/** One document the transaction touched. */
+interface Entry {
+  meta: ModelMeta
+  id: string
+  kind: Kind
+  model?: Model
+  /** The entry began as a read: what it saw is a precondition (when tracked). */
+  read: boolean
+  /** What the read saw. */
+  existed: boolean
+  track: boolean
+  loading?: Promise<void>
+  expected?: JsonObject
+  update?: JsonObject
+  /** A create and a delete of the same document in this transaction cancel out. */
+  cancelled?: boolean
+}
+
+type KeyLike = Key | Data
+
+/**
+ * A transaction: reads come from the local replica; writes are buffered and
+ * committed atomically, as one mutation, when the function passed to
+ * `db.run` returns.
+ */
+export class Transaction implements FieldOwner {
+  private readonly entries = new Map<string, Entry>()
+  private finished = false
+
+  constructor(
+    private readonly replica: Replica,
+    private readonly metaFor: (cls: ModelClass) => ModelMeta,
+    private readOnly: boolean,
+    private cacheModels: boolean,
+  ) {}
+
+  /** From now on, any write throws `WriteAttemptedInReadOnlyTxError`. */
+  makeReadOnly(): void {
+    this.readOnly = true
+  }
+
+  /** Reading a document twice returns the instance read first (instead of throwing). */
+  enableModelCache(): void {
+    this.cacheModels = true
+  }
+
+  assertWritable(what: string): void {
+    if (this.finished) throw new TidepoolError(`The transaction has finished; cannot ${what}`)
+    if (this.readOnly) throw new WriteAttemptedInReadOnlyTxError(what)
+  }
+
+  /** Reads one document; undefined when it does not exist. */
+  get<M extends ModelClass>(cls: M, key: KeyInput<M>, options?: GetOptions & { createIfMissing?: false }): Promise<Instance<M> | undefined>
+  /** Reads one document, creating it from `data` when it does not exist. */
+  get<M extends ModelClass>(cls: M, data: DataInput<M>, options: GetOptions & { createIfMissing: true }): Promise<Instance<M>>
+  get<M extends ModelClass>(key: Data<M>, options: GetOptions & { createIfMissing: true }): Promise<Instance<M>>
+  get<M extends ModelClass>(key: Key<M>, options?: GetOptions): Promise<Instance<M> | undefined>
+  /** Reads many documents at once, in input order; repeated keys are an error. */
+  get<const T extends readonly KeyLike[]>(
+    keys: T,
+    options?: GetOptions,
+  ): Promise<{ -readonly [I in keyof T]: T[I] extends Key<infer M> ? Instance<M> | undefined : never }>
+  async get(a: unknown, b?: unknown, c?: unknown): Promise<unknown> {
+    if (Array.isArray(a)) return this.getMany(a, checkGetOptions(b))
+    if (a instanceof Key) return (await this.getMany([a], checkGetOptions(b)))[0]
+    if (typeof a === 'function') {
+      const options = checkGetOptions(c)
+      const meta = this.metaFor(a as ModelClass)
+      const item = options.createIfMissing ? (meta.cls as typeof Model).data.call(meta.cls, b as never) : (meta.cls as typeof Model).key.call(meta.cls, b as never)
+      return (await this.getMany([item], options))[0]
+    }
+    throw new InvalidParameterError('key', 'tx.get takes (Model, key), a key from Model.key(), or an array of keys')
+  }
+
+  private async getMany(items: readonly unknown[], options: GetOptions): Promise<Array<Model | undefined>> {
+    if (this.finished) throw new TidepoolError('The transaction has finished; cannot get')
+    const track = options.track !== false
+    const seen = new Set<string>()
+    const toLoad: Entry[] = []
+    const result: Array<Entry | undefined> = []
+    const parsed = items.map(item => {
+      if (!(item instanceof Key)) throw new InvalidParameterError('keys', 'a batch get takes keys from Model.key() or Model.data()')
+      if (options.createIfMissing && !(item instanceof Data)) {
+        throw new InvalidParameterError('keys', 'createIfMissing needs the data to create with: use Model.data({...})')
+      }
+      const meta = this.metaFor(item.Cls)
+      const k = docKey(meta.collection, item.encodedKey)
+      if (seen.has(k)) throw new ModelTrackedTwiceError(meta.collection, item.encodedKey)
+      seen.add(k)
+      return { item, meta, k }
+    })
+    for (const { item, meta, k } of parsed) {
+      const prior = this.entries.get(k)
+      if (prior) {
+        if (!this.cacheModels || prior.kind !== 'read') throw new ModelTrackedTwiceError(meta.collection, item.encodedKey)
+        result.push(prior)
+        continue
+      }
+      const entry: Entry = { meta, id: item.encodedKey, kind: 'read', read: true, existed: false, track }
+      this.entries.set(k, entry)
+      toLoad.push(entry)
+      result.push(entry)
+    }
+    if (toLoad.length) {
+      const loading = this.replica.getDocs(toLoad.map(e => ({ collection: e.meta.collection, id: e.id })))
+      const settled = loading.then(() => undefined)
+      for (const e of toLoad) e.loading = settled
+      const docs = await loading
+      toLoad.forEach((entry, i) => this.loaded(entry, docs[i], parsed.find(p => p.k === docKey(entry.meta.collection, entry.id))!.item, options))
+    }
+    await Promise.all(result.map(e => e?.loading))
+    return result.map(e => (e && e.kind !== 'delete' ? e.model : undefined))
+  }
+
+  private loaded(entry: Entry, doc: Doc, item: Key, options: GetOptions): void {
+    if (doc) {
+      entry.existed = true
+      entry.model = instantiate(entry.meta, this, entry.id, item.keyComponents, doc, false)
+    } else if (options.createIfMissing) {
+      entry.kind = 'create'
+      entry.model = instantiate(entry.meta, this, entry.id, item.keyComponents, (item as Data).data as JsonObject, true)
+    }
+  }
+
+  /** Creates a document; the commit fails with `ModelAlreadyExistsError` if it exists by then. */
+  create<M extends ModelClass>(cls: M, data: DataInput<M>): Instance<M> {
+    this.assertWritable('create')
+    const { meta, id, components, data: full } = this.keyed(cls, data)
+    const k = docKey(meta.collection, id)
+    const prior = this.entries.get(k)
+    // creating a document this transaction read as missing is fine; anything else tracks it twice
+    if (prior && !(prior.kind === 'read' && !prior.existed)) throw new ModelTrackedTwiceError(meta.collection, id)
+    const model = instantiate(meta, this, id, components, full, true)
+    this.entries.set(k, { meta, id, kind: 'create', model, read: prior?.read ?? false, existed: false, track: prior?.track ?? true })
+    return model as Instance<M>
+  }
+
+  /**
+   * Writes the whole document whether or not it exists. With `expected`, the
+   * commit requires those fields to hold these values if the document exists.
+   */
+  createOrOverwrite<M extends ModelClass>(cls: M, data: DataInput<M>, expected?: ExpectedInput<M>): Instance<M> {
+    this.assertWritable('createOrOverwrite')
+    const { meta, id, components, data: full } = this.keyed(cls, data)
+    const k = docKey(meta.collection, id)
+    if (this.entries.has(k)) throw new ModelTrackedTwiceError(meta.collection, id)
+    if (expected !== undefined) {
+      if (!isPlainObject(expected)) throw new InvalidParameterError('expected', 'expected values must be an object of field values')
+      for (const name of Object.keys(expected)) if (!meta.fields[name]) throw new InvalidParameterError('expected', `${meta.collection} has no field ${name}`)
+    }
+    const model = instantiate(meta, this, id, components, full, true)
+    this.entries.set(k, { meta, id, kind: 'overwrite', model, read: false, existed: false, track: true, expected: expected as JsonObject | undefined })
+    return model as Instance<M>
+  }
+
+  /** Sets fields of an existing document without reading it (no preconditions but existence). */
+  updateWithoutRead<M extends ModelClass>(cls: M, data: UpdateInput<M>): void {
+    this.assertWritable('updateWithoutRead')
+    const meta = this.metaFor(cls)
+    if (!isPlainObject(data)) throw new InvalidParameterError('data', 'updateWithoutRead takes an object with the key and the fields to set')
+    const { id } = encodeKeyOf(meta, pickKey(meta, data))
+    const k = docKey(meta.collection, id)
+    if (this.entries.has(k)) throw new ModelTrackedTwiceError(meta.collection, id)
+    const update: JsonObject = {}
+    for (const [name, value] of Object.entries(data as Record<string, unknown>)) {
+      if (meta.keyChecks[name]) continue
+      const spec = meta.fields[name]
+      if (!spec) throw new InvalidParameterError('data', `${meta.collection} has no field ${name}`)
+      if (spec.schema.isReadOnly) throw new InvalidFieldError(name, 'is immutable so value cannot be changed')
+      checkValue(spec.name, spec.schema.isOptional, spec.check, value)
+      update[name] = deepCopy(value) as Json
+    }
+    this.entries.set(k, { meta, id, kind: 'update', read: false, existed: true, track: true, update })
+  }
+
+  /** Deletes documents given as instances or keys. Deleting a missing document does nothing, unless it was read as existing. */
+  delete(...targets: Array<Model | Key>): void {
+    this.assertWritable('delete')
+    for (const t of targets) {
+      let meta: ModelMeta
+      let id: string
+      if (t instanceof Key) {
+        meta = this.metaFor(t.Cls)
+        id = t.encodedKey
+      } else if (t && typeof t === 'object' && STATE in t) {
+        meta = t[STATE].meta
+        id = t[STATE].id
+      } else {
+        throw new InvalidParameterError('delete', 'tx.delete takes model instances or keys')
+      }
+      const k = docKey(meta.collection, id)
+      const prior = this.entries.get(k)
+      if (!prior) {
+        this.entries.set(k, { meta, id, kind: 'delete', read: false, existed: false, track: true })
+        continue
+      }
+      if (prior.kind === 'delete') throw new DeletedTwiceError(meta.collection, id)
+      prior.cancelled = prior.kind === 'create'
+      prior.kind = 'delete'
+    }
+  }
+
+  private keyed(cls: ModelClass, data: unknown): { meta: ModelMeta; id: string; components: JsonObject; data: JsonObject } {
+    const meta = this.metaFor(cls)
+    if (!isPlainObject(data)) throw new InvalidParameterError('data', `${meta.collection} data must be an object`)
+    const full = meta.defaultKey && data.id === undefined ? { ...data, id: globalThis.crypto.randomUUID() } : data
+    const { id, components } = encodeKeyOf(meta, pickKey(meta, full))
+    return { meta, id, components, data: full }
+  }
+
+  /**
+   * Runs `finalize()` hooks, turns what the transaction did into ops and
+   * preconditions, and commits them to the replica as one mutation.
+   * Returns undefined when there was nothing to write.
+   */
+  async commit(): Promise<CommitResult | undefined> {
+    for (const e of this.entries.values()) {
+      if (e.model && e.kind !== 'delete' && (e.kind !== 'read' || (e.existed && changedFields(e.model).length > 0))) await e.model.finalize()
+    }
+    this.finished = true
+    const ops: Op[] = []
+    const pcs: Precondition[] = []
+    for (const e of this.entries.values()) collect(e, ops, pcs)
+    if (ops.length === 0) return undefined
+    if (this.readOnly) throw new WriteAttemptedInReadOnlyTxError(`commit changes to ${ops[0]!.collection}`)
+    return this.replica.commit(ops, pcs)
+  }
+
+  /** Ends the transaction without committing (the function threw). */
+  abandon(): void {
+    this.finished = true
+  }
+}
+
+function checkGetOptions(o: unknown): GetOptions {
+  if (o === undefined) return {}
+  if (!isPlainObject(o)) throw new InvalidParameterError('options', 'get options must be an object')
+  for (const [k, v] of Object.entries(o)) {
+    if (k !== 'createIfMissing' && k !== 'track') throw new InvalidParameterError('options', `unknown get option ${k}`)
+    if (typeof v !== 'boolean') throw new InvalidParameterError('options', `${k} must be a boolean`)
+  }
+  return o as GetOptions
+}
+
+function pickKey(meta: ModelMeta, data: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const n of meta.keyNames) out[n] = data[n]
+  return out
+}
+
+function checkValue(name: string, optional: boolean, check: ModelMeta['checkDoc'], value: unknown): void {
+  if (value === undefined) {
+    if (!optional) throw new ValidationError(name, 'is required')
+    return
+  }
+  const notJson = notJsonReason(value)
+  if (notJson) throw new ValidationError(name, notJson, value)
+  const issue = check(value)
+  if (issue) throw new ValidationError(name + issue.path.replaceAll('/', '.'), issue.reason, value)
+}
+
+/**
+ * Makes a model instance. `isNew`: from create data (defaults applied,
+ * validated now); otherwise from a stored document (defaults fill required
+ * fields that are absent).
+ */
+function instantiate(meta: ModelMeta, tx: Transaction, id: string, key: JsonObject, data: JsonObject, isNew: boolean): Model {
+  const model = Object.create(meta.cls.prototype) as Model
+  const fields: Record<string, Field> = {}
+  const state: DocState = { meta, id, key, isNew, fields }
+  if (isNew) {
+    for (const name in data) {
+      if (!meta.fields[name] && !meta.keyChecks[name]) throw new InvalidParameterError('data', `${meta.collection} has no field ${name}`)
+    }
+  }
+  for (const name of meta.fieldNames) {
+    const spec = meta.fields[name]!
+    const stored = data[name]
+    if (isNew) {
+      const value = stored === undefined ? spec.schema.defaultValue() : deepCopy(stored)
+      checkValue(name, spec.schema.isOptional, spec.check, value)
+      fields[name] = new Field(spec, tx, undefined, false, value, true)
+    } else if (stored === undefined && spec.schema.hasDefault && !spec.schema.isOptional) {
+      fields[name] = new Field(spec, tx, undefined, true, spec.schema.defaultValue(), false)
+    } else {
+      fields[name] = new Field(spec, tx, stored, false, stored, false)
+    }
+  }
+  model[STATE] = state
+  return model
+}
+
+function changedFields(model: Model): Field[] {
+  const out: Field[] = []
+  for (const f of Object.values(model[STATE].fields)) if (f.changed) out.push(f)
+  return out
+}
+
+/** Appends the ops and preconditions of one entry. */
+function collect(e: Entry, ops: Op[], pcs: Precondition[]): void {
+  const collection = e.meta.collection
+  const id = e.id
+  const target = { collection, id }
+  if (e.read && e.track) {
+    if (!e.existed) pcs.push({ type: 'missing', ...target })
+    else {
+      pcs.push({ type: 'exists', ...target })
+      for (const f of Object.values(e.model![STATE].fields)) {
+        if (!f.accessed) continue
+        if (f.fromDefault) pcs.push({ type: 'equals', ...target, path: [f.name], value: f.spec.schema.defaultValue() as Json, orAbsent: true })
+        else if (f.initial === undefined) pcs.push({ type: 'equals', ...target, path: [f.name] })
+        else pcs.push({ type: 'equals', ...target, path: [f.name], value: f.initial })
+      }
+    }
+  }
+  switch (e.kind) {
+    case 'read': {
+      if (!e.model) return
+      for (const f of Object.values(e.model[STATE].fields)) {
+        if (f.accessed && f.spec.composite) f.validate()
+        if (!f.changed) continue
+        if (!f.written && f.increment !== 0) ops.push({ type: 'increment', ...target, path: [f.name], by: f.increment })
+        else diff(target, [f.name], f.initial, f.peek() as Json | undefined, ops)
+      }
+      return
+    }
+    case 'create':
+      ops.push({ type: 'create', ...target, data: dataOf(e.model!) })
+      return
+    case 'overwrite':
+      ops.push({ type: 'put', ...target, data: dataOf(e.model!), fields: e.meta.allNames })
+      for (const [name, value] of Object.entries(e.expected ?? {})) {
+        pcs.push({ type: 'equals', ...target, path: [name], ...(value === undefined ? {} : { value }), ifExists: true })
+      }
+      return
+    case 'update':
+      for (const [name, value] of Object.entries(e.update!)) {
+        ops.push(value === undefined ? { type: 'unset', ...target, path: [name] } : { type: 'set', ...target, path: [name], value })
+      }
+      return
+    case 'delete':
+      if (!e.cancelled) ops.push({ type: 'delete', ...target })
+      return
+  }
+}
+
+/** The document a new instance writes, composite fields checked again (they may have changed by reference). */
+function dataOf(model: Model): JsonObject {
+  const s = model[STATE]
+  const out: JsonObject = { ...s.key }
+  for (const name in s.fields) {
+    const f = s.fields[name]!
+    if (f.spec.composite) f.validate()
+    const v = f.peek()
+    if (v !== undefined) out[name] = v as Json
+  }
+  return out
+}
+
+/** The smallest sets and unsets that turn `before` into `after`: objects are compared key by key, anything else whole. */
+function diff(target: { collection: string; id: string }, path: Path, before: Json | undefined, after: Json | undefined, ops: Op[]): void {
+  if (deepEqual(before, after)) return
+  if (after === undefined) {
+    ops.push({ type: 'unset', ...target, path })
+  } else if (isPlainObject(before) && isPlainObject(after)) {
+    for (const k of Object.keys(after)) diff(target, [...path, k], before[k], after[k], ops)
+    for (const k of Object.keys(before)) if (!(k in after) || after[k] === undefined) ops.push({ type: 'unset', ...target, path: [...path, k] })
+  } else {
+    ops.push({ type: 'set', ...target, path, value: after })
+  }
+}

@@ -1,0 +1,55 @@
+import type { Infer, Schema, Shape, StrSchema } from '../core/schema.js'
+import type { Model } from './model.js'
+
+type IsReadOnly<S> = S extends Schema<unknown, boolean, boolean, infer R> ? R : never
+type Needed<S> = S extends Schema<unknown, infer O, infer D, boolean> ? (O extends true ? false : D extends true ? false : true) : never
+type Simplify<T> = { [K in keyof T]: T[K] } & {}
+
+/** Instance properties for a FIELDS shape: read-only fields are `readonly`. */
+export type FieldValues<F extends Shape> = { -readonly [K in keyof F as IsReadOnly<F[K]> extends true ? never : K]: Infer<F[K]> } & {
+  readonly [K in keyof F as IsReadOnly<F[K]> extends true ? K : never]: Infer<F[K]>
+}
+/** Instance properties for a KEY shape: key components never change. */
+export type KeyValues<K extends Shape> = { readonly [P in keyof K]: Infer<K[P]> }
+
+/** The static side of a model class. */
+export interface ModelClass<I extends Model = Model> {
+  new (...args: never[]): I
+  readonly prototype: I
+  KEY: Shape
+  FIELDS: Shape
+  COLLECTION?: string
+  INDEXES?: ReadonlyArray<readonly string[]>
+  readonly name: string
+}
+
+/** Class-style models that keep Model's default KEY are keyed by `{ id: string }`. */
+export type KeyShapeOf<M extends ModelClass> = string extends keyof M['KEY'] ? { id: StrSchema } : M['KEY']
+export type FieldShapeOf<M extends ModelClass> = string extends keyof M['FIELDS'] ? {} : M['FIELDS']
+
+/** A typed instance of a model class: its methods plus its key and fields. */
+export type Instance<M extends ModelClass> = InstanceType<M> & KeyValues<KeyShapeOf<M>> & FieldValues<FieldShapeOf<M>>
+
+type SingleKey<K extends Shape> = {
+  [P in keyof K]: [Exclude<keyof K, P>] extends [never] ? Infer<K[P]> : never
+}[keyof K]
+
+/** A key as the app writes it: the components, or the bare value when the key has one component. */
+export type KeyInput<M extends ModelClass> = Simplify<{ [P in keyof KeyShapeOf<M>]: Infer<KeyShapeOf<M>[P]> }> | SingleKey<KeyShapeOf<M>>
+
+/** The data `create` takes: the key, required fields, and optional or defaulted fields that may be left out. */
+export type DataInput<M extends ModelClass> = Simplify<
+  (string extends keyof M['KEY'] ? { id?: string } : { [P in keyof M['KEY']]: Infer<M['KEY'][P]> }) & {
+    [P in keyof FieldShapeOf<M> as Needed<FieldShapeOf<M>[P]> extends true ? P : never]: Infer<FieldShapeOf<M>[P]>
+  } & { [P in keyof FieldShapeOf<M> as Needed<FieldShapeOf<M>[P]> extends true ? never : P]?: Infer<FieldShapeOf<M>[P]> }
+>
+
+/** Data for `updateWithoutRead`: the key and any writable fields. */
+export type UpdateInput<M extends ModelClass> = Simplify<
+  { [P in keyof KeyShapeOf<M>]: Infer<KeyShapeOf<M>[P]> } & {
+    [P in keyof FieldShapeOf<M> as IsReadOnly<FieldShapeOf<M>[P]> extends true ? never : P]?: Infer<FieldShapeOf<M>[P]>
+  }
+>
+
+/** Expected current values for `createOrOverwrite`. */
+export type ExpectedInput<M extends ModelClass> = { [P in keyof FieldShapeOf<M>]?: Infer<FieldShapeOf<M>[P]> }

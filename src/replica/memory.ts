@@ -1,0 +1,123 @@
+import BTreeModule from 'sorted-btree'
+import { ClosedError, InvalidParameterError } from '../core/errors.js'
+import { inRange, Mutex, type KeyRange, type Storage, type StorageReader, type StorageWriter } from './storage.js'
+
+// sorted-btree is CommonJS: Node hands its exports object to a default import, bundlers its default export
+type BTreeClass = typeof BTreeModule.default
+const BTree: BTreeClass = (BTreeModule as { default?: BTreeClass }).default ?? (BTreeModule as unknown as BTreeClass)
+type Tree = InstanceType<typeof BTreeModule.default<string, unknown>>
+const simpleComparator = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+const DELETED = Symbol('deleted')
+
+/**
+ * Storage in memory, in sorted B-trees. Data lives as long as the returned
+ * object: close and reopen a database on the same `memoryStorage()` and the
+ * data is still there.
+ */
+export function memoryStorage(): Storage {
+  return new MemoryStorage()
+}
+
+class MemoryStorage implements Storage {
+  readonly kind = 'memory'
+  private readonly stores = new Map<string, Tree>()
+  private readonly mutex = new Mutex()
+  private isOpen = false
+
+  async open(stores: readonly string[]): Promise<void> {
+    for (const s of stores) if (!this.stores.has(s)) this.stores.set(s, new BTree(undefined, simpleComparator) as Tree)
+    this.isOpen = true
+  }
+
+  async close(): Promise<void> {
+    this.isOpen = false
+  }
+
+  private tree(store: string): Tree {
+    if (!this.isOpen) throw new ClosedError('memory storage')
+    const t = this.stores.get(store)
+    if (!t) throw new InvalidParameterError('store', `unknown store ${store}`)
+    return t
+  }
+
+  read<T>(fn: (reader: StorageReader) => Promise<T>): Promise<T> {
+    // committed trees need no lock: a write lands all at once, synchronously
+    if (!this.isOpen) return Promise.reject(new ClosedError('memory storage'))
+    return fn(new MemoryTx(this.tree.bind(this)))
+  }
+
+  write<T>(fn: (writer: StorageWriter) => Promise<T>): Promise<T> {
+    if (!this.isOpen) return Promise.reject(new ClosedError('memory storage'))
+    return this.mutex.run(async () => {
+      const tx = new MemoryTx(this.tree.bind(this))
+      const result = await fn(tx)
+      tx.commit()
+      return result
+    })
+  }
+}
+
+/** Reads see committed trees overlaid with this transaction's own pending writes. */
+class MemoryTx implements StorageWriter {
+  private readonly pending = new Map<string, Map<string, unknown>>()
+
+  constructor(private readonly tree: (store: string) => Tree) {}
+
+  async get(store: string, key: string): Promise<unknown> {
+    return this.lookup(store, key)
+  }
+
+  async getMany(store: string, keys: readonly string[]): Promise<unknown[]> {
+    return keys.map(k => this.lookup(store, k))
+  }
+
+  private lookup(store: string, key: string): unknown {
+    const p = this.pending.get(store)?.get(key)
+    if (p !== undefined) return p === DELETED ? undefined : p
+    return this.tree(store).get(key)
+  }
+
+  async scan(store: string, range: KeyRange = {}): Promise<Array<[string, unknown]>> {
+    const tree = this.tree(store)
+    const merged = new Map<string, unknown>()
+    const lo = range.gte ?? range.gt ?? tree.minKey()
+    const hi = range.lte ?? range.lt ?? tree.maxKey()
+    if (lo !== undefined && hi !== undefined) {
+      tree.forRange(lo, hi, true, (k: string, v: unknown) => {
+        if (inRange(k, range)) merged.set(k, v)
+      })
+    }
+    const own = this.pending.get(store)
+    let keys: string[]
+    if (own) {
+      for (const [k, v] of own) if (inRange(k, range)) merged.set(k, v)
+      keys = [...merged.keys()].filter(k => merged.get(k) !== DELETED).sort()
+    } else {
+      keys = [...merged.keys()]
+    }
+    if (range.reverse) keys.reverse()
+    if (range.limit !== undefined) keys = keys.slice(0, range.limit)
+    return keys.map(k => [k, merged.get(k)])
+  }
+
+  put(store: string, key: string, value: unknown): void {
+    this.tree(store)
+    let p = this.pending.get(store)
+    if (!p) this.pending.set(store, (p = new Map()))
+    p.set(key, value)
+  }
+
+  delete(store: string, key: string): void {
+    this.put(store, key, DELETED)
+  }
+
+  commit(): void {
+    for (const [store, entries] of this.pending) {
+      const t = this.tree(store)
+      for (const [k, v] of entries) {
+        if (v === DELETED) t.delete(k)
+        else t.set(k, v)
+      }
+    }
+  }
+}

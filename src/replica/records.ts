@@ -1,0 +1,35 @@
+import type { JsonObject } from '../core/json.js'
+
+/**
+ * One record per document. `base` is the server-confirmed version (absent
+ * until a server has confirmed one) at revision `rev`. While local mutations
+ * are pending, `view` holds base plus those mutations, materialized so that
+ * a read costs one lookup (`null`: deleted locally), and `seq` is the last
+ * outbox entry that touched the document.
+ */
+export interface DocRecord {
+  base?: JsonObject
+  rev: number
+  view?: JsonObject | null
+  seq?: number
+}
+
+/** What the app sees of a document: the local view while pending, else the base. */
+export function localView(r: DocRecord | undefined): JsonObject | undefined {
+  if (!r) return undefined
+  if (r.view !== undefined) return r.view ?? undefined
+  return r.base
+}
+
+/** Store names, shared by every adapter. */
+export const STORES = {
+  docs: 'docs',
+  outbox: 'outbox',
+  meta: 'meta',
+  rejections: 'rejections',
+} as const
+
+/** Outbox keys sort in sequence order. */
+export function outboxKey(seq: number): string {
+  return String(seq).padStart(16, '0')
+}
