@@ -131,14 +131,15 @@ class IdbTx implements StorageWriter {
   scan(store: string, range: KeyRange = {}): Promise<Array<[string, unknown]>> {
     const lower = range.gte ?? range.gt
     const upper = range.lte ?? range.lt
+    const out: Array<[string, unknown]> = []
+    // IDBKeyRange.bound throws on an empty range; an empty range is just empty
+    if (lower !== undefined && upper !== undefined && (lower > upper || (lower === upper && (range.gt !== undefined || range.lt !== undefined)))) {
+      return Promise.resolve(out)
+    }
     let kr: IDBKeyRange | undefined
     if (lower !== undefined && upper !== undefined) kr = this.KeyRange.bound(lower, upper, range.gte === undefined, range.lte === undefined)
     else if (lower !== undefined) kr = this.KeyRange.lowerBound(lower, range.gte === undefined)
     else if (upper !== undefined) kr = this.KeyRange.upperBound(upper, range.lte === undefined)
-    const out: Array<[string, unknown]> = []
-    if (lower !== undefined && upper !== undefined && (lower > upper || (lower === upper && (range.gt !== undefined || range.lt !== undefined)))) {
-      return Promise.resolve(out)
-    }
     return new Promise((resolve, reject) => {
       const req = this.tx.objectStore(store).openCursor(kr, range.reverse ? 'prev' : 'next')
       req.onerror = () => reject(req.error)

@@ -1,0 +1,4 @@
+import { adapters } from '../helpers/adapters.js'
+import { describeStorage } from './storage-conformance.js'
+
+for (const adapter of adapters) describeStorage(adapter)
