@@ -86,7 +86,7 @@ export interface BoolSchema<O extends boolean = false, D extends boolean = false
   readOnly(): BoolSchema<O, D, true>
   default(value: boolean): BoolSchema<O, true, R>
 }
-export interface ObjSchema<T extends object = {}, O extends boolean = false, D extends boolean = false, R extends boolean = false>
+export interface ObjSchema<T extends object = object, O extends boolean = false, D extends boolean = false, R extends boolean = false>
   extends Schema<T, O, D, R>, Common<ObjSchema<T, O, D, R>> {
   optional(): ObjSchema<T, true, D, R>
   readOnly(): ObjSchema<T, O, D, true>

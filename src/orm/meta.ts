@@ -1,7 +1,7 @@
 import { InvalidFieldError, InvalidOptionsError, InvalidParameterError, ValidationError } from '../core/errors.js'
 import { notJsonReason, type Json, type JsonObject } from '../core/json.js'
 import { COLLECTION_NAME, encodeKey } from '../core/key.js'
-import { isSchema, S, shapeSchema, type AnySchema, type Shape } from '../core/schema.js'
+import { isSchema, S, shapeSchema, type AnySchema, type Shape, type StrSchema } from '../core/schema.js'
 import { compileCheck, type Check } from '../core/validate.js'
 import type { FieldSpec } from './field.js'
 import { STATE, type Stateful } from './state.js'
@@ -84,8 +84,11 @@ function checkShape(collection: string, what: string, shape: Shape): void {
 
 const RESERVED = new Set(['isNew', 'getField', 'finalize', 'constructor', 'toJSON'])
 
-/** Model's default KEY: one string component `id`, a random UUID when `create` is not given one. */
-export const DEFAULT_KEY = { id: S.str }
+/**
+ * Model's default KEY: one string component `id`, a random UUID when `create`
+ * is not given one (so its type says it has a default).
+ */
+export const DEFAULT_KEY = { id: S.str as unknown as StrSchema<string, false, true, false> }
 
 /** Key components and fields become accessors on the class's prototype. */
 function installAccessors(meta: ModelMeta): void {

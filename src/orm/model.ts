@@ -114,7 +114,7 @@ export interface ModelConfig<K extends Shape, F extends Shape> {
 
 /** The class `model({...})` returns: extend it, and `this` is typed in your methods. */
 export interface TypedModelClass<K extends Shape, F extends Shape> {
-  new (...args: never[]): Model & KeyValues<K> & FieldValues<F>
+  new (): Model & KeyValues<K> & FieldValues<F>
   readonly prototype: Model & KeyValues<K> & FieldValues<F>
   KEY: K
   FIELDS: F

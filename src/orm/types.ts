@@ -1,4 +1,5 @@
-import type { Infer, Schema, Shape, StrSchema } from '../core/schema.js'
+import type { Infer, Schema, Shape } from '../core/schema.js'
+import type { DEFAULT_KEY } from './meta.js'
 import type { Model } from './model.js'
 
 type IsReadOnly<S> = S extends Schema<unknown, boolean, boolean, infer R> ? R : never
@@ -24,8 +25,8 @@ export interface ModelClass<I extends Model = Model> {
 }
 
 /** Class-style models that keep Model's default KEY are keyed by `{ id: string }`. */
-export type KeyShapeOf<M extends ModelClass> = string extends keyof M['KEY'] ? { id: StrSchema } : M['KEY']
-export type FieldShapeOf<M extends ModelClass> = string extends keyof M['FIELDS'] ? {} : M['FIELDS']
+export type KeyShapeOf<M extends ModelClass> = string extends keyof M['KEY'] ? typeof DEFAULT_KEY : M['KEY']
+export type FieldShapeOf<M extends ModelClass> = string extends keyof M['FIELDS'] ? Record<never, never> : M['FIELDS']
 
 /** A typed instance of a model class: its methods plus its key and fields. */
 export type Instance<M extends ModelClass> = InstanceType<M> & KeyValues<KeyShapeOf<M>> & FieldValues<FieldShapeOf<M>>
@@ -38,11 +39,10 @@ type SingleKey<K extends Shape> = {
 export type KeyInput<M extends ModelClass> = Simplify<{ [P in keyof KeyShapeOf<M>]: Infer<KeyShapeOf<M>[P]> }> | SingleKey<KeyShapeOf<M>>
 
 /** The data `create` takes: the key, required fields, and optional or defaulted fields that may be left out. */
-export type DataInput<M extends ModelClass> = Simplify<
-  (string extends keyof M['KEY'] ? { id?: string } : { [P in keyof M['KEY']]: Infer<M['KEY'][P]> }) & {
-    [P in keyof FieldShapeOf<M> as Needed<FieldShapeOf<M>[P]> extends true ? P : never]: Infer<FieldShapeOf<M>[P]>
-  } & { [P in keyof FieldShapeOf<M> as Needed<FieldShapeOf<M>[P]> extends true ? never : P]?: Infer<FieldShapeOf<M>[P]> }
->
+export type DataInput<M extends ModelClass> = Simplify<ShapeInput<KeyShapeOf<M>> & ShapeInput<FieldShapeOf<M>>>
+type ShapeInput<F extends Shape> = { [P in keyof F as Needed<F[P]> extends true ? P : never]: Infer<F[P]> } & {
+  [P in keyof F as Needed<F[P]> extends true ? never : P]?: Infer<F[P]>
+}
 
 /** Data for `updateWithoutRead`: the key and any writable fields. */
 export type UpdateInput<M extends ModelClass> = Simplify<

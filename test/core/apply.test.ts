@@ -55,7 +55,7 @@ describe('applyOp', () => {
   const op: fc.Arbitrary<Op> = fc.oneof(
     fc.record({ type: fc.constant('set' as const), path, value: json }).map(o => ({ ...t, ...o })),
     fc.record({ type: fc.constant('unset' as const), path }).map(o => ({ ...t, ...o })),
-    fc.record({ type: fc.constant('put' as const), data: fc.dictionary(fc.constantFrom('a', 'b', 'c'), json), fields: fc.constant(['a', 'b']) }).map(o => ({ ...t, ...o })),
+    fc.record({ type: fc.constant('put' as const), data: fc.dictionary(fc.constantFrom('a', 'b', 'c'), json), fields: fc.constant(['a', 'b'] as string[]) }).map(o => ({ ...t, ...o })),
   )
   const docArb = fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd'), json) as fc.Arbitrary<JsonObject>
 

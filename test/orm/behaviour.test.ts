@@ -16,6 +16,7 @@ import {
   WriteAttemptedInReadOnlyTxError,
   openDatabase,
   type Database,
+  type Transaction,
 } from '../../src/index.js'
 import { adapters, type Adapter } from '../helpers/adapters.js'
 import { ComplexFieldsExample, Counter, HookExample, LastUsedFeature, ModelWithFields, Order, RaceResult, allModels } from '../helpers/models.js'
@@ -370,7 +371,7 @@ for (const adapter of adapters) {
             await tx.get(Counter, id)
           }),
         ).rejects.toThrow(ModelTrackedTwiceError)
-        const op = async (tx: Parameters<Parameters<Database['run']>[0]>[0]) => {
+        const op = async (tx: Transaction) => {
           const c = await tx.get(Counter, id)
           c!.count += 1
         }

@@ -1,0 +1,63 @@
+import { describe, expect, expectTypeOf, it } from 'vitest'
+import { S, model, openDatabase, type Instance } from '../../src/index.js'
+import { Counter, Order, RaceResult } from '../helpers/models.js'
+
+// These checks run under `tsc` (npm test typechecks test/): each @ts-expect-error
+// fails the build if the line below it stops being a type error.
+describe('typed instances', () => {
+  it('types class-style and model()-style instances, keys and create data', async () => {
+    const db = await openDatabase({ name: 'types', models: [Order, RaceResult, Counter] })
+    await db.run(async tx => {
+      const order = await tx.get(Order, 'id')
+      expectTypeOf(order).toEqualTypeOf<Instance<typeof Order> | undefined>()
+      if (order) {
+        expectTypeOf(order.quantity).toEqualTypeOf<number>()
+        expectTypeOf(order.id).toEqualTypeOf<string>()
+        const typeErrorsOnly = () => {
+          // @ts-expect-error quantity is a number
+          order.quantity = 'two'
+          // @ts-expect-error Order has no field price
+          void order.price
+          // @ts-expect-error key components are read-only
+          order.id = 'x'
+        }
+        void typeErrorsOnly
+      }
+      const r = await tx.get(RaceResult, { raceID: 1, runnerName: 'a' }, { createIfMissing: true })
+      expectTypeOf(r.seconds).toEqualTypeOf<number | undefined>()
+      expectTypeOf(r.fast()).toEqualTypeOf<boolean>()
+      const typeErrorsOnly = () => {
+        // @ts-expect-error raceID is an int
+        void tx.get(RaceResult, { raceID: 'one', runnerName: 'a' })
+        // @ts-expect-error product is required to create an Order
+        tx.create(Order, { quantity: 1 })
+      }
+      void typeErrorsOnly
+      const c = tx.create(Counter, {})
+      expectTypeOf(c.count).toEqualTypeOf<number>()
+      expectTypeOf(c.note).toEqualTypeOf<string | undefined>()
+      const [a, b] = await tx.get([Order.key('1'), RaceResult.key({ raceID: 1, runnerName: 'x' })])
+      expectTypeOf(a).toEqualTypeOf<Instance<typeof Order> | undefined>()
+      expectTypeOf(b).toEqualTypeOf<Instance<typeof RaceResult> | undefined>()
+    })
+    await db.close()
+  })
+
+  it('types `this` inside methods of model() classes', async () => {
+    class Item extends model({ collection: 'Item', fields: { n: S.int, label: S.str.readOnly() } }) {
+      doubled(): number {
+        expectTypeOf(this.n).toEqualTypeOf<number>()
+        return this.n * 2
+      }
+      typeErrorsOnly(): void {
+        // @ts-expect-error Item has no field missing
+        void this.missing
+        // @ts-expect-error read-only fields are readonly
+        this.label = 'x'
+      }
+    }
+    const db = await openDatabase({ name: 'types', models: [Item] })
+    expect(await db.run(tx => tx.create(Item, { n: 21, label: 'a' }).doubled())).toBe(42)
+    await db.close()
+  })
+})
