@@ -4,7 +4,7 @@ import type { Shape } from '../core/schema.js'
 import type { Field } from './field.js'
 import { DEFAULT_KEY, encodeKeyOf, metaOf } from './meta.js'
 import { STATE, type DocState } from './state.js'
-import type { DataInput, FieldShapeOf, FieldValues, Instance, KeyInput, KeyValues, ModelClass } from './types.js'
+import type { DataInput, FieldShapeOf, FieldValues, Instance, KeyInput, KeyValues, ModelClass, SingleKeyInput } from './types.js'
 
 /**
  * The address of one document: its model class and encoded key.
@@ -90,8 +90,10 @@ export class Model {
   }
 
   /** A key with the data to create the document with, for batch `tx.get([...], { createIfMissing: true })`. */
-  static data<M extends ModelClass>(this: M, data: DataInput<M>): Data<M> {
+  static data<M extends ModelClass>(this: M, data: DataInput<M> | SingleKeyInput<M>): Data<M> {
     const meta = metaOf(this)
+    // a bare key value: every field takes its default
+    if (typeof data !== 'object' || data === null) data = { [meta.keyNames[0]!]: data } as DataInput<M>
     const withKey = meta.defaultKey && (data as { id?: unknown }).id === undefined ? { ...data, id: globalThis.crypto.randomUUID() } : data
     const { id, components } = encodeKeyOf(meta, pick(withKey as Record<string, unknown>, meta.keyNames))
     return new Data(this, id, components, withKey as DataInput<M>)

@@ -16,7 +16,7 @@ import { Field, type FieldOwner } from './field.js'
 import { encodeKeyOf, type ModelMeta } from './meta.js'
 import { Data, Key, type Model } from './model.js'
 import { STATE, type DocState } from './state.js'
-import type { DataInput, ExpectedInput, Instance, KeyInput, ModelClass, UpdateInput } from './types.js'
+import type { DataInput, ExpectedInput, Instance, KeyInput, ModelClass, SingleKeyInput, UpdateInput } from './types.js'
 
 export interface GetOptions {
   /** Create the document from the given data when it does not exist (`doc.isNew` tells). */
@@ -81,7 +81,7 @@ export class Transaction implements FieldOwner {
   /** Reads one document; undefined when it does not exist. */
   get<M extends ModelClass>(cls: M, key: KeyInput<M>, options?: GetOptions & { createIfMissing?: false }): Promise<Instance<M> | undefined>
   /** Reads one document, creating it from `data` when it does not exist. */
-  get<M extends ModelClass>(cls: M, data: DataInput<M>, options: GetOptions & { createIfMissing: true }): Promise<Instance<M>>
+  get<M extends ModelClass>(cls: M, data: DataInput<M> | SingleKeyInput<M>, options: GetOptions & { createIfMissing: true }): Promise<Instance<M>>
   get<M extends ModelClass>(key: Data<M>, options: GetOptions & { createIfMissing: true }): Promise<Instance<M>>
   get<M extends ModelClass>(key: Key<M>, options?: GetOptions): Promise<Instance<M> | undefined>
   /** Reads many documents at once, in input order; repeated keys are an error. */

@@ -35,8 +35,10 @@ type SingleKey<K extends Shape> = {
   [P in keyof K]: [Exclude<keyof K, P>] extends [never] ? Infer<K[P]> : never
 }[keyof K]
 
+/** The bare key value of a model whose key has one component. */
+export type SingleKeyInput<M extends ModelClass> = SingleKey<KeyShapeOf<M>>
 /** A key as the app writes it: the components, or the bare value when the key has one component. */
-export type KeyInput<M extends ModelClass> = Simplify<{ [P in keyof KeyShapeOf<M>]: Infer<KeyShapeOf<M>[P]> }> | SingleKey<KeyShapeOf<M>>
+export type KeyInput<M extends ModelClass> = Simplify<{ [P in keyof KeyShapeOf<M>]: Infer<KeyShapeOf<M>[P]> }> | SingleKeyInput<M>
 
 /** The data `create` takes: the key, required fields, and optional or defaulted fields that may be left out. */
 export type DataInput<M extends ModelClass> = Simplify<ShapeInput<KeyShapeOf<M>> & ShapeInput<FieldShapeOf<M>>>

@@ -313,6 +313,17 @@ for (const adapter of adapters) {
         expect(await db.run(async tx => (await tx.get(Order, b))?.quantity)).toBe(2)
       })
 
+      it('createIfMissing takes a bare key value when every field has a default (the seed\'s SkierStats)', async () => {
+        const liftRideTaken = () =>
+          db.run(async tx => {
+            const stats = await tx.get(Counter, 'resort', { createIfMissing: true })
+            stats.count += 1
+          })
+        await liftRideTaken()
+        await liftRideTaken()
+        expect(await db.run(async tx => (await tx.get(Counter, 'resort'))?.count)).toBe(2)
+      })
+
       it('rejects duplicate keys in a batch, and UniqueKeyList removes them', async () => {
         await expect(db.run(tx => tx.get([Order.key('1'), Order.key('1')]))).rejects.toThrow(ModelTrackedTwiceError)
         const keys = new UniqueKeyList(Order.key('1'))

@@ -1,0 +1,72 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { applyOp, type Doc } from '../../src/core/apply.js'
+import { docKey } from '../../src/core/key.js'
+import { Replica } from '../../src/replica/replica.js'
+import { sqliteStorage } from '../../src/sqlite.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'tidepool-crash-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** Runs the writer from batch `start` and SIGKILLs it after `killAfterMs` of committing; returns the batches it reported. */
+function runWriter(file: string, start: number, killAfterMs: number): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'writer.ts'), file, String(start)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const acked: number[] = []
+    let buffer = ''
+    let stderr = ''
+    let timer: NodeJS.Timeout | undefined
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString()
+      const lines = buffer.split('\n')
+      buffer = lines.pop()!
+      for (const line of lines) if (line.startsWith('ok ')) acked.push(Number(line.slice(3)))
+      timer ??= setTimeout(() => child.kill('SIGKILL'), killAfterMs)
+    })
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.on('exit', (_code, signal) => {
+      clearTimeout(timer)
+      if (signal === 'SIGKILL') resolve(acked)
+      else reject(new Error(`writer exited without being killed: ${stderr}`))
+    })
+  })
+}
+
+describe('crash safety of a SQLite replica', () => {
+  it('keeps every returned transaction, none half-applied, and an outbox that matches the views', async () => {
+    const file = join(dir, 'replica.db')
+    let next = 0
+    let everAcked: number[] = []
+    for (let round = 0; round < 5; round++) {
+      const acked = await runWriter(file, next, 50 + Math.floor(Math.random() * 400))
+      expect(acked.length).toBeGreaterThan(0)
+      everAcked = everAcked.concat(acked)
+
+      const replica = await Replica.open(sqliteStorage(file), { collections: [], schemaVersion: 1 })
+      const docs = await replica.allDocs()
+      const total = docs.find(d => d.collection === 'Total')!.data as { batches: number; last: number }
+      const batches = new Map<number, number>()
+      for (const d of docs) if (d.collection === 'Batch') batches.set(d.data.n as number, (batches.get(d.data.n as number) ?? 0) + 1)
+
+      // every transaction that returned is there
+      for (const n of everAcked) expect(batches.get(n)).toBe(20)
+      // nothing half-applied: each batch whole, and the total agrees with the batches
+      for (const count of batches.values()) expect(count).toBe(20)
+      expect(batches.size).toBe(total.batches)
+      expect(Math.max(...batches.keys())).toBe(total.last)
+
+      // replaying the outbox from nothing gives exactly the views
+      const outbox = await replica.outbox()
+      expect(outbox.map(m => m.seq)).toEqual(outbox.map((_, i) => i + 1))
+      const replayed = new Map<string, Doc>()
+      for (const m of outbox) for (const op of m.ops) replayed.set(docKey(op.collection, op.id), applyOp(replayed.get(docKey(op.collection, op.id)), op))
+      const views = new Map(docs.map(d => [docKey(d.collection, d.id), d.data]))
+      expect(new Map([...replayed].filter(([, v]) => v !== undefined))).toEqual(views)
+      await replica.close()
+      next = total.last + 1
+    }
+  }, 120_000)
+})
