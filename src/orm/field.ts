@@ -15,6 +15,8 @@ export interface FieldSpec {
 /** The transaction a field belongs to, as far as the field needs it. */
 export interface FieldOwner {
   assertWritable(what: string): void
+  /** The transaction has committed or failed. */
+  readonly finished: boolean
 }
 
 /**
@@ -55,7 +57,9 @@ export class Field<T = unknown> {
   /** Reads the value (and marks the field as read). */
   get(): T | undefined {
     this.accessed = true
-    return this.peek()
+    const v = this.peek()
+    // after the transaction, objects may be shared with the replica: hand out copies
+    return this.owner.finished && typeof v === 'object' ? deepCopy(v) : v
   }
 
   /** The current value without marking it as read. */

@@ -4,7 +4,7 @@ import { COLLECTION_NAME, encodeKey } from '../core/key.js'
 import { isSchema, S, shapeSchema, type AnySchema, type Shape, type StrSchema } from '../core/schema.js'
 import { compileCheck, type Check } from '../core/validate.js'
 import type { FieldSpec } from './field.js'
-import { STATE, type Stateful } from './state.js'
+import { fieldOf, STATE, type Stateful } from './state.js'
 import type { ModelClass } from './types.js'
 
 /** What Tidepool derives once from a model class: names, validators, key encoding. */
@@ -106,10 +106,10 @@ function installAccessors(meta: ModelMeta): void {
   for (const name of meta.fieldNames) {
     define(proto, meta, name, {
       get(this: Stateful) {
-        return this[STATE].fields[name]!.get()
+        return fieldOf(this[STATE], name).get()
       },
       set(this: Stateful, v: unknown) {
-        this[STATE].fields[name]!.set(v)
+        fieldOf(this[STATE], name).set(v)
       },
     })
   }

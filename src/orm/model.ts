@@ -3,7 +3,7 @@ import type { JsonObject } from '../core/json.js'
 import type { Shape } from '../core/schema.js'
 import type { Field } from './field.js'
 import { DEFAULT_KEY, encodeKeyOf, metaOf } from './meta.js'
-import { STATE, type DocState } from './state.js'
+import { currentDoc, fieldOf, STATE, type DocState } from './state.js'
 import type { DataInput, FieldShapeOf, FieldValues, Instance, KeyInput, KeyValues, ModelClass, SingleKeyInput } from './types.js'
 
 /**
@@ -64,9 +64,8 @@ export class Model {
 
   /** The tracked field `name`, for `incrementBy()` and `validate()`. */
   getField<N extends string>(name: N): Field {
-    const f = this[STATE].fields[name]
-    if (!f) throw new InvalidParameterError('name', `${this[STATE].meta.collection} has no field ${name}`)
-    return f
+    if (!this[STATE].meta.fields[name]) throw new InvalidParameterError('name', `${this[STATE].meta.collection} has no field ${name}`)
+    return fieldOf(this[STATE], name)
   }
 
   /** Runs before each write of this document (create or update), inside the transaction. */
@@ -74,13 +73,7 @@ export class Model {
 
   /** The document's key and fields (without marking fields as read). */
   toJSON(): JsonObject {
-    const s = this[STATE]
-    const out: JsonObject = { ...s.key }
-    for (const name in s.fields) {
-      const v = s.fields[name]!.peek()
-      if (v !== undefined) out[name] = v as JsonObject[string]
-    }
-    return out
+    return currentDoc(this[STATE])
   }
 
   /** The key of a document of this model. */

@@ -12,10 +12,10 @@ import { deepCopy, deepEqual, isPlainObject, notJsonReason, type Json, type Json
 import { docKey } from '../core/key.js'
 import type { Op, Path, Precondition } from '../core/mutation.js'
 import type { CommitResult, Replica } from '../replica/replica.js'
-import { Field, type FieldOwner } from './field.js'
+import type { Field, FieldOwner } from './field.js'
 import { encodeKeyOf, type ModelMeta } from './meta.js'
 import { Data, Key, type Model } from './model.js'
-import { STATE, type DocState } from './state.js'
+import { currentDoc, STATE, type DocState } from './state.js'
 import type { DataInput, ExpectedInput, Instance, KeyInput, ModelClass, SingleKeyInput, UpdateInput } from './types.js'
 
 export interface GetOptions {
@@ -38,7 +38,8 @@ interface Entry {
   /** What the read saw. */
   existed: boolean
   track: boolean
-  loading?: Promise<void>
+  /** The read in flight that will fill this entry. */
+  loading?: Promise<unknown>
   expected?: JsonObject
   update?: JsonObject
   /** A create and a delete of the same document in this transaction cancel out. */
@@ -54,7 +55,7 @@ type KeyLike = Key | Data
  */
 export class Transaction implements FieldOwner {
   private readonly entries = new Map<string, Entry>()
-  private finished = false
+  finished = false
 
   constructor(
     private readonly replica: Replica,
@@ -104,41 +105,46 @@ export class Transaction implements FieldOwner {
   private async getMany(items: readonly unknown[], options: GetOptions): Promise<Array<Model | undefined>> {
     if (this.finished) throw new TidepoolError('The transaction has finished; cannot get')
     const track = options.track !== false
-    const seen = new Set<string>()
-    const toLoad: Entry[] = []
-    const result: Array<Entry | undefined> = []
-    const parsed = items.map(item => {
+    const seen = items.length > 1 ? new Set<string>() : undefined
+    const toLoad: Array<{ entry: Entry; item: Key }> = []
+    const result: Entry[] = []
+    let waitForOthers = false
+    for (const item of items) {
       if (!(item instanceof Key)) throw new InvalidParameterError('keys', 'a batch get takes keys from Model.key() or Model.data()')
       if (options.createIfMissing && !(item instanceof Data)) {
         throw new InvalidParameterError('keys', 'createIfMissing needs the data to create with: use Model.data({...})')
       }
       const meta = this.metaFor(item.Cls)
       const k = docKey(meta.collection, item.encodedKey)
-      if (seen.has(k)) throw new ModelTrackedTwiceError(meta.collection, item.encodedKey)
-      seen.add(k)
-      return { item, meta, k }
-    })
-    for (const { item, meta, k } of parsed) {
+      if (seen) {
+        if (seen.has(k)) throw new ModelTrackedTwiceError(meta.collection, item.encodedKey)
+        seen.add(k)
+      }
       const prior = this.entries.get(k)
       if (prior) {
         if (!this.cacheModels || prior.kind !== 'read') throw new ModelTrackedTwiceError(meta.collection, item.encodedKey)
+        waitForOthers ||= prior.loading !== undefined
         result.push(prior)
         continue
       }
       const entry: Entry = { meta, id: item.encodedKey, kind: 'read', read: true, existed: false, track }
       this.entries.set(k, entry)
-      toLoad.push(entry)
+      toLoad.push({ entry, item })
       result.push(entry)
     }
     if (toLoad.length) {
-      const loading = this.replica.getDocs(toLoad.map(e => ({ collection: e.meta.collection, id: e.id })))
-      const settled = loading.then(() => undefined)
-      for (const e of toLoad) e.loading = settled
+      // entries are tracked before the read resolves, so a concurrent get of the same key sees them
+      const loading = this.replica.getDocs(toLoad.map(({ entry }) => ({ collection: entry.meta.collection, id: entry.id })))
+      for (const { entry } of toLoad) entry.loading = loading
       const docs = await loading
-      toLoad.forEach((entry, i) => this.loaded(entry, docs[i], parsed.find(p => p.k === docKey(entry.meta.collection, entry.id))!.item, options))
+      toLoad.forEach(({ entry, item }, i) => {
+        entry.loading = undefined
+        this.loaded(entry, docs[i], item, options)
+      })
     }
-    await Promise.all(result.map(e => e?.loading))
-    return result.map(e => (e && e.kind !== 'delete' ? e.model : undefined))
+    // a cached entry may still be loading for an earlier, concurrent get
+    if (waitForOthers) await Promise.all(result.map(e => e.loading))
+    return result.map(e => (e.kind !== 'delete' ? e.model : undefined))
   }
 
   private loaded(entry: Entry, doc: Doc, item: Key, options: GetOptions): void {
@@ -295,26 +301,22 @@ function checkValue(name: string, optional: boolean, check: ModelMeta['checkDoc'
  */
 function instantiate(meta: ModelMeta, tx: Transaction, id: string, key: JsonObject, data: JsonObject, isNew: boolean): Model {
   const model = Object.create(meta.cls.prototype) as Model
-  const fields: Record<string, Field> = {}
-  const state: DocState = { meta, id, key, isNew, fields }
+  let doc = data
   if (isNew) {
     for (const name in data) {
       if (!meta.fields[name] && !meta.keyChecks[name]) throw new InvalidParameterError('data', `${meta.collection} has no field ${name}`)
     }
-  }
-  for (const name of meta.fieldNames) {
-    const spec = meta.fields[name]!
-    const stored = data[name]
-    if (isNew) {
-      const value = stored === undefined ? spec.schema.defaultValue() : deepCopy(stored)
-      checkValue(name, spec.schema.isOptional, spec.check, value)
-      fields[name] = new Field(spec, tx, undefined, false, value, true)
-    } else if (stored === undefined && spec.schema.hasDefault && !spec.schema.isOptional) {
-      fields[name] = new Field(spec, tx, undefined, true, spec.schema.defaultValue(), false)
-    } else {
-      fields[name] = new Field(spec, tx, stored, false, stored, false)
+    // the data is copied, so later changes to the caller's objects never reach the document;
+    // built by assignment in a fixed order (not by spreading), so V8 shares one shape for every document
+    doc = {}
+    for (const name of meta.keyNames) doc[name] = key[name]!
+    for (const name of meta.fieldNames) {
+      const v = data[name] === undefined ? meta.fields[name]!.schema.defaultValue() : deepCopy(data[name])
+      if (v !== undefined) doc[name] = v as Json
     }
+    checkDoc(meta, doc)
   }
+  const state: DocState = { meta, id, key, isNew, doc, fields: {}, owner: tx }
   model[STATE] = state
   return model
 }
@@ -373,17 +375,27 @@ function collect(e: Entry, ops: Op[], pcs: Precondition[]): void {
   }
 }
 
-/** The document a new instance writes, composite fields checked again (they may have changed by reference). */
+/** Checks a whole new document with one validator call; the message names the field at fault. */
+function checkDoc(meta: ModelMeta, doc: JsonObject): void {
+  const notJson = notJsonReason(doc)
+  const issue = meta.checkDoc(doc)
+  if (!notJson && !issue) return
+  for (const name of meta.fieldNames) {
+    const spec = meta.fields[name]!
+    checkValue(name, spec.schema.isOptional, spec.check, doc[name])
+  }
+  if (issue) throw new ValidationError(issue.path.slice(1).replaceAll('/', '.'), issue.reason)
+  throw new ValidationError(meta.collection, notJson!)
+}
+
+/** The document a new instance writes; composite fields the app touched are checked again (they may have changed by reference). */
 function dataOf(model: Model): JsonObject {
   const s = model[STATE]
-  const out: JsonObject = { ...s.key }
   for (const name in s.fields) {
     const f = s.fields[name]!
-    if (f.spec.composite) f.validate()
-    const v = f.peek()
-    if (v !== undefined) out[name] = v as Json
+    if (f.spec.composite && f.accessed) f.validate()
   }
-  return out
+  return currentDoc(s)
 }
 
 /** The smallest sets and unsets that turn `before` into `after`: objects are compared key by key, anything else whole. */

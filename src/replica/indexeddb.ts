@@ -89,6 +89,10 @@ class IndexedDbStorage implements Storage {
     return this.run('readwrite', fn)
   }
 
+  getMany(store: string, keys: readonly string[]): Promise<unknown[]> {
+    return this.read(r => r.getMany(store, keys))
+  }
+
   private async run<T>(mode: IDBTransactionMode, fn: (tx: IdbTx) => Promise<T>): Promise<T> {
     const tx = this.transaction(mode)
     const done = new Promise<void>((resolve, reject) => {

@@ -46,6 +46,10 @@ class MemoryStorage implements Storage {
     return fn(new MemoryTx(this.tree.bind(this)))
   }
 
+  getMany(store: string, keys: readonly string[]): Promise<unknown[]> {
+    return this.read(r => r.getMany(store, keys))
+  }
+
   write<T>(fn: (writer: StorageWriter) => Promise<T>): Promise<T> {
     if (!this.isOpen) return Promise.reject(new ClosedError('memory storage'))
     return this.mutex.run(async () => {

@@ -69,7 +69,7 @@ export class Replica {
 
   /** Local views of the documents, in input order (undefined: missing). */
   async getDocs(keys: ReadonlyArray<{ collection: string; id: string }>): Promise<Doc[]> {
-    const records = await this.storage.read(r => r.getMany(STORES.docs, keys.map(k => docKey(k.collection, k.id))))
+    const records = await this.storage.getMany(STORES.docs, keys.map(k => docKey(k.collection, k.id)))
     return records.map(r => localView(r as DocRecord | undefined))
   }
 

@@ -54,18 +54,30 @@ export interface Storage {
   open(stores: readonly string[]): Promise<void>
   read<T>(fn: (reader: StorageReader) => Promise<T>): Promise<T>
   write<T>(fn: (writer: StorageWriter) => Promise<T>): Promise<T>
+  /**
+   * A consistent read of a few keys, outside any transaction object: the hot
+   * path of `tx.get`, which adapters serve as cheaply as their medium allows.
+   */
+  getMany(store: string, keys: readonly string[]): Promise<unknown[]>
   close(): Promise<void>
 }
 
 /** Serializes async critical sections in one process. */
 export class Mutex {
   private tail: Promise<void> = Promise.resolve()
+  private pending = 0
+
+  /** Nothing holds or waits for the lock: a synchronous section may run right now. */
+  get idle(): boolean {
+    return this.pending === 0
+  }
 
   run<T>(fn: () => Promise<T>): Promise<T> {
+    this.pending++
     const result = this.tail.then(fn)
     this.tail = result.then(
-      () => undefined,
-      () => undefined,
+      () => void this.pending--,
+      () => void this.pending--,
     )
     return result
   }

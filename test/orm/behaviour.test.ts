@@ -160,6 +160,13 @@ for (const adapter of adapters) {
         expect(await db.run(async tx => (await tx.get(ModelWithFields, id))?.someObj)).toEqual({ arr: ['fine'] })
       })
 
+      it('an instance kept after its transaction cannot change the replica', async () => {
+        const kept = await db.run(tx => tx.create(Counter, { id: 'kept', tags: { a: 1 } }))
+        kept.tags!.a = 99
+        expect(() => (kept.count = 5)).toThrow(/finished/)
+        expect(await db.run(async tx => (await tx.get(Counter, 'kept'))?.tags)).toEqual({ a: 1 })
+      })
+
       it('runs instance methods of both model styles', async () => {
         await db.run(tx => {
           const r = tx.create(RaceResult, { raceID: 1, runnerName: 'Al', seconds: 500 })

@@ -31,6 +31,30 @@ export function describeStorage(adapter: Adapter): void {
       expect(await storage.read(r => r.get('a', 'k1'))).toBeUndefined()
     })
 
+    it('reads a few keys at once outside a transaction, never seeing a write half-done', async () => {
+      await storage.write(async w => {
+        w.put('a', 'x', 1)
+        w.put('a', 'y', 1)
+      })
+      let release!: () => void
+      const gate = new Promise<void>(r => (release = r))
+      const writing = storage.write(async w => {
+        w.put('a', 'x', 2)
+        release()
+        await w.get('a', 'x')
+        w.put('a', 'y', 2)
+      })
+      await gate
+      const [one, both] = await Promise.all([storage.getMany('a', ['x']), storage.getMany('a', ['x', 'y', 'missing'])])
+      await writing
+      expect([[1], [2]]).toContainEqual(one)
+      expect([
+        [1, 1, undefined],
+        [2, 2, undefined],
+      ]).toContainEqual(both)
+      expect(await storage.getMany('a', ['y', 'x'])).toEqual([2, 2])
+    })
+
     it('keeps keys holding NUL and non-ASCII exactly', async () => {
       const keys = ['a\0b', 'a\0b\0c', 'ü\0€', 'x']
       await storage.write(async w => keys.forEach((k, i) => w.put('a', k, i)))

@@ -1,0 +1,6 @@
+import { cpus } from 'node:os'
+import { sqliteBench } from './sqlite.js'
+import { printTable } from './table.js'
+
+console.log(`Tidepool benchmarks — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`)
+printTable('SQLite replica (Node) versus raw better-sqlite3, same run', await sqliteBench())
