@@ -20,7 +20,7 @@ export function sqliteStorage(path: string, options: SqliteStorageOptions = {}):
 }
 
 interface Statements {
-  get: Database.Statement<[string], { v: string }>
+  get: Database.Statement<[string], string>
   put: Database.Statement<[string, string]>
   del: Database.Statement<[string]>
 }
@@ -51,7 +51,7 @@ class SqliteStorage implements Storage {
       const table = tableName(store)
       db.exec(`CREATE TABLE IF NOT EXISTS ${table} (k TEXT PRIMARY KEY NOT NULL, v TEXT NOT NULL) WITHOUT ROWID`)
       this.statements.set(store, {
-        get: db.prepare(`SELECT v FROM ${table} WHERE k = ?`),
+        get: db.prepare<[string], string>(`SELECT v FROM ${table} WHERE k = ?`).pluck(),
         put: db.prepare(`INSERT OR REPLACE INTO ${table} (k, v) VALUES (?, ?)`),
         del: db.prepare(`DELETE FROM ${table} WHERE k = ?`),
       })
@@ -134,8 +134,8 @@ class SqliteTx implements StorageWriter {
   }
 
   getOne(store: string, key: string): unknown {
-    const row = this.st(store).get.get(key)
-    return row ? JSON.parse(row.v) : undefined
+    const v = this.st(store).get.get(key)
+    return v === undefined ? undefined : JSON.parse(v)
   }
 
   async get(store: string, key: string): Promise<unknown> {
