@@ -41,13 +41,16 @@ class MemoryStorage implements Storage {
   }
 
   read<T>(fn: (reader: StorageReader) => Promise<T>): Promise<T> {
-    // committed trees need no lock: a write lands all at once, synchronously
     if (!this.isOpen) return Promise.reject(new ClosedError('memory storage'))
-    return fn(new MemoryTx(this.tree.bind(this)))
+    // a read that awaits between lookups must not see a write land in between
+    return this.mutex.run(() => fn(new MemoryTx(this.tree.bind(this))))
   }
 
   getMany(store: string, keys: readonly string[]): Promise<unknown[]> {
-    return this.read(r => r.getMany(store, keys))
+    // a write lands all at once, synchronously: one synchronous lookup needs no lock
+    if (!this.isOpen) return Promise.reject(new ClosedError('memory storage'))
+    const tree = this.tree(store)
+    return Promise.resolve(keys.map(k => tree.get(k)))
   }
 
   write<T>(fn: (writer: StorageWriter) => Promise<T>): Promise<T> {

@@ -331,6 +331,34 @@ for (const adapter of adapters) {
         expect(await db.run(async tx => (await tx.get(Counter, 'resort'))?.count)).toBe(2)
       })
 
+      it('concurrent gets of one document with the model cache share one instance', async () => {
+        await db.run(tx => {
+          tx.create(Counter, { id: 'shared' })
+        })
+        await db.run({ cacheModels: true }, async tx => {
+          const [a, b] = await Promise.all([tx.get(Counter, 'shared'), tx.get(Counter, 'shared')])
+          expect(a).toBe(b)
+          a!.count += 1
+          b!.count += 1
+        })
+        expect(await db.run(async tx => (await tx.get(Counter, 'shared'))?.count)).toBe(2)
+      })
+
+      it('creates a document the transaction read as missing, conditional on it still missing', async () => {
+        const other = await second()
+        let runs = 0
+        const result = await db.run(fast, async tx => {
+          runs++
+          const existing = await tx.get(Order, 'maybe')
+          if (runs === 1) await other.run(tx2 => void tx2.create(Order, { id: 'maybe', product: 'theirs', quantity: 1 }))
+          if (existing) return existing.product
+          tx.create(Order, { id: 'maybe', product: 'mine', quantity: 1 })
+          return 'mine'
+        })
+        expect(runs).toBe(2)
+        expect(result).toBe('theirs')
+      })
+
       it('rejects duplicate keys in a batch, and UniqueKeyList removes them', async () => {
         await expect(db.run(tx => tx.get([Order.key('1'), Order.key('1')]))).rejects.toThrow(ModelTrackedTwiceError)
         const keys = new UniqueKeyList(Order.key('1'))

@@ -100,6 +100,29 @@ export function describeStorage(adapter: Adapter): void {
       expect(await storage.read(r => r.get('a', 'k'))).toBe(2)
     })
 
+    it('a read transaction sees one state across its awaits', async () => {
+      await storage.write(async w => {
+        w.put('a', 'x', 1)
+        w.put('a', 'y', 1)
+      })
+      const reading = storage.read(async r => {
+        const x = await r.get('a', 'x')
+        await r.get('b', 'nothing')
+        await r.get('b', 'nothing')
+        return [x, await r.get('a', 'y')]
+      })
+      const writing = storage.write(async w => {
+        w.put('a', 'x', 2)
+        w.put('a', 'y', 2)
+      })
+      const seen = await reading
+      await writing
+      expect([
+        [1, 1],
+        [2, 2],
+      ]).toContainEqual(seen)
+    })
+
     it('commits nothing when the transaction function throws', async () => {
       await storage.write(async w => w.put('a', 'keep', 1))
       await expect(
