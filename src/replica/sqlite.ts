@@ -20,10 +20,15 @@ export function sqliteStorage(path: string, options: SqliteStorageOptions = {}):
 }
 
 interface Statements {
+  table: string
   get: Database.Statement<[string], string>
-  put: Database.Statement<[string, string]>
-  del: Database.Statement<[string]>
+  /** Multi-row upserts and deletes by row count, prepared on first use. */
+  putRows: Map<number, Database.Statement<string[]>>
+  deleteRows: Map<number, Database.Statement<string[]>>
 }
+
+/** Rows per multi-row statement: one statement per row costs about as much as the row itself. */
+const BATCH = 50
 
 class SqliteStorage implements Storage {
   readonly kind = 'sqlite'
@@ -51,9 +56,10 @@ class SqliteStorage implements Storage {
       const table = tableName(store)
       db.exec(`CREATE TABLE IF NOT EXISTS ${table} (k TEXT PRIMARY KEY NOT NULL, v TEXT NOT NULL) WITHOUT ROWID`)
       this.statements.set(store, {
+        table,
         get: db.prepare<[string], string>(`SELECT v FROM ${table} WHERE k = ?`).pluck(),
-        put: db.prepare(`INSERT OR REPLACE INTO ${table} (k, v) VALUES (?, ?)`),
-        del: db.prepare(`DELETE FROM ${table} WHERE k = ?`),
+        putRows: new Map(),
+        deleteRows: new Map(),
       })
     }
     this.control = {
@@ -105,7 +111,9 @@ class SqliteStorage implements Storage {
     const control = this.control!
     control[begin].run()
     try {
-      const result = await fn(new SqliteTx(db, this.statements))
+      const tx = new SqliteTx(db, this.statements)
+      const result = await fn(tx)
+      tx.flush()
       control.commit.run()
       return result
     } catch (e) {
@@ -121,7 +129,16 @@ function tableName(store: string): string {
   return `tp_${store}`
 }
 
+const DELETED = Symbol('deleted')
+
+/**
+ * Writes are buffered (as JSON) and flushed in multi-row statements before a
+ * scan and at commit; gets read the buffer first, so a transaction always
+ * sees its own writes.
+ */
 class SqliteTx implements StorageWriter {
+  private readonly buffered = new Map<string, Map<string, string | typeof DELETED>>()
+
   constructor(
     private readonly db: Database.Database,
     private readonly statements: Map<string, Statements>,
@@ -134,6 +151,8 @@ class SqliteTx implements StorageWriter {
   }
 
   getOne(store: string, key: string): unknown {
+    const own = this.buffered.get(store)?.get(key)
+    if (own !== undefined) return own === DELETED ? undefined : JSON.parse(own)
     const v = this.st(store).get.get(key)
     return v === undefined ? undefined : JSON.parse(v)
   }
@@ -147,6 +166,8 @@ class SqliteTx implements StorageWriter {
   }
 
   async scan(store: string, range: KeyRange = {}): Promise<Array<[string, unknown]>> {
+    const { table } = this.st(store)
+    this.flush()
     const where: string[] = []
     const params: Array<string | number> = []
     for (const [op, bound] of [['>', range.gt], ['>=', range.gte], ['<', range.lt], ['<=', range.lte]] as const) {
@@ -155,23 +176,57 @@ class SqliteTx implements StorageWriter {
         params.push(bound)
       }
     }
-    let sql = `SELECT k, v FROM ${tableName(store)}`
+    let sql = `SELECT k, v FROM ${table}`
     if (where.length) sql += ` WHERE ${where.join(' AND ')}`
     sql += ` ORDER BY k ${range.reverse ? 'DESC' : 'ASC'}`
     if (range.limit !== undefined) {
       sql += ' LIMIT ?'
       params.push(range.limit)
     }
-    this.st(store)
     const rows = this.db.prepare<Array<string | number>, { k: string; v: string }>(sql).all(...params)
     return rows.map(r => [r.k, JSON.parse(r.v)])
   }
 
   put(store: string, key: string, value: unknown): void {
-    this.st(store).put.run(key, JSON.stringify(value))
+    this.buffer(store).set(key, JSON.stringify(value))
   }
 
   delete(store: string, key: string): void {
-    this.st(store).del.run(key)
+    this.buffer(store).set(key, DELETED)
+  }
+
+  private buffer(store: string): Map<string, string | typeof DELETED> {
+    this.st(store)
+    let b = this.buffered.get(store)
+    if (!b) this.buffered.set(store, (b = new Map()))
+    return b
+  }
+
+  /** Writes the buffered rows, at most BATCH per statement. */
+  flush(): void {
+    for (const [store, rows] of this.buffered) {
+      const st = this.st(store)
+      const puts: string[] = []
+      const deletes: string[] = []
+      for (const [k, v] of rows) {
+        if (v === DELETED) deletes.push(k)
+        else puts.push(k, v)
+      }
+      for (let i = 0; i < deletes.length; i += BATCH) {
+        const chunk = deletes.slice(i, i + BATCH)
+        this.statement(st.deleteRows, chunk.length, n => `DELETE FROM ${st.table} WHERE k IN (${Array(n).fill('?').join(', ')})`).run(...chunk)
+      }
+      for (let i = 0; i < puts.length; i += 2 * BATCH) {
+        const chunk = puts.slice(i, i + 2 * BATCH)
+        this.statement(st.putRows, chunk.length / 2, n => `INSERT OR REPLACE INTO ${st.table} (k, v) VALUES ${Array(n).fill('(?, ?)').join(', ')}`).run(...chunk)
+      }
+    }
+    this.buffered.clear()
+  }
+
+  private statement(cache: Map<number, Database.Statement<string[]>>, rows: number, sql: (rows: number) => string): Database.Statement<string[]> {
+    let st = cache.get(rows)
+    if (!st) cache.set(rows, (st = this.db.prepare<string[]>(sql(rows))))
+    return st
   }
 }
