@@ -9,6 +9,7 @@ export {
   InvalidFieldError,
   InvalidOptionsError,
   InvalidParameterError,
+  MissingIndexError,
   ModelAlreadyExistsError,
   ModelTrackedTwiceError,
   OfflineError,
@@ -27,3 +28,9 @@ export { openDatabase, Database, type DatabaseOptions, type RunOptions } from '.
 export type { DataInput, ExpectedInput, Instance, KeyInput, ModelClass, UpdateInput } from './orm/types.js'
 export { memoryStorage } from './replica/memory.js'
 export type { Durability, KeyRange, Storage, StorageReader, StorageWriter } from './replica/storage.js'
+export { Query, type DocData, type FieldPath, type Operand, type Snapshot, type ValueAt } from './orm/query.js'
+export type { FilterOp, QuerySpec } from './core/query.js'
+export type { Plan } from './replica/query.js'
+export type { LiveOptions } from './replica/live.js'
+export type { Progress } from './replica/replica.js'
+export type { DurationStats, OperationKind, StatsSnapshot } from './replica/stats.js'

@@ -131,3 +131,13 @@ export class ClosedError extends TidepoolError {
     super(`${what} is closed`)
   }
 }
+
+/** A query no index serves, with `strictIndexes` on. */
+export class MissingIndexError extends TidepoolError {
+  constructor(
+    readonly collection: string,
+    readonly suggestion: string[],
+  ) {
+    super(`No index serves this query on ${collection}; add static INDEXES = [[${suggestion.map(s => JSON.stringify(s)).join(', ')}]] (or turn off strictIndexes)`)
+  }
+}

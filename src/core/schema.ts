@@ -41,6 +41,8 @@ export interface Schema<T, O extends boolean = false, D extends boolean = false,
   jsonSchema(): JsonSchema
   /** Schemas of an object's props (obj only). */
   readonly props: Readonly<Record<string, AnySchema>>
+  /** The schema of an array's items (arr), or of a map's values (map). */
+  readonly element: AnySchema | undefined
 }
 
 /** Any schema, whatever its type and flags. */
@@ -155,6 +157,9 @@ class SchemaImpl {
   }
   get props(): Readonly<Record<string, SchemaImpl>> {
     return this.spec.props ?? {}
+  }
+  get element(): SchemaImpl | undefined {
+    return this.spec.kind === 'arr' ? this.spec.items : this.spec.value
   }
   defaultValue(): Json | undefined {
     return deepCopy(this.spec.defaultValue)

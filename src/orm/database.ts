@@ -1,13 +1,18 @@
-import { ClosedError, InvalidOptionsError, InvalidParameterError, TransactionFailedError } from '../core/errors.js'
+import { ClosedError, InvalidOptionsError, InvalidParameterError, MissingIndexError, TransactionFailedError } from '../core/errors.js'
 import { isPlainObject } from '../core/json.js'
 import type { Mutation } from '../core/mutation.js'
 import { memoryStorage } from '../replica/memory.js'
-import { Replica } from '../replica/replica.js'
+import type { QuerySpec } from '../core/query.js'
+import { LiveQueries, watchDoc, type LiveOptions } from '../replica/live.js'
+import type { Plan, QueryHit } from '../replica/query.js'
+import { Replica, type Progress } from '../replica/replica.js'
+import type { StatsSnapshot } from '../replica/stats.js'
 import type { Storage } from '../replica/storage.js'
-import { metaOf, type ModelMeta } from './meta.js'
+import { encodeKeyOf, metaOf, type ModelMeta } from './meta.js'
+import { Query, type QuerySource } from './query.js'
 import { Model } from './model.js'
-import { Transaction } from './transaction.js'
-import type { ModelClass } from './types.js'
+import { readOnlyInstance, Transaction } from './transaction.js'
+import type { Instance, KeyInput, ModelClass } from './types.js'
 
 export interface DatabaseOptions {
   /** The database's name (one replica per name and storage). */
@@ -18,7 +23,18 @@ export interface DatabaseOptions {
   storage?: Storage
   /** The version of the models' schema that mutations are written under; default 1. */
   schemaVersion?: number
+  /** A query that no index serves throws `MissingIndexError` instead of scanning its collection. */
+  strictIndexes?: boolean
+  /** Progress of long work at open, such as building a new index over a large collection. */
+  onProgress?: (progress: Progress) => void
+  /**
+   * Log operations slower than `slowMs` (default 50) to `log` (default console.warn).
+   * Also turned on by the environment variable TIDEPOOL_DEBUG (its value: the threshold in ms).
+   */
+  debug?: boolean | { slowMs?: number; log?: (line: string) => void }
 }
+
+const OPTIONS = ['name', 'models', 'storage', 'schemaVersion', 'strictIndexes', 'onProgress', 'debug']
 
 export interface RunOptions {
   /** Retries after a retryable failure (default 4, so up to 5 attempts). */
@@ -39,8 +55,9 @@ const RUN_DEFAULTS = { retries: 4, initialBackoff: 10, maxBackoff: 500, readOnly
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (!isPlainObject(options as unknown)) throw new InvalidOptionsError('options', 'openDatabase takes { name, models, storage }')
   for (const k of Object.keys(options)) {
-    if (!['name', 'models', 'storage', 'schemaVersion'].includes(k)) throw new InvalidOptionsError(k, 'unknown option')
+    if (!OPTIONS.includes(k)) throw new InvalidOptionsError(k, 'unknown option')
   }
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new InvalidOptionsError('onProgress', 'must be a function')
   if (typeof options.name !== 'string' || options.name === '') throw new InvalidOptionsError('name', 'a database needs a name')
   if (!Array.isArray(options.models)) throw new InvalidOptionsError('models', 'models must be an array of model classes')
   const schemaVersion = options.schemaVersion ?? 1
@@ -58,22 +75,40 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     metas.set(cls, meta)
   }
   const replica = await Replica.open(options.storage ?? memoryStorage(), {
-    collections: [...metas.values()].map(m => ({ name: m.collection, key: m.keyNames.map(n => `${n}:${m.keyChecks[n]!.schema.kind}`) })),
+    collections: [...metas.values()].map(m => ({
+      name: m.collection,
+      key: m.keyNames.map(n => `${n}:${m.keyChecks[n]!.schema.kind}`),
+      indexes: m.indexes,
+    })),
     schemaVersion,
+    onProgress: options.onProgress,
+    debug: debugOptions(options.debug),
   })
-  return new Database(options.name, replica, metas)
+  return new Database(options.name, replica, metas, options.strictIndexes === true)
+}
+
+function debugOptions(d: DatabaseOptions['debug']): { slowMs: number; log: (line: string) => void } | undefined {
+  const env = typeof process !== 'undefined' ? process.env?.TIDEPOOL_DEBUG : undefined
+  if (!d && !env) return undefined
+  const o = typeof d === 'object' ? d : {}
+  return { slowMs: o.slowMs ?? (Number(env) || 50), log: o.log ?? (line => console.warn(line)) }
 }
 
 /** An open database: run transactions against its local replica. */
 export class Database {
   private closed = false
 
+  private readonly live: LiveQueries
+
   /** @internal use `openDatabase` */
   constructor(
     readonly name: string,
     private readonly replica: Replica,
     private readonly metas: Map<ModelClass, ModelMeta>,
-  ) {}
+    private readonly strictIndexes: boolean,
+  ) {
+    this.live = new LiveQueries(replica)
+  }
 
   /** This replica's client id (random, kept in the replica). */
   get clientId(): string {
@@ -95,7 +130,7 @@ export class Database {
     const opts = checkRunOptions(options)
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new ClosedError(`database ${this.name}`)
-      const tx = new Transaction(this.replica, this.metaFor, opts.readOnly, opts.cacheModels)
+      const tx = new Transaction(this.replica, this.metaFor, opts.readOnly, opts.cacheModels, this.checkPlan)
       try {
         const result = await fn(tx)
         await tx.commit()
@@ -114,6 +149,97 @@ export class Database {
     if (meta) return meta
     if (typeof cls !== 'function') throw new InvalidParameterError('model', 'expected a model class')
     throw new InvalidParameterError('model', `${cls.name} is not one of the models database ${this.name} was opened with`)
+  }
+
+  private readonly checkPlan = (spec: QuerySpec): void => {
+    if (!this.strictIndexes) return
+    if (this.replica.explain(spec).type === 'scan') {
+      const fields = [...spec.filters.filter(f => f.op === '==').map(f => f.path.join('.')), ...spec.filters.filter(f => f.op !== '==').map(f => f.path.join('.')), ...spec.orders.map(o => o.path.join('.'))]
+      throw new MissingIndexError(spec.collection, [...new Set(fields)])
+    }
+  }
+
+  /**
+   * A query outside any transaction: `fetch()` and `count()` read the local
+   * replica; `subscribe()` keeps a live result. Documents are read-only.
+   */
+  query<M extends ModelClass>(cls: M): Query<M> {
+    const meta = this.metaFor(cls)
+    return new Query<M>(this.querySource, meta, { collection: meta.collection, filters: [], orders: [] })
+  }
+
+  private readonly querySource: QuerySource = {
+    fetch: async (meta, spec) => {
+      this.assertOpen()
+      this.checkPlan(spec)
+      return (await this.replica.query(spec)).hits.map(h => readOnlyInstance(meta, h.id, h.doc))
+    },
+    count: async (_meta, spec) => {
+      this.assertOpen()
+      this.checkPlan(spec)
+      return (await this.replica.query(spec)).hits.length
+    },
+    explain: spec => this.replica.explain(spec),
+    subscribe: (meta, spec, cb, options) => {
+      this.assertOpen()
+      this.checkPlan(spec)
+      const instances = new WeakMap<QueryHit, Model>()
+      const instance = (h: QueryHit) => {
+        let m = instances.get(h)
+        if (!m) instances.set(h, (m = readOnlyInstance(meta, h.id, h.doc)))
+        return m
+      }
+      return this.live.subscribe(
+        spec,
+        s => {
+          const docs = s.hits.map(instance)
+          cb({
+            docs,
+            changes: s.changes.map(c => ({ type: c.type, doc: instance(c.hit), oldIndex: c.oldIndex, newIndex: c.newIndex })),
+            metadata: { fromCache: s.fromCache, hasPendingWrites: s.hasPendingWrites },
+            size: docs.length,
+            empty: docs.length === 0,
+          })
+        },
+        options,
+      )
+    },
+  }
+
+  /** Which index a query uses, or that it scans. */
+  explain<M extends ModelClass>(query: Query<M>): Plan {
+    return query.explain()
+  }
+
+  /**
+   * Watches one document: calls `callback` at once with it (undefined when
+   * missing), then whenever it changes. Returns a function that stops it.
+   */
+  watch<M extends ModelClass>(
+    cls: M,
+    key: KeyInput<M>,
+    callback: (doc: Readonly<Instance<M>> | undefined, metadata: { fromCache: boolean; hasPendingWrites: boolean }) => void,
+    options: LiveOptions = {},
+  ): () => void {
+    this.assertOpen()
+    const meta = this.metaFor(cls)
+    const { id } = encodeKeyOf(meta, key)
+    return watchDoc(
+      this.replica,
+      meta.collection,
+      id,
+      (hit, pending) => callback(hit ? (readOnlyInstance(meta, id, hit.doc) as Instance<M>) : undefined, { fromCache: true, hasPendingWrites: pending }),
+      options,
+    )
+  }
+
+  /** Cache hits and misses, writes skipped, and durations of commits, queries and subscription refreshes. */
+  stats(): StatsSnapshot {
+    return this.replica.stats.snapshot()
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError(`database ${this.name}`)
   }
 
   /** Mutations committed locally and not yet confirmed by a server, in commit order. */

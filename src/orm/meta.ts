@@ -22,6 +22,8 @@ export interface ModelMeta {
   defaultKey: boolean
   /** Validates a whole document (key and fields). */
   checkDoc: Check
+  /** Declared indexes, as dotted field paths. */
+  indexes: string[][]
 }
 
 const metas = new WeakMap<ModelClass, ModelMeta>()
@@ -67,9 +69,24 @@ function compile(cls: ModelClass): ModelMeta {
     allNames: [...keyNames, ...Object.keys(fields)],
     defaultKey: keyNames.length === 1 && keyNames[0] === 'id' && key.id === DEFAULT_KEY.id,
     checkDoc: compileCheck(shapeSchema({ ...key, ...fields }, true)),
+    indexes: checkIndexes(collection, cls.INDEXES ?? [], key, fields),
   }
   installAccessors(meta)
   return meta
+}
+
+function checkIndexes(collection: string, indexes: ReadonlyArray<readonly string[]>, key: Shape, fields: Shape): string[][] {
+  if (!Array.isArray(indexes)) throw new InvalidOptionsError('INDEXES', `${collection}.INDEXES must be an array of field lists, e.g. [['product'], ['done', 'createdAt']]`)
+  return indexes.map(ix => {
+    if (!Array.isArray(ix) || ix.length === 0 || !ix.every(p => typeof p === 'string')) {
+      throw new InvalidOptionsError('INDEXES', `${collection}: each index is a non-empty list of field paths, got ${JSON.stringify(ix)}`)
+    }
+    for (const p of ix) {
+      const head = p.split('.')[0]!
+      if (!(head in key) && !(head in fields)) throw new InvalidOptionsError('INDEXES', `${collection}: index field ${p} is not a key component or field`)
+    }
+    return [...ix]
+  })
 }
 
 function checkShape(collection: string, what: string, shape: Shape): void {

@@ -11,7 +11,9 @@ import {
 import { deepCopy, deepEqual, isPlainObject, notJsonReason, type Json, type JsonObject } from '../core/json.js'
 import { docKey } from '../core/key.js'
 import type { Op, Path, Precondition } from '../core/mutation.js'
+import type { QuerySpec } from '../core/query.js'
 import type { CommitResult, Replica } from '../replica/replica.js'
+import { Query, type QuerySource } from './query.js'
 import type { Field, FieldOwner } from './field.js'
 import { encodeKeyOf, type ModelMeta } from './meta.js'
 import { Data, Key, type Model } from './model.js'
@@ -62,6 +64,8 @@ export class Transaction implements FieldOwner {
     private readonly metaFor: (cls: ModelClass) => ModelMeta,
     private readOnly: boolean,
     private cacheModels: boolean,
+    /** Throws `MissingIndexError` for a query that would scan, when the database asks for that. */
+    private readonly checkPlan: (spec: QuerySpec) => void,
   ) {}
 
   /** From now on, any write throws `WriteAttemptedInReadOnlyTxError`. */
@@ -155,6 +159,45 @@ export class Transaction implements FieldOwner {
       entry.kind = 'create'
       entry.model = instantiate(entry.meta, this, entry.id, item.keyComponents, (item as Data).data as JsonObject, true)
     }
+  }
+
+  /**
+   * A query over the local replica. The commit requires every returned
+   * document to still exist and every field read to be unchanged; documents
+   * that would newly match are not checked (no predicate locks).
+   */
+  query<M extends ModelClass>(cls: M): Query<M> {
+    const meta = this.metaFor(cls)
+    return new Query<M>(this.querySource, meta, { collection: meta.collection, filters: [], orders: [] })
+  }
+
+  private readonly querySource: QuerySource = {
+    fetch: async (meta, spec) => {
+      if (this.finished) throw new TidepoolError('The transaction has finished; cannot query')
+      const { hits } = await this.runQuery(spec)
+      const out: Model[] = []
+      for (const hit of hits) {
+        const k = docKey(meta.collection, hit.id)
+        const prior = this.entries.get(k)
+        if (prior) {
+          if (prior.kind === 'delete') continue
+          if (!prior.model) throw new ModelTrackedTwiceError(meta.collection, hit.id)
+          out.push(prior.model)
+          continue
+        }
+        const model = instantiate(meta, this, hit.id, keyOf(meta, hit.doc), hit.doc, false)
+        this.entries.set(k, { meta, id: hit.id, kind: 'read', read: true, existed: true, track: true, model })
+        out.push(model)
+      }
+      return out
+    },
+    count: async (_meta, spec) => (await this.runQuery(spec)).hits.length,
+    explain: spec => this.replica.explain(spec),
+  }
+
+  private runQuery(spec: QuerySpec): ReturnType<Replica['query']> {
+    this.checkPlan(spec)
+    return this.replica.query(spec)
   }
 
   /** Creates a document; the commit fails with `ModelAlreadyExistsError` if it exists by then. */
@@ -299,7 +342,7 @@ function checkValue(name: string, optional: boolean, check: ModelMeta['checkDoc'
  * validated now); otherwise from a stored document (defaults fill required
  * fields that are absent).
  */
-function instantiate(meta: ModelMeta, tx: Transaction, id: string, key: JsonObject, data: JsonObject, isNew: boolean): Model {
+function instantiate(meta: ModelMeta, tx: FieldOwner, id: string, key: JsonObject, data: JsonObject, isNew: boolean): Model {
   const model = Object.create(meta.cls.prototype) as Model
   let doc = data
   if (isNew) {
@@ -409,4 +452,23 @@ function diff(target: { collection: string; id: string }, path: Path, before: Js
   } else {
     ops.push({ type: 'set', ...target, path, value: after })
   }
+}
+
+/** A stored document's key components. */
+export function keyOf(meta: ModelMeta, doc: JsonObject): JsonObject {
+  const key: JsonObject = {}
+  for (const n of meta.keyNames) key[n] = doc[n]!
+  return key
+}
+
+/** Instances outside a transaction (query results, snapshots) are read-only. */
+const READ_ONLY: FieldOwner = {
+  finished: true,
+  assertWritable(what: string) {
+    throw new WriteAttemptedInReadOnlyTxError(`${what}: documents from db.query and db.watch are read-only; change them in db.run`)
+  },
+}
+
+export function readOnlyInstance(meta: ModelMeta, id: string, doc: JsonObject): Model {
+  return instantiate(meta, READ_ONLY, id, keyOf(meta, doc), doc, false)
 }

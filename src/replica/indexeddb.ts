@@ -30,6 +30,7 @@ class IndexedDbStorage implements Storage {
   readonly kind = 'indexeddb'
   private db: IDBDatabase | undefined
   private stores: readonly string[] = []
+  private notifier: BroadcastChannel | undefined
 
   constructor(
     private readonly name: string,
@@ -74,6 +75,8 @@ class IndexedDbStorage implements Storage {
   async close(): Promise<void> {
     this.db?.close()
     this.db = undefined
+    this.notifier?.close()
+    this.notifier = undefined
   }
 
   private transaction(mode: IDBTransactionMode): IDBTransaction {
@@ -85,12 +88,29 @@ class IndexedDbStorage implements Storage {
     return this.run('readonly', fn)
   }
 
-  write<T>(fn: (writer: StorageWriter) => Promise<T>): Promise<T> {
-    return this.run('readwrite', fn)
+  async write<T>(fn: (writer: StorageWriter) => Promise<T>): Promise<T> {
+    const result = await this.run('readwrite', fn)
+    if (typeof BroadcastChannel !== 'undefined') {
+      this.notifier ??= new BroadcastChannel(this.channelName)
+      this.notifier.postMessage('commit')
+    }
+    return result
   }
 
   getMany(store: string, keys: readonly string[]): Promise<unknown[]> {
     return this.read(r => r.getMany(store, keys))
+  }
+
+  /** Tabs (and databases) on one IndexedDB database tell each other about commits on a BroadcastChannel. */
+  watch(onChange: () => void): () => void {
+    if (typeof BroadcastChannel === 'undefined') return () => undefined
+    const channel = new BroadcastChannel(this.channelName)
+    channel.onmessage = () => onChange()
+    return () => channel.close()
+  }
+
+  private get channelName(): string {
+    return `tidepool:${this.name}`
   }
 
   private async run<T>(mode: IDBTransactionMode, fn: (tx: IdbTx) => Promise<T>): Promise<T> {

@@ -22,6 +22,7 @@ class MemoryStorage implements Storage {
   readonly kind = 'memory'
   private readonly stores = new Map<string, Tree>()
   private readonly mutex = new Mutex()
+  private readonly watchers = new Set<() => void>()
   private isOpen = false
 
   async open(stores: readonly string[]): Promise<void> {
@@ -58,9 +59,16 @@ class MemoryStorage implements Storage {
     return this.mutex.run(async () => {
       const tx = new MemoryTx(this.tree.bind(this))
       const result = await fn(tx)
-      tx.commit()
+      if (tx.commit()) for (const w of this.watchers) queueMicrotask(w)
       return result
     })
+  }
+
+  watch(onChange: () => void): () => void {
+    // a wrapper per call, so that two databases on this storage each get their own notice
+    const w = () => onChange()
+    this.watchers.add(w)
+    return () => this.watchers.delete(w)
   }
 }
 
@@ -118,7 +126,8 @@ class MemoryTx implements StorageWriter {
     this.put(store, key, DELETED)
   }
 
-  commit(): void {
+  /** Applies the writes; whether there were any. */
+  commit(): boolean {
     for (const [store, entries] of this.pending) {
       const t = this.tree(store)
       for (const [k, v] of entries) {
@@ -126,5 +135,6 @@ class MemoryTx implements StorageWriter {
         else t.set(k, v)
       }
     }
+    return this.pending.size > 0
   }
 }

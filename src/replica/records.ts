@@ -27,9 +27,13 @@ export const STORES = {
   outbox: 'outbox',
   meta: 'meta',
   rejections: 'rejections',
+  /** Index entries (see indexes.ts). */
+  indexes: 'indexes',
+  /** Which documents each commit changed, so other processes and tabs can refresh what they show. */
+  changes: 'changes',
 } as const
 
-/** Outbox keys sort in sequence order. */
-export function outboxKey(seq: number): string {
+/** Outbox and changelog keys sort in sequence order. */
+export function seqKey(seq: number): string {
   return String(seq).padStart(16, '0')
 }

@@ -1,22 +1,50 @@
 import { applyOp, describe, holds, type Doc } from '../core/apply.js'
 import { ConditionFailedError, InvalidOptionsError } from '../core/errors.js'
-import { deepEqual } from '../core/json.js'
+import { deepEqual, type JsonObject } from '../core/json.js'
 import { docKey, splitDocKey } from '../core/key.js'
 import type { Mutation, Op, Precondition } from '../core/mutation.js'
-import { localView, outboxKey, STORES, type DocRecord } from './records.js'
-import type { Storage, StorageReader } from './storage.js'
+import type { QuerySpec } from '../core/query.js'
+import { indexDef, indexEntries, indexPrefix, containsPrefix, type IndexDef } from './indexes.js'
+import { execute, plan, type Plan, type QueryHit } from './query.js'
+import { localView, seqKey, STORES, type DocRecord } from './records.js'
+import { Stats } from './stats.js'
+import type { Storage, StorageReader, StorageWriter } from './storage.js'
 
-/** How a collection's documents are keyed; stored so a changed key definition is caught at open. */
+/** How a collection's documents are keyed and indexed; the key is stored so a changed definition is caught at open. */
 export interface CollectionInfo {
   name: string
   /** Key component names (sorted) with their schema kinds, e.g. `raceID:int`. */
   key: string[]
+  /** Indexes, each a list of dotted field paths. */
+  indexes: ReadonlyArray<readonly string[]>
+}
+
+/** Progress of long work at open (building an index). */
+export interface Progress {
+  phase: 'index'
+  collection: string
+  index: string
+  done: number
+  total: number
 }
 
 export interface ReplicaOptions {
   collections: CollectionInfo[]
   schemaVersion: number
+  onProgress?: (p: Progress) => void
+  debug?: { slowMs: number; log: (line: string) => void }
 }
+
+/** A document that changed, as it is now (undefined: deleted). */
+export interface DocChange {
+  collection: string
+  id: string
+  doc: JsonObject | undefined
+  pending: boolean
+}
+
+/** Change events: the documents a commit changed, or `reset` when changes were missed and everything must be re-read. */
+export type ChangeListener = (changes: DocChange[] | 'reset') => void
 
 /** What a commit did: the outbox entry it appended and the documents it changed (none: nothing was written). */
 export interface CommitResult {
@@ -24,29 +52,48 @@ export interface CommitResult {
   changed: Array<{ collection: string; id: string }>
 }
 
+/** Changelog entries kept for other processes and tabs to catch up from. */
+const CHANGELOG_KEEP = 1000
+const BUILD_CHUNK = 1000
+
 /**
- * The local replica: documents, the outbox and meta over one `Storage`.
- * A commit checks preconditions, applies ops to the local views and appends
- * the mutation to the outbox in one storage transaction, so a crash leaves
- * all of it or none.
+ * The local replica: documents, indexes, the outbox, a changelog and meta
+ * over one `Storage`. A commit checks preconditions, applies ops to the local
+ * views, maintains indexes and appends the mutation to the outbox in one
+ * storage transaction, so a crash leaves all of it or none.
  */
 export class Replica {
+  readonly stats: Stats
+  private readonly listeners = new Set<ChangeListener>()
+  private stopWatching: (() => void) | undefined
+  /** The last changelog entry this replica has delivered to its listeners. */
+  private seenChange = 0
+  private readonly ownChanges = new Set<number>()
+  private catchingUp: Promise<void> | undefined
+
   private constructor(
     readonly storage: Storage,
     readonly clientId: string,
     readonly schemaVersion: number,
-  ) {}
+    private readonly indexes: Map<string, IndexDef[]>,
+    options: ReplicaOptions,
+  ) {
+    this.stats = new Stats(options.debug)
+  }
 
   static async open(storage: Storage, options: ReplicaOptions): Promise<Replica> {
     await storage.open(Object.values(STORES))
     try {
-      const clientId = await storage.write(async w => {
+      const indexes = new Map(options.collections.map(c => [c.name, c.indexes.map(indexDef)]))
+      const { clientId, seen, build } = await storage.write(async w => {
         let id = (await w.get(STORES.meta, 'clientId')) as string | undefined
         if (!id) {
           id = randomId()
           w.put(STORES.meta, 'clientId', id)
           w.put(STORES.meta, 'seq', 0)
+          w.put(STORES.meta, 'changeSeq', 0)
         }
+        const build: Array<{ collection: string; def: IndexDef }> = []
         for (const c of options.collections) {
           const stored = (await w.get(STORES.meta, `key:${c.name}`)) as string[] | undefined
           if (!stored) w.put(STORES.meta, `key:${c.name}`, c.key)
@@ -57,20 +104,61 @@ export class Replica {
                 'a key definition cannot change under existing data (use a new collection name, or clear the replica)',
             )
           }
+          const built = ((await w.get(STORES.meta, `indexes:${c.name}`)) as string[] | undefined) ?? []
+          const declared = indexes.get(c.name)!
+          for (const old of built.filter(id => !declared.some(d => d.id === id))) await dropIndex(w, c.name, old)
+          for (const def of declared) if (!built.includes(def.id)) build.push({ collection: c.name, def })
+          w.put(STORES.meta, `indexes:${c.name}`, built.filter(id => declared.some(d => d.id === id)))
         }
-        return id
+        return { clientId: id, seen: ((await w.get(STORES.meta, 'changeSeq')) as number | undefined) ?? 0, build }
       })
-      return new Replica(storage, clientId, options.schemaVersion)
+      const replica = new Replica(storage, clientId, options.schemaVersion, indexes, options)
+      replica.seenChange = seen
+      for (const { collection, def } of build) await replica.buildIndex(collection, def, options.onProgress)
+      return replica
     } catch (e) {
       await storage.close()
       throw e
     }
   }
 
+  /** Fills a new index from the collection's documents, a chunk per storage transaction, reporting progress. */
+  private async buildIndex(collection: string, def: IndexDef, onProgress: ReplicaOptions['onProgress']): Promise<void> {
+    const total = await this.storage.read(async r => (await r.scan(STORES.docs, { gte: `${collection}\0`, lt: `${collection}\u0001` })).length)
+    let after = `${collection}\0`
+    let done = 0
+    onProgress?.({ phase: 'index', collection, index: def.id, done, total })
+    for (;;) {
+      const n = await this.storage.write(async w => {
+        const chunk = await w.scan(STORES.docs, { gt: after, lt: `${collection}\u0001`, limit: BUILD_CHUNK })
+        for (const [k, v] of chunk) {
+          for (const entry of indexEntries(collection, def, splitDocKey(k).id, localView(v as DocRecord))) w.put(STORES.indexes, entry, splitDocKey(k).id)
+        }
+        if (chunk.length) after = chunk[chunk.length - 1]![0]
+        else {
+          const built = ((await w.get(STORES.meta, `indexes:${collection}`)) as string[] | undefined) ?? []
+          w.put(STORES.meta, `indexes:${collection}`, [...built, def.id])
+        }
+        return chunk.length
+      })
+      if (n === 0) break
+      done += n
+      onProgress?.({ phase: 'index', collection, index: def.id, done, total })
+    }
+  }
+
   /** Local views of the documents, in input order (undefined: missing). */
   async getDocs(keys: ReadonlyArray<{ collection: string; id: string }>): Promise<Doc[]> {
-    const records = await this.storage.getMany(STORES.docs, keys.map(k => docKey(k.collection, k.id)))
-    return records.map(r => localView(r as DocRecord | undefined))
+    const records = await this.storage.getMany(
+      STORES.docs,
+      keys.map(k => docKey(k.collection, k.id)),
+    )
+    return records.map(r => {
+      const doc = localView(r as DocRecord | undefined)
+      if (doc) this.stats.cacheHits++
+      else this.stats.cacheMisses++
+      return doc
+    })
   }
 
   /**
@@ -79,8 +167,9 @@ export class Replica {
    * the errors of `applyOp` when an op cannot apply. Writes nothing when no
    * document would change.
    */
-  commit(ops: Op[], preconditions: Precondition[]): Promise<CommitResult> {
-    return this.storage.write(async w => {
+  async commit(ops: Op[], preconditions: Precondition[]): Promise<CommitResult> {
+    const start = performance.now()
+    const { result, changes, changeSeq } = await this.storage.write(async w => {
       const keys = new Set<string>()
       for (const x of preconditions) keys.add(docKey(x.collection, x.id))
       for (const x of ops) keys.add(docKey(x.collection, x.id))
@@ -103,20 +192,127 @@ export class Replica {
       }
       const changed: string[] = []
       for (const k of keyList) if (!deepEqual(views.get(k), localView(before.get(k)))) changed.push(k)
-      if (changed.length === 0) return { changed: [] }
+      this.stats.writesSkipped += new Set(ops.map(o => docKey(o.collection, o.id))).size - changed.length
+      if (changed.length === 0) return { result: { changed: [] }, changes: [], changeSeq: 0 }
 
       const seq = ((await w.get(STORES.meta, 'seq')) as number) + 1
+      const changeSeq = ((await w.get(STORES.meta, 'changeSeq')) as number) + 1
       const mutation: Mutation = { id: randomId(), clientId: this.clientId, seq, ops, preconditions, schemaVersion: this.schemaVersion, time: Date.now() }
+      const changes: DocChange[] = []
       for (const k of changed) {
         const old = before.get(k)
         const view = views.get(k)
+        const { collection, id } = splitDocKey(k)
         if (!old?.base && !view) w.delete(STORES.docs, k)
         else w.put(STORES.docs, k, { base: old?.base, rev: old?.rev ?? 0, view: view ?? null, seq } satisfies DocRecord)
+        this.updateIndexes(w, collection, id, localView(old), view)
+        changes.push({ collection, id, doc: view, pending: true })
       }
-      w.put(STORES.outbox, outboxKey(seq), mutation)
+      w.put(STORES.outbox, seqKey(seq), mutation)
       w.put(STORES.meta, 'seq', seq)
-      return { mutation, changed: changed.map(splitDocKey) }
+      this.logChange(w, changeSeq, changed)
+      return { result: { mutation, changed: changed.map(splitDocKey) }, changes, changeSeq }
     })
+    this.stats.record('commit', performance.now() - start)
+    if (changes.length) {
+      this.ownChanges.add(changeSeq)
+      this.emit(changes)
+      // another writer committed in between: catch up on what it changed
+      if (changeSeq !== this.seenChange + 1) void this.catchUp()
+      else this.advanceSeen(changeSeq)
+    }
+    return result
+  }
+
+  private updateIndexes(w: StorageWriter, collection: string, id: string, before: Doc, after: Doc): void {
+    for (const def of this.indexes.get(collection) ?? []) {
+      const old = indexEntries(collection, def, id, before)
+      const next = indexEntries(collection, def, id, after)
+      for (const k of old) if (!next.includes(k)) w.delete(STORES.indexes, k)
+      for (const k of next) if (!old.includes(k)) w.put(STORES.indexes, k, id)
+    }
+  }
+
+  private logChange(w: StorageWriter, changeSeq: number, keys: string[]): void {
+    w.put(STORES.changes, seqKey(changeSeq), keys)
+    w.put(STORES.meta, 'changeSeq', changeSeq)
+    if (changeSeq > CHANGELOG_KEEP) w.delete(STORES.changes, seqKey(changeSeq - CHANGELOG_KEEP))
+  }
+
+  /** Runs a query against the local views, with the plan it used. */
+  async query(spec: QuerySpec): Promise<{ hits: QueryHit[]; plan: Plan }> {
+    const p = this.explain(spec)
+    const start = performance.now()
+    const hits = await this.storage.read(r => execute(r, spec, p))
+    this.stats.record('query', performance.now() - start, () => `${spec.collection} ${p.type === 'index' ? `by index ${p.index}` : 'by scan'}`)
+    return { hits, plan: p }
+  }
+
+  explain(spec: QuerySpec): Plan {
+    return plan(spec, this.indexes.get(spec.collection) ?? [])
+  }
+
+  /** Calls `listener` after every change to the documents, made here or, where the storage can tell, elsewhere. */
+  onChange(listener: ChangeListener): () => void {
+    this.listeners.add(listener)
+    if (this.listeners.size === 1 && this.storage.watch) this.stopWatching = this.storage.watch(() => void this.catchUp())
+    return () => {
+      this.listeners.delete(listener)
+      if (this.listeners.size === 0) {
+        this.stopWatching?.()
+        this.stopWatching = undefined
+      }
+    }
+  }
+
+  private emit(changes: DocChange[] | 'reset'): void {
+    for (const l of [...this.listeners]) l(changes)
+  }
+
+  private advanceSeen(changeSeq: number): void {
+    this.seenChange = Math.max(this.seenChange, changeSeq)
+    for (const s of this.ownChanges) if (s <= this.seenChange) this.ownChanges.delete(s)
+  }
+
+  /** Reads the changelog entries this replica has not delivered and delivers the documents they name. */
+  catchUp(): Promise<void> {
+    this.catchingUp ??= (async () => {
+      try {
+        const { entries, latest } = await this.storage.read(async r => ({
+          entries: await r.scan(STORES.changes, { gt: seqKey(this.seenChange) }),
+          latest: ((await r.get(STORES.meta, 'changeSeq')) as number | undefined) ?? 0,
+        }))
+        if (latest <= this.seenChange) return
+        const first = entries[0] ? Number(entries[0][0]) : latest + 1
+        if (first > this.seenChange + 1) {
+          this.advanceSeen(latest)
+          this.emit('reset')
+          return
+        }
+        const keys = new Set<string>()
+        for (const [k, v] of entries) if (!this.ownChanges.has(Number(k))) for (const key of v as string[]) keys.add(key)
+        const list = [...keys]
+        const records = await this.storage.getMany(STORES.docs, list)
+        this.advanceSeen(latest)
+        if (list.length) {
+          this.emit(
+            list.map((k, i) => {
+              const r = records[i] as DocRecord | undefined
+              return { ...splitDocKey(k), doc: localView(r), pending: r?.view !== undefined }
+            }),
+          )
+        }
+      } finally {
+        this.catchingUp = undefined
+      }
+    })()
+    return this.catchingUp
+  }
+
+  /** Whether a document has local mutations the server has not confirmed. */
+  async pendingOf(collection: string, id: string): Promise<boolean> {
+    const [r] = await this.storage.getMany(STORES.docs, [docKey(collection, id)])
+    return (r as DocRecord | undefined)?.view !== undefined
   }
 
   /** Pending mutations in commit order. */
@@ -138,7 +334,17 @@ export class Replica {
   }
 
   close(): Promise<void> {
+    this.stopWatching?.()
+    this.stopWatching = undefined
+    this.listeners.clear()
     return this.storage.close()
+  }
+}
+
+async function dropIndex(w: StorageWriter, collection: string, index: string): Promise<void> {
+  for (const prefix of [indexPrefix(collection, index), containsPrefix(collection, index)]) {
+    const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)
+    for (const [k] of await w.scan(STORES.indexes, { gte: prefix, lt: end })) w.delete(STORES.indexes, k)
   }
 }
 

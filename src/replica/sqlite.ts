@@ -3,6 +3,8 @@ import { ClosedError, InvalidParameterError } from '../core/errors.js'
 import { Mutex, type Durability, type KeyRange, type Storage, type StorageReader, type StorageWriter } from './storage.js'
 
 export interface SqliteStorageOptions {
+  /** How often to look for commits by other connections to the file, in ms, while anything watches (default 50). */
+  pollInterval?: number
   /** `relaxed` (default): WAL with synchronous=NORMAL, survives a process crash. `strict`: synchronous=FULL, survives an OS crash too. */
   durability?: Durability
   /** How long to wait for another process's write lock, in ms (default 5000). */
@@ -99,6 +101,19 @@ class SqliteStorage implements Storage {
       }
     }
     return this.read(r => r.getMany(store, keys))
+  }
+
+  watch(onChange: () => void): () => void {
+    // SQLite's data_version changes when another connection commits to the file
+    let last: number | undefined
+    const timer = setInterval(() => {
+      if (!this.db || !this.mutex.idle) return
+      const version = this.db.pragma('data_version', { simple: true }) as number
+      if (last !== undefined && version !== last) onChange()
+      last = version
+    }, this.options.pollInterval ?? 50)
+    timer.unref?.()
+    return () => clearInterval(timer)
   }
 
   write<T>(fn: (writer: StorageWriter) => Promise<T>): Promise<T> {

@@ -59,6 +59,13 @@ export interface Storage {
    * path of `tx.get`, which adapters serve as cheaply as their medium allows.
    */
   getMany(store: string, keys: readonly string[]): Promise<unknown[]>
+  /**
+   * Calls `onChange` soon after another connection (another process, tab, or
+   * database object on the same storage) commits; returns a function that
+   * stops watching. Optional: without it, changes made elsewhere reach only
+   * new reads.
+   */
+  watch?(onChange: () => void): () => void
   close(): Promise<void>
 }
 

@@ -1,0 +1,232 @@
+import { deepEqual } from '../core/json.js'
+import { compareKeys, effectiveOrders, hitKey, type Order, type QuerySpec } from '../core/query.js'
+import type { QueryHit } from './query.js'
+import type { DocChange, Replica } from './replica.js'
+
+export interface Change {
+  type: 'added' | 'modified' | 'removed'
+  hit: QueryHit
+  /** Position before the change (-1: added). */
+  oldIndex: number
+  /** Position after the change (-1: removed). */
+  newIndex: number
+}
+
+export interface LiveSnapshot {
+  hits: QueryHit[]
+  changes: Change[]
+  fromCache: boolean
+  hasPendingWrites: boolean
+}
+
+export interface LiveOptions {
+  /** Also deliver snapshots whose only change is metadata (pending writes confirmed...). */
+  includeMetadataChanges?: boolean
+}
+
+interface Subscription {
+  spec: QuerySpec
+  orders: Order[]
+  hits: QueryHit[]
+  ids: Map<string, QueryHit>
+  delivered: boolean
+  hasPendingWrites: boolean
+  /** A re-run is in flight; `again`: changes arrived meanwhile, run once more. */
+  running: boolean
+  again: boolean
+  closed: boolean
+  options: LiveOptions
+  deliver: (s: LiveSnapshot) => void
+}
+
+/**
+ * Keeps live query results current. A commit's changed documents are matched
+ * against the subscriptions of their collection and folded into the results
+ * in memory; a query re-runs only when a limited result loses a document and
+ * must be refilled, or after changes were missed (`reset`).
+ */
+export class LiveQueries {
+  private readonly byCollection = new Map<string, Set<Subscription>>()
+  private stop: (() => void) | undefined
+
+  constructor(private readonly replica: Replica) {}
+
+  subscribe(spec: QuerySpec, deliver: (s: LiveSnapshot) => void, options: LiveOptions = {}): () => void {
+    const sub: Subscription = {
+      spec,
+      orders: effectiveOrders(spec),
+      hits: [],
+      ids: new Map(),
+      delivered: false,
+      hasPendingWrites: false,
+      running: false,
+      again: false,
+      closed: false,
+      options,
+      deliver,
+    }
+    let subs = this.byCollection.get(spec.collection)
+    if (!subs) this.byCollection.set(spec.collection, (subs = new Set()))
+    subs.add(sub)
+    this.stop ??= this.replica.onChange(changes => this.onChanges(changes))
+    void this.rerun(sub)
+    return () => {
+      sub.closed = true
+      subs.delete(sub)
+      if (subs.size === 0) this.byCollection.delete(spec.collection)
+      if (this.byCollection.size === 0) {
+        this.stop?.()
+        this.stop = undefined
+      }
+    }
+  }
+
+  private onChanges(changes: DocChange[] | 'reset'): void {
+    if (changes === 'reset') {
+      for (const subs of this.byCollection.values()) for (const sub of subs) void this.rerun(sub)
+      return
+    }
+    for (const [collection, subs] of this.byCollection) {
+      const mine = changes.filter(c => c.collection === collection)
+      if (mine.length) for (const sub of subs) this.apply(sub, mine)
+    }
+  }
+
+  /** Folds changed documents into a result, or re-runs the query when that cannot be done in memory. */
+  private apply(sub: Subscription, changes: DocChange[]): void {
+    if (sub.running || !sub.delivered) {
+      sub.again = true
+      return
+    }
+    const { spec, orders } = sub
+    let hits = sub.hits
+    let touched = false
+    for (const c of changes) {
+      const old = sub.ids.get(c.id)
+      const key = c.doc ? hitKey(c.doc, c.id, spec, orders) : undefined
+      if (!old && !key) continue
+      touched = true
+      const full = spec.limit !== undefined && hits.length >= spec.limit
+      if (old) hits = hits.filter(h => h.id !== c.id)
+      if (!key) {
+        // leaving a full window: the next document outside it moves in
+        if (full) return void this.rerun(sub)
+        continue
+      }
+      const at = insertionPoint(hits, key, orders)
+      if (spec.limit !== undefined) {
+        // sorting last in a full window: a document outside it may come first
+        if (old && full && at >= hits.length) return void this.rerun(sub)
+        if (at >= spec.limit) continue
+      }
+      const hit: QueryHit = { id: c.id, doc: c.doc!, key, pending: c.pending }
+      hits = [...hits.slice(0, at), hit, ...hits.slice(at)]
+      if (spec.limit !== undefined && hits.length > spec.limit) hits = hits.slice(0, spec.limit)
+    }
+    if (touched) this.update(sub, hits)
+  }
+
+  private async rerun(sub: Subscription): Promise<void> {
+    if (sub.running) {
+      sub.again = true
+      return
+    }
+    sub.running = true
+    try {
+      do {
+        sub.again = false
+        const start = performance.now()
+        const { hits } = await this.replica.query(sub.spec)
+        this.replica.stats.record('refresh', performance.now() - start)
+        if (sub.closed) return
+        this.update(sub, hits)
+      } while (sub.again && !sub.closed)
+    } finally {
+      sub.running = false
+    }
+  }
+
+  private update(sub: Subscription, hits: QueryHit[]): void {
+    const changes = diff(sub.hits, hits)
+    const hasPendingWrites = hits.some(h => h.pending)
+    const metadataChanged = hasPendingWrites !== sub.hasPendingWrites
+    sub.hits = hits
+    sub.ids = new Map(hits.map(h => [h.id, h]))
+    sub.hasPendingWrites = hasPendingWrites
+    if (sub.delivered && changes.length === 0 && !(metadataChanged && sub.options.includeMetadataChanges)) return
+    sub.delivered = true
+    sub.deliver({ hits, changes, fromCache: true, hasPendingWrites })
+  }
+}
+
+function insertionPoint(hits: QueryHit[], key: string[], orders: Order[]): number {
+  let lo = 0
+  let hi = hits.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (compareKeys(hits[mid]!.key, key, orders) < 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** What changed between two results: removals, additions, and documents whose data or position changed. */
+export function diff(before: QueryHit[], after: QueryHit[]): Change[] {
+  const oldIndex = new Map(before.map((h, i) => [h.id, i]))
+  const newIndex = new Map(after.map((h, i) => [h.id, i]))
+  const changes: Change[] = []
+  before.forEach((h, i) => {
+    if (!newIndex.has(h.id)) changes.push({ type: 'removed', hit: h, oldIndex: i, newIndex: -1 })
+  })
+  // positions shift by removals and additions; a document "moved" only when its order among the survivors changed
+  const survivorsBefore = before.filter(h => newIndex.has(h.id)).map(h => h.id)
+  const survivorsAfter = after.filter(h => oldIndex.has(h.id)).map(h => h.id)
+  after.forEach((h, j) => {
+    const i = oldIndex.get(h.id)
+    if (i === undefined) changes.push({ type: 'added', hit: h, oldIndex: -1, newIndex: j })
+    else {
+      const moved = survivorsBefore.indexOf(h.id) !== survivorsAfter.indexOf(h.id)
+      if (moved || (before[i]!.doc !== h.doc && !deepEqual(before[i]!.doc, h.doc))) changes.push({ type: 'modified', hit: h, oldIndex: i, newIndex: j })
+    }
+  })
+  return changes
+}
+
+/** Watches one document: delivers it (undefined: missing) at once and whenever it changes. */
+export function watchDoc(
+  replica: Replica,
+  collection: string,
+  id: string,
+  deliver: (doc: QueryHit | undefined, pending: boolean) => void,
+  options: LiveOptions = {},
+): () => void {
+  let current: QueryHit | undefined
+  let pending = false
+  let delivered = false
+  let closed = false
+  const show = (next: QueryHit | undefined, nextPending: boolean) => {
+    if (closed) return
+    const changed = !deepEqual(current?.doc, next?.doc)
+    const metadata = nextPending !== pending
+    current = next
+    pending = nextPending
+    if (delivered && !changed && !(metadata && options.includeMetadataChanges)) return
+    delivered = true
+    deliver(next, nextPending)
+  }
+  const stop = replica.onChange(changes => {
+    if (changes === 'reset') return void load()
+    const c = changes.findLast(x => x.collection === collection && x.id === id)
+    if (c) show(c.doc ? { id, doc: c.doc, key: [], pending: c.pending } : undefined, c.pending)
+  })
+  const load = async () => {
+    const [doc] = await replica.getDocs([{ collection, id }])
+    const record = await replica.pendingOf(collection, id)
+    show(doc ? { id, doc, key: [], pending: record } : undefined, record)
+  }
+  void load()
+  return () => {
+    closed = true
+    stop()
+  }
+}
