@@ -83,8 +83,9 @@ function rangeFor(base: string, filters: Filter[]): { gte: string; lt: string } 
   for (const f of filters) {
     const tag = typeTag(f.value)
     const enc = encodeValue(f.value)
-    const lower = { '>': base + enc + '\u0001', '>=': base + enc, '<': base + TYPE_START[tag]!, '<=': base + TYPE_START[tag]! }[f.op as '<']
-    const upper = { '>': base + TYPE_END[tag]!, '>=': base + TYPE_END[tag]!, '<': base + enc, '<=': base + enc + '\u0001' }[f.op as '<']
+    // entries holding exactly `value` continue with more values or the id separator, all below AFTER
+    const lower = { '>': base + enc + AFTER, '>=': base + enc, '<': base + TYPE_START[tag]!, '<=': base + TYPE_START[tag]! }[f.op as '<']
+    const upper = { '>': base + TYPE_END[tag]!, '>=': base + TYPE_END[tag]!, '<': base + enc, '<=': base + enc + AFTER }[f.op as '<']
     if (lower > gte) gte = lower
     if (upper < lt) lt = upper
   }

@@ -1,0 +1,82 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { evaluate, type Filter, type FilterOp, type Order } from '../../src/core/query.js'
+import type { Json, JsonObject } from '../../src/core/json.js'
+import { openDatabase, type Query } from '../../src/index.js'
+import { adapters } from '../helpers/adapters.js'
+import { Indexed, Unindexed } from './models.js'
+
+const small = fc.integer({ min: -3, max: 3 })
+const str = fc.constantFrom('', 'a', 'ab', 'b', 'B', 'é', '\u0000x', '\uD83D\uDE00', 'z')
+const mixed: fc.Arbitrary<Json> = fc.oneof(fc.constant(null), fc.boolean(), small, fc.double({ min: -2, max: 2, noNaN: true }), str, fc.constant([1]), fc.constant({ k: 1 }))
+const docArb = fc.record(
+  { n: small, s: str, b: fc.boolean(), d: fc.double({ min: -5, max: 5, noNaN: true }), tags: fc.array(str, { maxLength: 3 }), m: fc.dictionary(fc.constantFrom('x', 'y'), mixed) },
+  { requiredKeys: [] },
+)
+
+type Field = 'n' | 's' | 'b' | 'd' | 'tags' | 'm.x'
+const operand: Record<Field, fc.Arbitrary<Json>> = { n: small, s: str, b: fc.boolean(), d: fc.double({ min: -5, max: 5, noNaN: true }), tags: fc.array(str, { maxLength: 2 }), 'm.x': mixed }
+const filterArb: fc.Arbitrary<{ field: Field; op: FilterOp; value: Json }> = fc
+  .record({ field: fc.constantFrom<Field>('n', 's', 'b', 'd', 'tags', 'm.x'), op: fc.constantFrom<FilterOp>('==', '!=', '<', '<=', '>', '>=', 'in', 'array-contains') })
+  .chain(({ field, op }) => {
+    const value = op === 'in' ? fc.array(field === 'tags' ? str.map(s => [s]) : operand[field], { minLength: 1, maxLength: 3 }) : op === 'array-contains' ? (field === 'tags' ? str : operand[field]) : operand[field]
+    return value.map(v => ({ field, op: field !== 'tags' && field !== 'm.x' && op === 'array-contains' ? ('==' as const) : op, value: v as Json }))
+  })
+const queryArb = fc.record({
+  filters: fc.array(filterArb, { maxLength: 2 }),
+  orders: fc.array(fc.record({ field: fc.constantFrom<Field>('n', 's', 'b', 'd', 'm.x'), dir: fc.constantFrom<'asc' | 'desc'>('asc', 'desc') }), { maxLength: 2 }),
+  limit: fc.option(fc.integer({ min: 0, max: 8 }), { nil: undefined }),
+  cursor: fc.option(fc.record({ kind: fc.constantFrom('startAt', 'startAfter', 'endAt', 'endBefore'), value: mixed }), { nil: undefined }),
+})
+const editArb = fc.array(fc.record({ i: fc.nat(39), doc: fc.option(docArb, { nil: undefined }) }), { maxLength: 15 })
+
+type Q = fc.RecordValue<{ filters: typeof filterArb extends fc.Arbitrary<infer F> ? F[] : never; orders: Array<{ field: Field; dir: 'asc' | 'desc' }>; limit: number | undefined; cursor: { kind: string; value: Json } | undefined }>
+
+function build<M extends typeof Indexed | typeof Unindexed>(q: Query<M>, spec: Q): Query<M> {
+  let out = q
+  for (const f of spec.filters) out = out.where(f.field as never, f.op, f.value as never)
+  for (const o of spec.orders) out = out.orderBy(o.field as never, o.dir)
+  if (spec.limit !== undefined) out = out.limit(spec.limit)
+  if (spec.cursor) out = (out[spec.cursor.kind as 'startAt'] as (v: Json) => Query<M>).call(out, spec.cursor.value)
+  return out
+}
+
+for (const adapter of adapters) {
+  describe(`queries on ${adapter.name} match brute-force evaluation`, () => {
+    it('for random data, queries, updates and deletes (property)', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(docArb, { minLength: 0, maxLength: 40 }), editArb, fc.array(queryArb, { minLength: 1, maxLength: 6 }), async (docs, edits, queries) => {
+          const made = adapter.make()
+          const db = await openDatabase({ name: 'prop', models: [Indexed, Unindexed], storage: made.storage })
+          try {
+            const write = (i: number, doc: object | undefined) =>
+              db.run(tx => {
+                for (const M of [Indexed, Unindexed]) {
+                  if (doc) tx.createOrOverwrite(M, { id: `d${i}`, ...doc })
+                  else tx.delete(M.key(`d${i}`))
+                }
+              })
+            for (let i = 0; i < docs.length; i++) await write(i, docs[i])
+            for (const e of edits) await write(e.i, e.doc)
+            const all: Array<{ id: string; doc: JsonObject }> = (await db.query(Unindexed).fetch()).map(d => ({ id: d.id, doc: d.toJSON() }))
+            for (const q of queries) {
+              const specQ = build(db.query(Unindexed), q).spec
+              const expected = evaluate(all, specQ).map(h => h.id)
+              for (const M of [Indexed, Unindexed]) {
+                const got = (await build(db.query(M as typeof Indexed), q).fetch()).map(d => d.id)
+                expect({ query: specQ, plan: build(db.query(M as typeof Indexed), q).explain(), got }).toEqual({ query: specQ, plan: expect.anything(), got: expected })
+                expect(await build(db.query(M as typeof Indexed), q).count()).toBe(expected.length)
+              }
+            }
+          } finally {
+            await db.close()
+            made.cleanup()
+          }
+        }),
+        { numRuns: adapter.name === 'memory' ? 60 : 25 },
+      )
+    }, 120_000)
+  })
+}
+
+export type { Filter, Order }
