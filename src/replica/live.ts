@@ -170,7 +170,7 @@ function insertionPoint(hits: QueryHit[], key: string[], orders: Order[]): numbe
   return lo
 }
 
-/** What changed between two results: removals, additions, and documents whose data or position changed. */
+/** What changed between two results: removals, additions, and documents whose data changed (with their old and new positions). */
 export function diff(before: QueryHit[], after: QueryHit[]): Change[] {
   const oldIndex = new Map(before.map((h, i) => [h.id, i]))
   const newIndex = new Map(after.map((h, i) => [h.id, i]))
@@ -178,16 +178,11 @@ export function diff(before: QueryHit[], after: QueryHit[]): Change[] {
   before.forEach((h, i) => {
     if (!newIndex.has(h.id)) changes.push({ type: 'removed', hit: h, oldIndex: i, newIndex: -1 })
   })
-  // positions shift by removals and additions; a document "moved" only when its order among the survivors changed
-  const survivorsBefore = before.filter(h => newIndex.has(h.id)).map(h => h.id)
-  const survivorsAfter = after.filter(h => oldIndex.has(h.id)).map(h => h.id)
+  // order follows from data, so a document moves only when it (or another one) changed: report the changed ones
   after.forEach((h, j) => {
     const i = oldIndex.get(h.id)
     if (i === undefined) changes.push({ type: 'added', hit: h, oldIndex: -1, newIndex: j })
-    else {
-      const moved = survivorsBefore.indexOf(h.id) !== survivorsAfter.indexOf(h.id)
-      if (moved || (before[i]!.doc !== h.doc && !deepEqual(before[i]!.doc, h.doc))) changes.push({ type: 'modified', hit: h, oldIndex: i, newIndex: j })
-    }
+    else if (before[i]!.doc !== h.doc && !deepEqual(before[i]!.doc, h.doc)) changes.push({ type: 'modified', hit: h, oldIndex: i, newIndex: j })
   })
   return changes
 }

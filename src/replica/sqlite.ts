@@ -104,13 +104,15 @@ class SqliteStorage implements Storage {
   }
 
   watch(onChange: () => void): () => void {
-    // SQLite's data_version changes when another connection commits to the file
-    let last: number | undefined
+    // SQLite's data_version changes when another connection commits to the file;
+    // the baseline is taken now, so that a commit before the first tick is not missed
+    const version = () => this.db?.pragma('data_version', { simple: true }) as number | undefined
+    let last = version()
     const timer = setInterval(() => {
       if (!this.db || !this.mutex.idle) return
-      const version = this.db.pragma('data_version', { simple: true }) as number
-      if (last !== undefined && version !== last) onChange()
-      last = version
+      const now = version()
+      if (now !== last) onChange()
+      last = now
     }, this.options.pollInterval ?? 50)
     timer.unref?.()
     return () => clearInterval(timer)
