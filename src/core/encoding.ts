@@ -59,22 +59,24 @@ export function encodeValue(v: Json): string {
 }
 
 const f64 = new Float64Array(1)
-const u32 = new Uint32Array(f64.buffer)
+const bytes = new Uint8Array(f64.buffer)
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
-/** 16 hex digits of the IEEE 754 bits, sign-flipped so that byte order is numeric order. */
+/** 16 hex digits of the IEEE 754 bits, big-endian and sign-flipped so that string order is numeric order. */
 function encodeNumber(n: number): string {
   if (!Number.isFinite(n)) throw new InvalidParameterError('value', `${n} cannot be stored or indexed`)
   f64[0] = n === 0 ? 0 : n // -0 sorts as 0
-  let hi = u32[littleEndian ? 1 : 0]!
-  let lo = u32[littleEndian ? 0 : 1]!
-  if (hi >>> 31) {
-    hi = ~hi >>> 0
-    lo = ~lo >>> 0
-  } else {
-    hi = (hi | 0x80000000) >>> 0
+  const negative = bytes[littleEndian ? 7 : 0]! >= 0x80
+  let out = ''
+  for (let i = 0; i < 8; i++) {
+    let b = bytes[littleEndian ? 7 - i : i]!
+    // negatives: flip every bit (larger magnitudes sort first); positives: set the sign bit
+    if (negative) b = ~b & 0xff
+    else if (i === 0) b |= 0x80
+    out += HEX[b]!
   }
-  return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0')
+  return out
 }
 
 function encodeString(s: string): string {

@@ -76,8 +76,10 @@ export function passes(doc: JsonObject, f: Filter): boolean {
       return Array.isArray(v) && v.some(x => deepEqual(x, f.value))
     default: {
       if (typeRank(v) !== typeRank(f.value)) return false
-      const a = encodeValue(v)
-      const b = encodeValue(f.value)
+      // numbers, strings and booleans compare as they are (the encoding keeps their order); the rest by encoding
+      const scalar = typeof v !== 'object' || v === null
+      const a = scalar ? (v as number) : encodeValue(v)
+      const b = scalar ? (f.value as number) : encoded(f)
       switch (f.op) {
         case '<':
           return a < b
@@ -90,6 +92,13 @@ export function passes(doc: JsonObject, f: Filter): boolean {
       }
     }
   }
+}
+
+const operandEncodings = new WeakMap<Filter, string>()
+function encoded(f: Filter): string {
+  let e = operandEncodings.get(f)
+  if (e === undefined) operandEncodings.set(f, (e = encodeValue(f.value)))
+  return e
 }
 
 /** The encoded order values of a document, or undefined when an ordered field is missing (such documents are not in the result). */

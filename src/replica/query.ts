@@ -124,6 +124,7 @@ export async function execute(reader: StorageReader, spec: QuerySpec, p: Plan): 
       range = p.reverse ? { ...range, lt: last[0] } : { ...range, gte: last[0] + '\u0000' }
     }
   }
-  hits.sort((a, b) => compareKeys(a.key, b.key, orders))
+  // an ordered index yields the query's order already
+  if (p.type === 'scan' || !p.ordered) hits.sort((a, b) => compareKeys(a.key, b.key, orders))
   return spec.limit === undefined ? hits : hits.slice(0, spec.limit)
 }

@@ -24,9 +24,12 @@ export function sqliteStorage(path: string, options: SqliteStorageOptions = {}):
 interface Statements {
   table: string
   get: Database.Statement<[string], string>
-  /** Multi-row upserts and deletes by row count, prepared on first use. */
+  /** Multi-row upserts, deletes and lookups by row count, prepared on first use. */
   putRows: Map<number, Database.Statement<string[]>>
   deleteRows: Map<number, Database.Statement<string[]>>
+  getRows: Map<number, Database.Statement<string[], { k: string; v: string }>>
+  /** Range scans by their SQL (bounds and direction vary). */
+  scans: Map<string, Database.Statement<Array<string | number>, { k: string; v: string }>>
 }
 
 /** Rows per multi-row statement: one statement per row costs about as much as the row itself. */
@@ -62,6 +65,8 @@ class SqliteStorage implements Storage {
         get: db.prepare<[string], string>(`SELECT v FROM ${table} WHERE k = ?`).pluck(),
         putRows: new Map(),
         deleteRows: new Map(),
+        getRows: new Map(),
+        scans: new Map(),
       })
     }
     this.control = {
@@ -179,7 +184,21 @@ class SqliteTx implements StorageWriter {
   }
 
   async getMany(store: string, keys: readonly string[]): Promise<unknown[]> {
-    return keys.map(k => this.getOne(store, k))
+    if (keys.length < 4) return keys.map(k => this.getOne(store, k))
+    const st = this.st(store)
+    const own = this.buffered.get(store)
+    const found = new Map<string, string>()
+    for (let i = 0; i < keys.length; i += BATCH) {
+      const chunk = keys.slice(i, i + BATCH)
+      const rows = this.statement(st.getRows, chunk.length, n => `SELECT k, v FROM ${st.table} WHERE k IN (${Array(n).fill('?').join(', ')})`).all(...chunk)
+      for (const r of rows) found.set(r.k, r.v)
+    }
+    return keys.map(k => {
+      const b = own?.get(k)
+      if (b !== undefined) return b === DELETED ? undefined : JSON.parse(b)
+      const v = found.get(k)
+      return v === undefined ? undefined : JSON.parse(v)
+    })
   }
 
   async scan(store: string, range: KeyRange = {}): Promise<Array<[string, unknown]>> {
@@ -200,8 +219,9 @@ class SqliteTx implements StorageWriter {
       sql += ' LIMIT ?'
       params.push(range.limit)
     }
-    const rows = this.db.prepare<Array<string | number>, { k: string; v: string }>(sql).all(...params)
-    return rows.map(r => [r.k, JSON.parse(r.v)])
+    let stmt = this.st(store).scans.get(sql)
+    if (!stmt) this.st(store).scans.set(sql, (stmt = this.db.prepare<Array<string | number>, { k: string; v: string }>(sql)))
+    return stmt.all(...params).map(r => [r.k, JSON.parse(r.v)])
   }
 
   put(store: string, key: string, value: unknown): void {
@@ -241,9 +261,9 @@ class SqliteTx implements StorageWriter {
     this.buffered.clear()
   }
 
-  private statement(cache: Map<number, Database.Statement<string[]>>, rows: number, sql: (rows: number) => string): Database.Statement<string[]> {
+  private statement<R>(cache: Map<number, Database.Statement<string[], R>>, rows: number, sql: (rows: number) => string): Database.Statement<string[], R> {
     let st = cache.get(rows)
-    if (!st) cache.set(rows, (st = this.db.prepare<string[]>(sql(rows))))
+    if (!st) cache.set(rows, (st = this.db.prepare<string[], R>(sql(rows))))
     return st
   }
 }
