@@ -11,6 +11,7 @@ class Product extends model({
     stock: S.int.min(0).default(0),
     tags: S.arr(S.str).default([]),
   },
+  indexes: [['stock']],
 }) {
   label(): string {
     return `${this.name} (${this.stock} in stock)`
@@ -29,6 +30,13 @@ class Order extends model({
 const file = join(process.env.TIDEPOOL_DATA_DIR ?? '.', 'example-shop.db')
 const db = await openDatabase({ name: 'shop', models: [Product, Order], storage: sqliteStorage(file) })
 console.log(`Opened ${file} as client ${db.clientId}`)
+
+// a live query: fires now, then whenever the set of low-stock products changes
+const stopWatchingStock = db
+  .query(Product)
+  .where('stock', '<', 8)
+  .orderBy('stock')
+  .subscribe(snap => console.log(`Low stock: ${snap.docs.map(p => p.label()).join(', ') || 'none'}`))
 
 // createIfMissing: the first run stocks the shop, later runs find it stocked
 await db.run(async tx => {
@@ -74,8 +82,10 @@ await db
   })
   .catch((e: Error) => console.log(`Rejected: ${e.message}`))
 
-const products = await db.run({ readOnly: true }, tx => tx.get([Product.key('COF-001'), Product.key('TEA-001')]))
-for (const p of products) console.log(p?.label())
+const products = await db.query(Product).orderBy('name').fetch()
+for (const p of products) console.log(p.label())
+console.log(`${await db.query(Product).where('stock', '>', 0).count()} products in stock (${JSON.stringify(db.query(Product).where('stock', '>', 0).explain().type)} plan)`)
+stopWatchingStock()
 const pending = await db.pendingMutations()
 console.log(`${pending.length} mutations wait in the outbox for a server (seq ${pending[0]?.seq}…${pending.at(-1)?.seq})`)
 await db.close()

@@ -61,3 +61,32 @@ describe('typed instances', () => {
     await db.close()
   })
 })
+
+describe('typed queries', () => {
+  it('checks field paths and operand types at compile time', async () => {
+    class Doc extends model({
+      collection: 'TypedQueryDoc',
+      fields: { n: S.int, tags: S.arr(S.str), meta: S.obj().prop('owner', S.str).optional(), counts: S.map.value(S.int) },
+    }) {}
+    const db = await openDatabase({ name: 'types', models: [Doc] })
+    const q = db.query(Doc)
+    q.where('n', '>', 1).where('meta.owner', '==', 'ann').where('tags', 'array-contains', 'x').where('n', 'in', [1, 2]).where('counts.any', '>=', 3)
+    q.orderBy('meta.owner', 'desc')
+    const typeErrorsOnly = () => {
+      // @ts-expect-error no such field
+      q.where('missing', '==', 1)
+      // @ts-expect-error n is a number
+      q.where('n', '==', 'one')
+      // @ts-expect-error 'in' takes an array
+      q.where('n', 'in', 1)
+      // @ts-expect-error array-contains takes an element
+      q.where('tags', 'array-contains', ['x'])
+      // @ts-expect-error no such nested property
+      q.orderBy('meta.nope')
+    }
+    void typeErrorsOnly
+    const docs = await q.fetch()
+    expectTypeOf(docs).toEqualTypeOf<Array<Instance<typeof Doc>>>()
+    await db.close()
+  })
+})
