@@ -31,6 +31,8 @@ class IndexedDbStorage implements Storage {
   private db: IDBDatabase | undefined
   private stores: readonly string[] = []
   private notifier: BroadcastChannel | undefined
+  /** Tells this storage's own commit notices from other connections'. */
+  private readonly instance = globalThis.crypto.randomUUID()
 
   constructor(
     private readonly name: string,
@@ -92,7 +94,7 @@ class IndexedDbStorage implements Storage {
     const result = await this.run('readwrite', fn)
     if (typeof BroadcastChannel !== 'undefined') {
       this.notifier ??= new BroadcastChannel(this.channelName)
-      this.notifier.postMessage('commit')
+      this.notifier.postMessage(this.instance)
     }
     return result
   }
@@ -105,7 +107,9 @@ class IndexedDbStorage implements Storage {
   watch(onChange: () => void): () => void {
     if (typeof BroadcastChannel === 'undefined') return () => undefined
     const channel = new BroadcastChannel(this.channelName)
-    channel.onmessage = () => onChange()
+    channel.onmessage = (e: MessageEvent) => {
+      if (e.data !== this.instance) onChange()
+    }
     return () => channel.close()
   }
 

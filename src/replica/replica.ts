@@ -70,6 +70,7 @@ export class Replica {
   private seenChange = 0
   private readonly ownChanges = new Set<number>()
   private catchingUp: Promise<void> | undefined
+  private closed = false
 
   private constructor(
     readonly storage: Storage,
@@ -217,8 +218,8 @@ export class Replica {
     if (changes.length) {
       this.ownChanges.add(changeSeq)
       this.emit(changes)
-      // another writer committed in between: catch up on what it changed
-      if (changeSeq !== this.seenChange + 1) void this.catchUp()
+      // another writer committed in between: catch up on what it changed (only listeners care)
+      if (changeSeq !== this.seenChange + 1 && this.listeners.size > 0) void this.catchUp()
       else this.advanceSeen(changeSeq)
     }
     return result
@@ -274,7 +275,10 @@ export class Replica {
     for (const s of this.ownChanges) if (s <= this.seenChange) this.ownChanges.delete(s)
   }
 
-  /** Reads the changelog entries this replica has not delivered and delivers the documents they name. */
+  /**
+   * Reads the changelog entries this replica has not delivered and delivers
+   * the documents they name. Runs in the background: it never rejects.
+   */
   catchUp(): Promise<void> {
     this.catchingUp ??= (async () => {
       try {
@@ -302,6 +306,9 @@ export class Replica {
             }),
           )
         }
+      } catch (e) {
+        // closed meanwhile: nothing left to deliver to
+        if (!this.closed) console.warn('tidepool: could not read changes made elsewhere', e)
       } finally {
         this.catchingUp = undefined
       }
@@ -334,6 +341,7 @@ export class Replica {
   }
 
   close(): Promise<void> {
+    this.closed = true
     this.stopWatching?.()
     this.stopWatching = undefined
     this.listeners.clear()
