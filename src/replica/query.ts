@@ -1,4 +1,4 @@
-import { encodeValue, TAG, typeTag } from '../core/encoding.js'
+import { encodeValue, prefixEnd, TAG, typeTag } from '../core/encoding.js'
 import { docKey } from '../core/key.js'
 import type { Path } from '../core/mutation.js'
 import { effectiveOrders, hitKey, ID_PATH, RANGE_OPS, compareKeys, samePath, type Filter, type Hit, type Order, type QuerySpec } from '../core/query.js'
@@ -50,7 +50,7 @@ function planWith(spec: QuerySpec, orders: Order[], def: IndexDef): { plan: Plan
   if (contains) {
     const base = containsPrefix(spec.collection, def.id) + encodeValue(contains.value) + ID_SEPARATOR
     const ordered = orders.length === 1 && orders[0]!.dir === 'asc'
-    return { score: 20 + (ordered ? 1 : 0), plan: { type: 'index', index: def.id, range: { gte: base, lt: base.slice(0, -1) + '\u0001' }, ordered, reverse: false, contains: true } }
+    return { score: 20 + (ordered ? 1 : 0), plan: { type: 'index', index: def.id, range: { gte: base, lt: prefixEnd(base) }, ordered, reverse: false, contains: true } }
   }
   let base = indexPrefix(spec.collection, def.id)
   let eq = 0

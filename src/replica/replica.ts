@@ -3,6 +3,7 @@ import { ConditionFailedError, InvalidOptionsError } from '../core/errors.js'
 import { deepEqual, type JsonObject } from '../core/json.js'
 import { docKey, splitDocKey } from '../core/key.js'
 import type { Mutation, Op, Precondition } from '../core/mutation.js'
+import { prefixEnd } from '../core/encoding.js'
 import type { QuerySpec } from '../core/query.js'
 import { indexDef, indexEntries, indexPrefix, containsPrefix, type IndexDef } from './indexes.js'
 import { execute, plan, type Plan, type QueryHit } from './query.js'
@@ -351,8 +352,7 @@ export class Replica {
 
 async function dropIndex(w: StorageWriter, collection: string, index: string): Promise<void> {
   for (const prefix of [indexPrefix(collection, index), containsPrefix(collection, index)]) {
-    const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)
-    for (const [k] of await w.scan(STORES.indexes, { gte: prefix, lt: end })) w.delete(STORES.indexes, k)
+    for (const [k] of await w.scan(STORES.indexes, { gte: prefix, lt: prefixEnd(prefix) })) w.delete(STORES.indexes, k)
   }
 }
 
