@@ -1,0 +1,38 @@
+import type { Json } from '../core/json.js'
+import { PROTOCOL_VERSION, type DocumentChange, type PullRequest, type PullResponse } from '../sync/protocol.js'
+import type { FieldMeta, ServerStore } from './store.js'
+
+/**
+ * What changed since the client's `since`, per field. A field (or a
+ * document's existence) whose last change was an overwrite by this same
+ * client, acknowledged in this response, is left out: the client already has
+ * that value. Merges (increments, array ops) are always sent, since only the
+ * server knows their sum.
+ */
+export async function pull(store: ServerStore, req: PullRequest): Promise<PullResponse> {
+  const { revision, docs, results } = await store.pull(req.clientId, req.since)
+  const acked = new Set(results.filter(r => r.status === 'applied').map(r => r.revision))
+  const own = (m: FieldMeta | undefined) => m !== undefined && m.client === req.clientId && m.kind === 'overwrite' && acked.has(m.rev)
+  const changes: DocumentChange[] = []
+  for (const d of docs) {
+    const existence = d.fields['']
+    const existenceChanged = existence !== undefined && existence.rev > req.since && !own(existence)
+    if (d.data === null) {
+      if (existenceChanged) changes.push({ collection: d.collection, id: d.id, revision: d.revision, deleted: true })
+      continue
+    }
+    if (existenceChanged) {
+      changes.push({ collection: d.collection, id: d.id, revision: d.revision, doc: d.data })
+      continue
+    }
+    const set: Record<string, Json> = {}
+    const unset: string[] = []
+    for (const [field, meta] of Object.entries(d.fields)) {
+      if (field === '' || meta.rev <= req.since || own(meta)) continue
+      if (field in d.data) set[field] = d.data[field]!
+      else unset.push(field)
+    }
+    if (Object.keys(set).length || unset.length) changes.push({ collection: d.collection, id: d.id, revision: d.revision, set, unset })
+  }
+  return { type: 'pull-result', v: PROTOCOL_VERSION, revision, changes, results }
+}

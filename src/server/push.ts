@@ -1,0 +1,123 @@
+import { applyOp, describe, holds, type Doc } from '../core/apply.js'
+import { ConditionFailedError, ModelAlreadyExistsError, PermissionDeniedError, TidepoolError, ValidationError } from '../core/errors.js'
+import { deepEqual, type JsonObject } from '../core/json.js'
+import { docKey } from '../core/key.js'
+import type { Op } from '../core/mutation.js'
+import { PROTOCOL_VERSION, type MutationResult, type PushRequest, type PushResponse, type RejectionReason } from '../sync/protocol.js'
+import type { FieldMeta, ServerDoc, ServerStore, ServerTx } from './store.js'
+
+export interface PushContext {
+  /** The authenticated user; a client id is bound to the user of its first push. */
+  userId: string
+  /** Mutations written under an older schema version are answered `upgrade-required`. */
+  minSchemaVersion: number
+  /** Checks a document a mutation would write; returns why it is invalid, if it is. */
+  validate?: (collection: string, before: JsonObject | undefined, after: JsonObject) => string | undefined
+}
+
+type Outcome = { result: MutationResult } | { stop: NonNullable<PushResponse['stopped']> }
+
+/**
+ * Applies pushed mutations in order, each in its own transaction, exactly
+ * once: a mutation applies only as the client's next sequence number; a known
+ * `(seq, id)` is acknowledged again; a known `seq` with another id, or a gap,
+ * means the client diverged (restored from a backup, or copied).
+ */
+export async function push(store: ServerStore, req: PushRequest, ctx: PushContext): Promise<PushResponse> {
+  const results: MutationResult[] = []
+  let stopped: PushResponse['stopped']
+  for (const m of req.mutations) {
+    const outcome = await store.transaction<Outcome>(async tx => {
+      const revision = await tx.nextRevision()
+      const client = await tx.getClient(req.clientId)
+      if (client && client.userId !== ctx.userId) throw new PermissionDeniedError(`client ${req.clientId} belongs to another user`)
+      const last = client?.lastSeq ?? 0
+      if (m.seq <= last) {
+        const prior = await tx.getResult(req.clientId, m.seq)
+        if (prior && prior.id === m.id) return { result: prior }
+        return { stop: { reason: 'client-diverged', message: `mutation ${m.seq} of client ${req.clientId} is already known with another id` } }
+      }
+      if (m.seq !== last + 1) {
+        return { stop: { reason: 'client-diverged', message: `client ${req.clientId} sent mutation ${m.seq}, expected ${last + 1}` } }
+      }
+      if (m.schemaVersion < ctx.minSchemaVersion) {
+        return { stop: { reason: 'upgrade-required', message: `schema version ${m.schemaVersion} is no longer accepted`, minSchemaVersion: ctx.minSchemaVersion } }
+      }
+      const result = await apply(tx, req.clientId, m, revision, ctx)
+      await tx.saveResult(req.clientId, result)
+      await tx.saveClient({ clientId: req.clientId, userId: ctx.userId, lastSeq: m.seq, lastMutationId: m.id })
+      return { result }
+    })
+    if ('stop' in outcome) {
+      stopped = outcome.stop
+      break
+    }
+    results.push(outcome.result)
+  }
+  return { type: 'push-result', v: PROTOCOL_VERSION, results, ...(stopped ? { stopped } : {}), revision: await store.revision() }
+}
+
+/** Checks and applies one mutation; a failure is a rejection with a reason, and nothing of it is written. */
+async function apply(tx: ServerTx, clientId: string, m: PushRequest['mutations'][number], revision: number, ctx: PushContext): Promise<MutationResult> {
+  const keys = new Map<string, { collection: string; id: string }>()
+  for (const x of [...m.preconditions, ...m.ops]) keys.set(docKey(x.collection, x.id), { collection: x.collection, id: x.id })
+  const keyList = [...keys.keys()]
+  const stored = await tx.getDocs([...keys.values()])
+  const before = new Map<string, ServerDoc | undefined>(keyList.map((k, i) => [k, stored[i]]))
+  const views = new Map<string, Doc>(keyList.map((k, i) => [k, stored[i]?.data ?? undefined]))
+  const reject = (reason: RejectionReason, message: string): MutationResult => ({ seq: m.seq, id: m.id, status: 'rejected', revision, reason, message })
+
+  for (const pc of m.preconditions) {
+    if (!holds(views.get(docKey(pc.collection, pc.id)), pc)) return reject('condition-failed', `${pc.collection} ${JSON.stringify(pc.id)}: ${describe(pc)}`)
+  }
+  const touched = new Map<string, Map<string, FieldMeta['kind']>>()
+  for (const op of m.ops) {
+    const k = docKey(op.collection, op.id)
+    try {
+      views.set(k, applyOp(views.get(k), op))
+    } catch (e) {
+      if (e instanceof ModelAlreadyExistsError) return reject('already-exists', e.message)
+      if (e instanceof ConditionFailedError) return reject('not-found', e.message)
+      if (e instanceof ValidationError || e instanceof TidepoolError) return reject('invalid', e.message)
+      throw e
+    }
+    let fields = touched.get(k)
+    if (!fields) touched.set(k, (fields = new Map()))
+    for (const [field, kind] of fieldsOf(op, before.get(k)?.data ?? undefined)) fields.set(field, kind)
+  }
+  const writes: ServerDoc[] = []
+  for (const [k, fields] of touched) {
+    const { collection, id } = keys.get(k)!
+    const old = before.get(k)
+    const after = views.get(k)
+    if (after && ctx.validate) {
+      const problem = ctx.validate(collection, old?.data ?? undefined, after)
+      if (problem) return reject('invalid', `${collection} ${JSON.stringify(id)}: ${problem}`)
+    }
+    if (deepEqual(after, old?.data ?? undefined)) continue
+    const meta = { ...(old?.fields ?? {}) }
+    for (const [field, kind] of fields) meta[field] = { rev: revision, client: clientId, kind }
+    writes.push({ collection, id, data: after ?? null, revision, fields: meta })
+  }
+  await tx.putDocs(writes)
+  return { seq: m.seq, id: m.id, status: 'applied', revision }
+}
+
+/** The fields an op changes, and how ('' is the document's existence). */
+function fieldsOf(op: Op, before: JsonObject | undefined): Array<[string, FieldMeta['kind']]> {
+  switch (op.type) {
+    case 'create':
+      return [['', 'overwrite'], ...Object.keys(op.data).map(f => [f, 'overwrite'] as [string, 'overwrite'])]
+    case 'put': {
+      const fields = new Set([...Object.keys(op.data), ...op.fields.filter(f => before && f in before)])
+      return [['', 'overwrite'], ...[...fields].map(f => [f, 'overwrite'] as [string, 'overwrite'])]
+    }
+    case 'delete':
+      return [['', 'overwrite']]
+    case 'set':
+    case 'unset':
+      return [[op.path[0]!, 'overwrite']]
+    default:
+      return [[op.path[0]!, 'merge']]
+  }
+}

@@ -1,0 +1,78 @@
+import type { JsonObject } from '../core/json.js'
+import type { MutationResult } from '../sync/protocol.js'
+
+/**
+ * The last change of one field of a server document: its revision, the
+ * client that wrote it, and whether it overwrote the value (`set`, `put`,
+ * `unset`, `delete`) or merged into it (`increment`, array ops). The field
+ * `''` stands for the document's existence.
+ */
+export interface FieldMeta {
+  rev: number
+  client: string
+  kind: 'overwrite' | 'merge'
+}
+
+export interface ServerDoc {
+  collection: string
+  id: string
+  /** null: deleted (a tombstone, so pulls learn of the delete). */
+  data: JsonObject | null
+  revision: number
+  fields: Record<string, FieldMeta>
+}
+
+export interface ClientRow {
+  clientId: string
+  /** The user the client id is bound to (the token subject at its first push). */
+  userId: string
+  lastSeq: number
+  lastMutationId: string
+}
+
+/**
+ * One push transaction. The server logic (push.ts) is written once against
+ * this; each backend implements it in a few statements.
+ */
+export interface ServerTx {
+  /**
+   * Takes the next revision of the database. Called first in every push
+   * transaction: the lock it takes on the database's counter serializes pushes,
+   * so revision order is commit order and a pull never skips a change.
+   */
+  nextRevision(): Promise<number>
+  /** The client's row (undefined: never seen). */
+  getClient(clientId: string): Promise<ClientRow | undefined>
+  saveClient(row: ClientRow): Promise<void>
+  /** The recorded outcome of a client's mutation `seq`, if any. */
+  getResult(clientId: string, seq: number): Promise<MutationResult | undefined>
+  saveResult(clientId: string, result: MutationResult): Promise<void>
+  getDocs(keys: ReadonlyArray<{ collection: string; id: string }>): Promise<Array<ServerDoc | undefined>>
+  putDocs(docs: readonly ServerDoc[]): Promise<void>
+}
+
+export interface PullData {
+  revision: number
+  /** Documents changed after `since`, tombstones included. */
+  docs: ServerDoc[]
+  /** The client's mutation outcomes recorded after `since`. */
+  results: MutationResult[]
+}
+
+/**
+ * Where a server keeps its data: an embedded SQLite file or PostgreSQL.
+ * `transaction` is atomic (all or nothing, durable when it resolves) and
+ * runs `fn` once; `pull` reads one consistent snapshot.
+ */
+export interface ServerStore {
+  readonly kind: 'sqlite' | 'postgres'
+  /** Creates or migrates the schema. */
+  open(): Promise<void>
+  transaction<T>(fn: (tx: ServerTx) => Promise<T>): Promise<T>
+  pull(clientId: string, since: number): Promise<PullData>
+  revision(): Promise<number>
+  close(): Promise<void>
+}
+
+/** The schema version of the server's own tables; migrations run up to it at open. */
+export const SERVER_SCHEMA_VERSION = 1
