@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { Model } from '../orm/model.js'
+import type { ModelClass } from '../orm/types.js'
+import { createServer, type ServerOptions } from '../server/app.js'
+
+const USAGE = `Usage: tidepool serve [options]
+
+  --port <n>        port to listen on (default 4000; 0 picks a free one)
+  --host <addr>     address to listen on (default 127.0.0.1)
+  --db <where>      a SQLite file (default ./tidepool.db) or postgres://user@host/db[?schema=name]
+  --models <file>   a module exporting the app's models: writes are validated with their schemas
+  --secret <s>      verify HS256 JWTs with this secret (or TIDEPOOL_JWT_SECRET); default: no auth
+  --jwks <url>      verify JWTs against this JWKS
+  --min-schema <n>  answer upgrade-required below this schema version (default 1)
+  --log             structured request logs
+`
+
+async function loadModels(file: string): Promise<ModelClass[]> {
+  const mod = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>
+  const models = Object.values(mod).filter((v): v is ModelClass => typeof v === 'function' && (v as { prototype?: unknown }).prototype instanceof Model)
+  if (models.length === 0) throw new Error(`${file} exports no models`)
+  return models
+}
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string', default: '4000' },
+      host: { type: 'string', default: '127.0.0.1' },
+      db: { type: 'string', default: './tidepool.db' },
+      models: { type: 'string' },
+      secret: { type: 'string' },
+      jwks: { type: 'string' },
+      'min-schema': { type: 'string', default: '1' },
+      log: { type: 'boolean', default: false },
+    },
+  })
+  const port = Number(values.port)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got ${values.port}`)
+  const secret = values.secret ?? process.env.TIDEPOOL_JWT_SECRET
+  const auth: ServerOptions['auth'] = secret ? { secret } : values.jwks ? { jwksUrl: values.jwks } : 'none'
+  const models = values.models ? await loadModels(values.models) : undefined
+  const server = await createServer({ port, host: values.host, storage: values.db, auth, models, minSchemaVersion: Number(values['min-schema']), logger: values.log })
+  const where = server.store.kind === 'sqlite' ? values.db : values.db!.replace(/\/\/[^@]*@/, '//…@')
+  console.log(`Tidepool server listening on ${server.url} (store: ${server.store.kind} ${where})`)
+  if (!models) console.log('No --models given: mutations are checked for structure, preconditions and permissions, not against field schemas.')
+  if (auth === 'none') console.log('No --secret or --jwks given: every client is the user "anonymous" (development only).')
+  let closing = false
+  const shutdown = (signal: string) => {
+    if (closing) return
+    closing = true
+    console.log(`${signal}: finishing requests in flight, then stopping`)
+    server.close().then(
+      () => process.exit(0),
+      e => {
+        console.error(e)
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  process.on('SIGINT', () => shutdown('SIGINT'))
+}
+
+const [command, ...rest] = process.argv.slice(2)
+try {
+  if (command === 'serve') await serve(rest)
+  else {
+    console.log(USAGE)
+    process.exit(command === undefined || command === 'help' || command === '--help' ? 0 : 2)
+  }
+} catch (e) {
+  console.error(`tidepool: ${(e as Error).message}`)
+  process.exit(1)
+}
