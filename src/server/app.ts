@@ -90,7 +90,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     if (issue) throw new HttpError(400, 'invalid-message', `push${issue.path.replaceAll('/', '.')}: ${issue.reason}`)
     const result = await push(store, req.body as PushRequest, { ...ctx, userId })
     metrics.pushes++
-    for (const r of result.results) r.status === 'applied' ? metrics.applied++ : metrics.rejected++
+    for (const r of result.results) {
+      if (r.status === 'applied') metrics.applied++
+      else metrics.rejected++
+    }
     if (result.results.length) poke(sockets, result.revision)
     return reply.send(result)
   })
