@@ -1,11 +1,12 @@
-import { ClosedError, InvalidOptionsError, InvalidParameterError, MissingIndexError, TransactionFailedError } from '../core/errors.js'
+import { ClosedError, ConditionFailedError, InvalidOptionsError, InvalidParameterError, MissingIndexError, OfflineError, TransactionFailedError } from '../core/errors.js'
 import { isPlainObject } from '../core/json.js'
 import type { Mutation } from '../core/mutation.js'
 import { memoryStorage } from '../replica/memory.js'
 import type { QuerySpec } from '../core/query.js'
 import { LiveQueries, watchDoc, type LiveOptions } from '../replica/live.js'
 import type { Plan, QueryHit } from '../replica/query.js'
-import { Replica, type Progress } from '../replica/replica.js'
+import { Replica, type Progress, type Rejection } from '../replica/replica.js'
+import { startSync, type SyncEngine, type SyncOptions } from '../sync/index.js'
 import type { StatsSnapshot } from '../replica/stats.js'
 import type { Storage } from '../replica/storage.js'
 import { encodeKeyOf, metaOf, type ModelMeta } from './meta.js'
@@ -32,11 +33,20 @@ export interface DatabaseOptions {
    * Also turned on by the environment variable TIDEPOOL_DEBUG (its value: the threshold in ms).
    */
   debug?: boolean | { slowMs?: number; log?: (line: string) => void }
+  /** Sync with a Tidepool server. */
+  sync?: SyncOptions
 }
 
-const OPTIONS = ['name', 'models', 'storage', 'schemaVersion', 'strictIndexes', 'onProgress', 'debug']
+const OPTIONS = ['name', 'models', 'storage', 'schemaVersion', 'strictIndexes', 'onProgress', 'debug', 'sync']
 
 export interface RunOptions {
+  /**
+   * `'server'`: fail fast with `OfflineError` (nothing committed) when not
+   * connected; otherwise commit, wait for the server, and re-run `fn` when it
+   * rejects the mutation. If the connection drops while waiting, throws
+   * `OfflineError` with `committed: true` (the mutation stays queued).
+   */
+  confirm?: 'local' | 'server'
   /** Retries after a retryable failure (default 4, so up to 5 attempts). */
   retries?: number
   /** First backoff in ms (default 10); doubles each retry, ±10% jitter. */
@@ -49,7 +59,7 @@ export interface RunOptions {
   cacheModels?: boolean
 }
 
-const RUN_DEFAULTS = { retries: 4, initialBackoff: 10, maxBackoff: 500, readOnly: false, cacheModels: false }
+const RUN_DEFAULTS = { retries: 4, initialBackoff: 10, maxBackoff: 500, readOnly: false, cacheModels: false, confirm: 'local' as 'local' | 'server' }
 
 /** Opens (creating where needed) a database on its storage. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
@@ -58,6 +68,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     if (!OPTIONS.includes(k)) throw new InvalidOptionsError(k, 'unknown option')
   }
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new InvalidOptionsError('onProgress', 'must be a function')
+  if (options.sync !== undefined) {
+    if (!isPlainObject(options.sync as unknown) || typeof options.sync.url !== 'string' || !/^https?:\/\//.test(options.sync.url)) {
+      throw new InvalidOptionsError('sync', 'sync needs { url: "http(s)://…", token?: () => jwt }')
+    }
+    if (options.sync.token !== undefined && typeof options.sync.token !== 'function') throw new InvalidOptionsError('sync.token', 'must be a function returning the token')
+  }
   if (typeof options.name !== 'string' || options.name === '') throw new InvalidOptionsError('name', 'a database needs a name')
   if (!Array.isArray(options.models)) throw new InvalidOptionsError('models', 'models must be an array of model classes')
   const schemaVersion = options.schemaVersion ?? 1
@@ -84,7 +100,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     onProgress: options.onProgress,
     debug: debugOptions(options.debug),
   })
-  return new Database(options.name, replica, metas, options.strictIndexes === true)
+  const engine = options.sync ? await startSync(replica, options.sync) : undefined
+  return new Database(options.name, replica, metas, options.strictIndexes === true, engine)
 }
 
 function debugOptions(d: DatabaseOptions['debug']): { slowMs: number; log: (line: string) => void } | undefined {
@@ -106,8 +123,27 @@ export class Database {
     private readonly replica: Replica,
     private readonly metas: Map<ModelClass, ModelMeta>,
     private readonly strictIndexes: boolean,
+    private readonly engine: SyncEngine | undefined,
   ) {
-    this.live = new LiveQueries(replica)
+    this.live = new LiveQueries(replica, () => !engine?.upToDate)
+    engine?.subscribe(() => this.live.metadataChanged())
+  }
+
+  /** Sync with the server: `status` (phase, pending, last error, last sync), `subscribe`, `syncNow()`. Undefined without `sync`. */
+  get sync(): SyncEngine | undefined {
+    return this.engine
+  }
+
+  /** Mutations the server rejected (their effects rolled back), kept until `ack()`ed, even across restarts. */
+  async rejections(): Promise<Array<Rejection & { ack(): Promise<void> }>> {
+    return (await this.replica.rejections()).map(r => ({ ...r, ack: () => this.replica.ackRejection(r.id) }))
+  }
+
+  /** Calls `listener` for each mutation the server rejects. Returns a function that stops it. */
+  on(event: 'rejected', listener: (r: Rejection & { ack(): Promise<void> }) => void): () => void {
+    if (event !== 'rejected') throw new InvalidParameterError('event', `unknown event ${String(event)}`)
+    if (!this.engine) return () => undefined
+    return this.engine.onRejected(r => listener({ ...r, ack: () => this.replica.ackRejection(r.id) }))
   }
 
   /** This replica's client id (random, kept in the replica). */
@@ -128,12 +164,15 @@ export class Database {
     const [options, fn] = typeof a === 'function' ? [{}, a] : [a, b]
     if (typeof fn !== 'function') throw new InvalidParameterError('fn', 'db.run needs a function')
     const opts = checkRunOptions(options)
+    if (opts.confirm === 'server' && !this.engine) throw new InvalidOptionsError('confirm', "confirm: 'server' needs openDatabase({ sync })")
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new ClosedError(`database ${this.name}`)
+      if (opts.confirm === 'server' && !this.engine!.connected) throw new OfflineError(false)
       const tx = new Transaction(this.replica, this.metaFor, opts.readOnly, opts.cacheModels, this.checkPlan)
       try {
         const result = await fn(tx)
-        await tx.commit()
+        const committed = await tx.commit()
+        if (opts.confirm === 'server' && committed?.mutation) await this.confirmed(committed.mutation.id)
         return result
       } catch (e) {
         tx.abandon()
@@ -141,6 +180,21 @@ export class Database {
         if (attempt >= opts.retries) throw new TransactionFailedError(`Transaction failed after ${attempt + 1} attempts: ${(e as Error).message}`, e)
         await sleep(backoff(attempt, opts.initialBackoff, opts.maxBackoff))
       }
+    }
+  }
+
+  /** Waits for the server's verdict on a committed mutation; a rejection retries the transaction. */
+  private async confirmed(mutationId: string): Promise<void> {
+    const waiting = this.engine!.waitFor(mutationId)
+    void this.engine!.syncNow()
+    let result
+    try {
+      result = await waiting
+    } catch {
+      throw new OfflineError(true)
+    }
+    if (result.status === 'rejected') {
+      throw Object.assign(new ConditionFailedError('', '', 'condition-failed', `the server rejected the mutation: ${result.reason}: ${result.message}`), { retryable: true })
     }
   }
 
@@ -251,6 +305,7 @@ export class Database {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    await this.engine?.stop()
     await this.replica.close()
   }
 }
@@ -263,6 +318,10 @@ function checkRunOptions(o: unknown): Required<RunOptions> {
   if (!isPlainObject(o)) throw new InvalidOptionsError('options', 'run options must be an object')
   for (const [k, v] of Object.entries(o)) {
     if (!(k in RUN_DEFAULTS)) throw new InvalidOptionsError(k, 'unknown option')
+    if (k === 'confirm') {
+      if (v !== 'local' && v !== 'server') throw new InvalidOptionsError(k, "must be 'local' or 'server'")
+      continue
+    }
     const expected = typeof RUN_DEFAULTS[k as keyof RunOptions]
     if (typeof v !== expected) throw new InvalidOptionsError(k, `must be a ${expected}`)
     if (expected === 'number' && (!Number.isInteger(v) || (v as number) < 0)) throw new InvalidOptionsError(k, 'must be a non-negative integer')

@@ -31,6 +31,7 @@ interface Subscription {
   ids: Map<string, QueryHit>
   delivered: boolean
   hasPendingWrites: boolean
+  fromCache: boolean
   /** A re-run is in flight; `again`: changes arrived meanwhile, run once more. */
   running: boolean
   again: boolean
@@ -49,7 +50,23 @@ export class LiveQueries {
   private readonly byCollection = new Map<string, Set<Subscription>>()
   private stop: (() => void) | undefined
 
-  constructor(private readonly replica: Replica) {}
+  constructor(
+    private readonly replica: Replica,
+    /** Whether results may be behind the server (not connected, or not pulled up to its latest revision). */
+    private readonly fromCache: () => boolean = () => true,
+  ) {}
+
+  /** Sync state changed: subscriptions that asked for metadata changes get a snapshot if theirs changed. */
+  metadataChanged(): void {
+    for (const subs of this.byCollection.values()) {
+      for (const sub of subs) {
+        const fromCache = this.fromCache()
+        if (!sub.delivered || sub.fromCache === fromCache) continue
+        sub.fromCache = fromCache
+        if (sub.options.includeMetadataChanges) sub.deliver({ hits: sub.hits, changes: [], fromCache, hasPendingWrites: sub.hasPendingWrites })
+      }
+    }
+  }
 
   subscribe(spec: QuerySpec, deliver: (s: LiveSnapshot) => void, options: LiveOptions = {}): () => void {
     const sub: Subscription = {
@@ -59,6 +76,7 @@ export class LiveQueries {
       ids: new Map(),
       delivered: false,
       hasPendingWrites: false,
+      fromCache: true,
       running: false,
       again: false,
       closed: false,
@@ -149,13 +167,15 @@ export class LiveQueries {
   private update(sub: Subscription, hits: QueryHit[]): void {
     const changes = diff(sub.hits, hits)
     const hasPendingWrites = hits.some(h => h.pending)
-    const metadataChanged = hasPendingWrites !== sub.hasPendingWrites
+    const fromCache = this.fromCache()
+    const metadataChanged = hasPendingWrites !== sub.hasPendingWrites || fromCache !== sub.fromCache
     sub.hits = hits
     sub.ids = new Map(hits.map(h => [h.id, h]))
     sub.hasPendingWrites = hasPendingWrites
+    sub.fromCache = fromCache
     if (sub.delivered && changes.length === 0 && !(metadataChanged && sub.options.includeMetadataChanges)) return
     sub.delivered = true
-    sub.deliver({ hits, changes, fromCache: true, hasPendingWrites })
+    sub.deliver({ hits, changes, fromCache, hasPendingWrites })
   }
 }
 

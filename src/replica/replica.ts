@@ -10,6 +10,8 @@ import { execute, plan, type Plan, type QueryHit } from './query.js'
 import { localView, seqKey, STORES, type DocRecord } from './records.js'
 import { Stats } from './stats.js'
 import type { Storage, StorageReader, StorageWriter } from './storage.js'
+import type { PulledChanges, RejectionReason } from '../core/changes.js'
+import { rebase } from './rebase.js'
 
 /** How a collection's documents are keyed and indexed; the key is stored so a changed definition is caught at open. */
 export interface CollectionInfo {
@@ -34,6 +36,17 @@ export interface ReplicaOptions {
   schemaVersion: number
   onProgress?: (p: Progress) => void
   debug?: { slowMs: number; log: (line: string) => void }
+}
+
+/** A mutation the server refused, kept until the app acknowledges it. */
+export interface Rejection {
+  id: string
+  mutation: Mutation
+  reason: RejectionReason
+  message: string
+  /** The collections the mutation touched. */
+  collections: string[]
+  at: number
 }
 
 /** A document that changed, as it is now (undefined: deleted). */
@@ -75,7 +88,7 @@ export class Replica {
 
   private constructor(
     readonly storage: Storage,
-    readonly clientId: string,
+    private currentClientId: string,
     readonly schemaVersion: number,
     private readonly indexes: Map<string, IndexDef[]>,
     options: ReplicaOptions,
@@ -149,6 +162,11 @@ export class Replica {
     }
   }
 
+  /** The id this replica pushes under (it changes when the server says the client diverged). */
+  get clientId(): string {
+    return this.currentClientId
+  }
+
   /** Local views of the documents, in input order (undefined: missing). */
   async getDocs(keys: ReadonlyArray<{ collection: string; id: string }>): Promise<Doc[]> {
     const records = await this.storage.getMany(
@@ -199,7 +217,7 @@ export class Replica {
 
       const seq = ((await w.get(STORES.meta, 'seq')) as number) + 1
       const changeSeq = ((await w.get(STORES.meta, 'changeSeq')) as number) + 1
-      const mutation: Mutation = { id: randomId(), clientId: this.clientId, seq, ops, preconditions, schemaVersion: this.schemaVersion, time: Date.now() }
+      const mutation: Mutation = { id: randomId(), clientId: (await w.get(STORES.meta, 'clientId')) as string, seq, ops, preconditions, schemaVersion: this.schemaVersion, time: Date.now() }
       const changes: DocChange[] = []
       for (const k of changed) {
         const old = before.get(k)
@@ -315,6 +333,105 @@ export class Replica {
       }
     })()
     return this.catchingUp
+  }
+
+  /** The last server revision this replica has pulled (0: none). */
+  async pulledRevision(): Promise<number> {
+    return ((await this.storage.getMany(STORES.meta, ['pulledRevision']))[0] as number | undefined) ?? 0
+  }
+
+  /**
+   * Applies a pull: acknowledged mutations leave the outbox and fold into the
+   * bases, rejected ones leave it and are stored as rejections (their effects
+   * roll back), server changes update the bases, and every affected view is
+   * recomputed from its base and the mutations still pending. One storage
+   * transaction: a crash leaves the replica before or after the whole pull.
+   */
+  async applyPull(res: PulledChanges): Promise<{ acked: Mutation[]; rejected: Rejection[] }> {
+    const start = performance.now()
+    const { acked, rejected, changes, changeSeq } = await this.storage.write(async w => {
+      const outbox = (await w.scan(STORES.outbox)).map(([, v]) => v as Mutation)
+      const bySeq = new Map(outbox.map(m => [m.seq, m]))
+      const acked: Mutation[] = []
+      const rejected: Rejection[] = []
+      for (const r of res.results) {
+        const m = bySeq.get(r.seq)
+        if (!m || m.id !== r.id) continue
+        if (r.status === 'applied') acked.push(m)
+        else rejected.push({ id: m.id, mutation: m, reason: r.reason, message: r.message, collections: [...new Set(m.ops.map(o => o.collection))], at: Date.now() })
+      }
+      const done = new Set([...acked.map(m => m.seq), ...rejected.map(r => r.mutation.seq)])
+      const pending = outbox.filter(m => !done.has(m.seq))
+      const changeByKey = new Map(res.changes.map(c => [docKey(c.collection, c.id), c]))
+      const keys = new Set(changeByKey.keys())
+      for (const m of [...acked, ...rejected.map(r => r.mutation)]) for (const op of m.ops) keys.add(docKey(op.collection, op.id))
+      const keyList = [...keys]
+      const records = (await w.getMany(STORES.docs, keyList)) as Array<DocRecord | undefined>
+      const changes: DocChange[] = []
+      keyList.forEach((k, i) => {
+        const old = records[i]
+        const change = changeByKey.get(k)
+        const next = rebase(k, old?.base, acked, change, pending)
+        const { collection, id } = splitDocKey(k)
+        const record: DocRecord = { base: next.base, rev: change?.revision ?? old?.rev ?? 0, ...(next.seq !== undefined ? { view: next.view ?? null, seq: next.seq } : {}) }
+        if (!record.base && next.seq === undefined) w.delete(STORES.docs, k)
+        else w.put(STORES.docs, k, record)
+        const before = localView(old)
+        const after = localView(record)
+        this.updateIndexes(w, collection, id, before, after)
+        if (!deepEqual(before, after) || (old?.view !== undefined) !== (record.view !== undefined)) changes.push({ collection, id, doc: after, pending: record.view !== undefined })
+      })
+      for (const seq of done) w.delete(STORES.outbox, seqKey(seq))
+      for (const r of rejected) w.put(STORES.rejections, r.id, r)
+      w.put(STORES.meta, 'pulledRevision', res.revision)
+      let changeSeq = 0
+      if (changes.length) {
+        changeSeq = ((await w.get(STORES.meta, 'changeSeq')) as number) + 1
+        this.logChange(
+          w,
+          changeSeq,
+          changes.map(c => docKey(c.collection, c.id)),
+        )
+      }
+      return { acked, rejected, changes, changeSeq }
+    })
+    this.stats.record('pull', performance.now() - start)
+    if (changes.length) {
+      this.ownChanges.add(changeSeq)
+      this.emit(changes)
+      if (changeSeq !== this.seenChange + 1 && this.listeners.size > 0) void this.catchUp()
+      else this.advanceSeen(changeSeq)
+    }
+    return { acked, rejected }
+  }
+
+  /**
+   * Takes a new client id and renumbers the outbox from 1, after the server
+   * said this client diverged (restored from a backup, or copied): nothing is
+   * lost, and nothing the server applied under the old id is sent again.
+   */
+  async renumber(): Promise<void> {
+    this.currentClientId = await this.storage.write(async w => {
+      const id = randomId()
+      const outbox = (await w.scan(STORES.outbox)).map(([k, v]) => [k, v as Mutation] as const)
+      outbox.forEach(([k, m], i) => {
+        w.delete(STORES.outbox, k)
+        w.put(STORES.outbox, seqKey(i + 1), { ...m, clientId: id, seq: i + 1 })
+      })
+      w.put(STORES.meta, 'clientId', id)
+      w.put(STORES.meta, 'seq', outbox.length)
+      return id
+    })
+  }
+
+  /** Rejections not yet acknowledged, oldest first. */
+  async rejections(): Promise<Rejection[]> {
+    const all = await this.storage.read(r => r.scan(STORES.rejections))
+    return all.map(([, v]) => v as Rejection).sort((a, b) => a.mutation.seq - b.mutation.seq || a.at - b.at)
+  }
+
+  async ackRejection(id: string): Promise<void> {
+    await this.storage.write(async w => w.delete(STORES.rejections, id))
   }
 
   /** Whether a document has local mutations the server has not confirmed. */

@@ -1,6 +1,8 @@
-import type { Json, JsonObject } from '../core/json.js'
+import type { DocumentChange, MutationResult } from '../core/changes.js'
 import type { Mutation } from '../core/mutation.js'
 import type { JsonSchema } from '../core/schema.js'
+
+export type { DocumentChange, MutationResult, RejectionReason } from '../core/changes.js'
 
 /**
  * The wire protocol between a replica and a Tidepool server. Every message
@@ -13,20 +15,12 @@ export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 /** Most mutations in one push. */
 export const MAX_PUSH_MUTATIONS = 1000
 
-/** Why the server did not apply a mutation. */
-export type RejectionReason = 'condition-failed' | 'already-exists' | 'not-found' | 'permission-denied' | 'invalid' | 'upgrade-required'
-
 export interface PushRequest {
   type: 'push'
   v: typeof PROTOCOL_VERSION
   clientId: string
   mutations: Array<Pick<Mutation, 'seq' | 'id' | 'ops' | 'preconditions' | 'schemaVersion'>>
 }
-
-/** The outcome of one pushed mutation, as push and pull both report it. */
-export type MutationResult =
-  | { seq: number; id: string; status: 'applied'; revision: number }
-  | { seq: number; id: string; status: 'rejected'; revision: number; reason: RejectionReason; message: string }
 
 export interface PushResponse {
   type: 'push-result'
@@ -45,14 +39,6 @@ export interface PullRequest {
   /** The last revision this client has pulled (0: nothing yet). */
   since: number
 }
-
-/** A change to one document since the pull's `since`. */
-export type DocumentChange =
-  /** The whole document (created, replaced, or new to this client). */
-  | { collection: string; id: string; revision: number; doc: JsonObject }
-  /** Some fields (absent from `set` and listed in `unset`: removed). */
-  | { collection: string; id: string; revision: number; set: Record<string, Json>; unset: string[] }
-  | { collection: string; id: string; revision: number; deleted: true }
 
 export interface PullResponse {
   type: 'pull-result'

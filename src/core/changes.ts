@@ -1,0 +1,24 @@
+import type { Json, JsonObject } from './json.js'
+
+/** Why a server did not apply a mutation. */
+export type RejectionReason = 'condition-failed' | 'already-exists' | 'not-found' | 'permission-denied' | 'invalid' | 'upgrade-required'
+
+/** The outcome of one mutation at the server. */
+export type MutationResult =
+  | { seq: number; id: string; status: 'applied'; revision: number }
+  | { seq: number; id: string; status: 'rejected'; revision: number; reason: RejectionReason; message: string }
+
+/** A change to one document since a revision, as a server reports it. */
+export type DocumentChange =
+  /** The whole document (created, replaced, or new to this client). */
+  | { collection: string; id: string; revision: number; doc: JsonObject }
+  /** Some fields (those in `unset`: removed). */
+  | { collection: string; id: string; revision: number; set: Record<string, Json>; unset: string[] }
+  | { collection: string; id: string; revision: number; deleted: true }
+
+/** What a replica applies from a pull. */
+export interface PulledChanges {
+  revision: number
+  changes: DocumentChange[]
+  results: MutationResult[]
+}

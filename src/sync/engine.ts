@@ -1,0 +1,242 @@
+import type { MutationResult } from '../core/changes.js'
+import type { Replica, Rejection } from '../replica/replica.js'
+import { MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke } from './protocol.js'
+import { SyncHttpError, type Transport } from './transport.js'
+
+export type SyncPhase = 'offline' | 'connecting' | 'pushing' | 'pulling' | 'in-sync' | 'error'
+
+export interface SyncStatus {
+  phase: SyncPhase
+  /** Mutations committed locally that the server has not confirmed. */
+  pending: number
+  /** Why the last attempt failed (cleared by a successful sync). */
+  lastError?: string
+  /** When the replica last finished a push and pull (ms since epoch). */
+  lastSyncAt?: number
+  /** The last server revision pulled. */
+  revision: number
+}
+
+/** The minimal WebSocket the engine needs (the browser's, or the `ws` package's). */
+export interface SocketLike {
+  onopen: ((e: unknown) => void) | null
+  onmessage: ((e: { data: unknown }) => void) | null
+  onclose: ((e: unknown) => void) | null
+  onerror: ((e: unknown) => void) | null
+  close(): void
+}
+export type SocketFactory = (url: string) => SocketLike
+
+export interface EngineOptions {
+  /** Mutations per push request (default 500). */
+  batchSize?: number
+  /** A sync round this often even without pokes, in ms: the watchdog (default 30,000). */
+  pollInterval?: number
+  /** Opens the poke socket; without it the engine relies on polling. */
+  socket?: SocketFactory
+  /** Backoff after failures: from `minBackoff` doubling to `maxBackoff` ms, with jitter (defaults 500 and 30,000). */
+  minBackoff?: number
+  maxBackoff?: number
+}
+
+/**
+ * Pushes the outbox and pulls server changes: after each local commit, on
+ * each poke, and every `pollInterval`, so mutations never sit unpushed while
+ * the server answers. Failures back off with jitter and show in `status`.
+ */
+export class SyncEngine {
+  private current: SyncStatus = { phase: 'connecting', pending: 0, revision: 0 }
+  private readonly listeners = new Set<(s: SyncStatus) => void>()
+  private readonly rejectedListeners = new Set<(r: Rejection) => void>()
+  private readonly waiters = new Map<string, { resolve: (r: MutationResult) => void; reject: (e: Error) => void }>()
+  private running: Promise<void> | undefined
+  private again = false
+  private stopped = false
+  private failures = 0
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private socket: SocketLike | undefined
+  private announced = 0
+  private stopCommits: (() => void) | undefined
+
+  constructor(
+    private readonly replica: Replica,
+    private readonly transport: Transport,
+    private readonly options: EngineOptions = {},
+  ) {}
+
+  get status(): SyncStatus {
+    return this.current
+  }
+
+  /** Whether the last round reached the server. */
+  get connected(): boolean {
+    return this.current.phase !== 'offline' && this.current.phase !== 'error' && this.current.phase !== 'connecting'
+  }
+
+  /** True while the replica has pulled everything the server announced. */
+  get upToDate(): boolean {
+    return this.current.phase === 'in-sync' && this.current.revision >= this.announced
+  }
+
+  subscribe(listener: (s: SyncStatus) => void): () => void {
+    this.listeners.add(listener)
+    listener(this.current)
+    return () => this.listeners.delete(listener)
+  }
+
+  onRejected(listener: (r: Rejection) => void): () => void {
+    this.rejectedListeners.add(listener)
+    return () => this.rejectedListeners.delete(listener)
+  }
+
+  start(): void {
+    this.stopCommits = this.replica.onChange(changes => {
+      if (changes === 'reset' || !changes.some(c => c.pending)) return
+      void this.replica.outbox().then(
+        o => this.set({ pending: o.length }),
+        () => undefined,
+      )
+      this.kick()
+    })
+    this.openSocket()
+    this.kick()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.timer)
+    this.stopCommits?.()
+    this.socket?.close()
+    for (const w of this.waiters.values()) w.reject(new Error('sync stopped'))
+    await this.running?.catch(() => undefined)
+  }
+
+  /** Runs a push-and-pull round now (or right after the one in flight). */
+  syncNow(): Promise<void> {
+    this.kick()
+    return this.running ?? Promise.resolve()
+  }
+
+  /** Resolves with the server's result for a mutation; rejects when the connection is lost first. */
+  waitFor(mutationId: string): Promise<MutationResult> {
+    return new Promise((resolve, reject) => this.waiters.set(mutationId, { resolve, reject }))
+  }
+
+  private kick(): void {
+    if (this.stopped) return
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.running = this.loop().finally(() => (this.running = undefined))
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false
+      try {
+        await this.round()
+        this.failures = 0
+        this.schedule(this.options.pollInterval ?? 30_000)
+      } catch (e) {
+        this.failures++
+        const offline = e instanceof SyncHttpError && e.status === 0
+        this.set({ phase: offline ? 'offline' : 'error', lastError: (e as Error).message })
+        for (const w of this.waiters.values()) w.reject(e as Error)
+        this.waiters.clear()
+        const min = this.options.minBackoff ?? 500
+        const delay = Math.min(this.options.maxBackoff ?? 30_000, min * 2 ** (this.failures - 1))
+        this.schedule(delay * (0.5 + Math.random()))
+        return
+      }
+    } while (this.again && !this.stopped)
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer)
+    if (this.stopped) return
+    this.timer = setTimeout(() => this.kick(), ms)
+    ;(this.timer as { unref?: () => void }).unref?.()
+  }
+
+  /** Pushes everything pending, then pulls. */
+  private async round(): Promise<void> {
+    let pushedThrough = 0
+    for (;;) {
+      const batch = (await this.replica.outbox()).filter(m => m.seq > pushedThrough).slice(0, Math.min(this.options.batchSize ?? 500, MAX_PUSH_MUTATIONS))
+      this.set({ phase: batch.length ? 'pushing' : this.current.phase, pending: (await this.replica.outbox()).length })
+      if (batch.length === 0) break
+      const res = await this.transport.push({
+        type: 'push',
+        v: PROTOCOL_VERSION,
+        clientId: this.replica.clientId,
+        mutations: batch.map(m => ({ seq: m.seq, id: m.id, ops: m.ops, preconditions: m.preconditions, schemaVersion: m.schemaVersion })),
+      })
+      this.announced = Math.max(this.announced, res.revision)
+      if (res.stopped?.reason === 'client-diverged') {
+        await this.replica.renumber()
+        pushedThrough = 0
+        continue
+      }
+      if (res.stopped) throw new SyncHttpError(409, res.stopped.reason, res.stopped.message)
+      pushedThrough = batch.at(-1)!.seq
+    }
+    this.set({ phase: 'pulling' })
+    const since = await this.replica.pulledRevision()
+    const pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId: this.replica.clientId, since })
+    const { acked, rejected } = await this.replica.applyPull(pulled)
+    for (const m of acked) this.settle(m.id, pulled.results.find(r => r.id === m.id)!)
+    for (const r of rejected) {
+      this.settle(r.id, pulled.results.find(x => x.id === r.id)!)
+      for (const l of this.rejectedListeners) l(r)
+    }
+    this.announced = Math.max(this.announced, pulled.revision)
+    this.set({ phase: 'in-sync', pending: (await this.replica.outbox()).length, revision: pulled.revision, lastSyncAt: Date.now(), lastError: undefined })
+  }
+
+  private settle(id: string, result: MutationResult): void {
+    this.waiters.get(id)?.resolve(result)
+    this.waiters.delete(id)
+  }
+
+  private set(change: Partial<SyncStatus>): void {
+    const next = { ...this.current, ...change }
+    if (JSON.stringify(next) === JSON.stringify(this.current)) return
+    this.current = next
+    for (const l of this.listeners) l(next)
+  }
+
+  private openSocket(): void {
+    const open = this.options.socket
+    if (!open || this.stopped) return
+    void (async () => {
+      let ws: SocketLike
+      try {
+        ws = open(await (this.transport as { socketUrl(): Promise<string> }).socketUrl())
+      } catch {
+        return this.reopenLater()
+      }
+      this.socket = ws
+      ws.onmessage = e => {
+        try {
+          const poke = JSON.parse(String(e.data)) as Poke
+          if (poke.type === 'poke' && poke.v === PROTOCOL_VERSION) {
+            this.announced = Math.max(this.announced, poke.revision)
+            if (poke.revision > this.current.revision) this.kick()
+          }
+        } catch {
+          // not a message of ours
+        }
+      }
+      ws.onopen = () => this.kick()
+      ws.onerror = () => undefined
+      ws.onclose = () => this.reopenLater()
+    })()
+  }
+
+  private reopenLater(): void {
+    if (this.stopped) return
+    const t = setTimeout(() => this.openSocket(), Math.min(this.options.maxBackoff ?? 30_000, 1000 * (1 + this.failures)) * (0.5 + Math.random()))
+    ;(t as { unref?: () => void }).unref?.()
+  }
+}

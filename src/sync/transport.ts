@@ -1,0 +1,71 @@
+import { PROTOCOL_VERSION, type ErrorResponse, type PullRequest, type PullResponse, type PushRequest, type PushResponse } from './protocol.js'
+
+/** A failure talking to the server: `status` 0 means the network (offline, refused, timed out). */
+export class SyncHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'SyncHttpError'
+  }
+}
+
+export interface Transport {
+  push(req: PushRequest): Promise<PushResponse>
+  pull(req: PullRequest): Promise<PullResponse>
+  /** The WebSocket URL for pokes, with the current token. */
+  socketUrl(): Promise<string>
+}
+
+/** HTTP via fetch. `token` is asked again after a 401, once per request. */
+export function httpTransport(url: string, token?: () => string | Promise<string>, timeoutMs = 30_000): Transport {
+  const base = url.replace(/\/+$/, '')
+  let current: string | undefined
+  const bearer = async (fresh: boolean) => {
+    if (!token) return undefined
+    if (fresh || current === undefined) current = await token()
+    return current
+  }
+  async function post<T>(path: string, body: unknown): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const t = await bearer(attempt > 0)
+      let res: Response
+      try {
+        res = await fetch(base + path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(t ? { authorization: `Bearer ${t}` } : {}) },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(timeoutMs),
+        })
+      } catch (e) {
+        throw new SyncHttpError(0, 'offline', `cannot reach ${base}: ${(e as Error).message}`, { cause: e })
+      }
+      if (res.status === 401 && token && attempt === 0) continue
+      const text = await res.text()
+      let data: unknown
+      try {
+        data = JSON.parse(text)
+      } catch {
+        throw new SyncHttpError(res.status, 'bad-response', `${base}${path} answered ${res.status} with non-JSON`)
+      }
+      if (!res.ok) {
+        const e = data as ErrorResponse
+        throw new SyncHttpError(res.status, e.error ?? 'error', e.message ?? `${res.status}`)
+      }
+      return data as T
+    }
+  }
+  return {
+    push: req => post<PushResponse>('/v1/push', req),
+    pull: req => post<PullResponse>('/v1/pull', req),
+    async socketUrl() {
+      const t = await bearer(false)
+      return `${base.replace(/^http/, 'ws')}/v1/socket${t ? `?token=${encodeURIComponent(t)}` : ''}`
+    },
+  }
+}
+
+export { PROTOCOL_VERSION }
