@@ -1,6 +1,6 @@
 import type { Replica } from '../replica/replica.js'
 import { SyncEngine, type EngineOptions, type SocketFactory, type SocketLike } from './engine.js'
-import { httpTransport } from './transport.js'
+import { httpTransport, type Transport } from './transport.js'
 
 export interface SyncOptions {
   /** The Tidepool server, e.g. `http://127.0.0.1:4000`. */
@@ -11,6 +11,8 @@ export interface SyncOptions {
   pollInterval?: number
   /** Pokes over a WebSocket (default true; `false`: polling only). */
   socket?: boolean
+  /** How to reach the server; default HTTP to `url` (injected in tests, or for other transports). */
+  transport?: Transport
 }
 
 /** The WebSocket to use: the platform's, or the `ws` package in Node versions without one. */
@@ -27,9 +29,10 @@ export async function startSync(replica: Replica, options: SyncOptions): Promise
     pollInterval: options.pollInterval,
     ...(options.socket === false ? {} : { socket: await socketFactory() }),
   }
-  const engine = new SyncEngine(replica, httpTransport(options.url, options.token), engineOptions)
+  const engine = new SyncEngine(replica, options.transport ?? httpTransport(options.url, options.token), engineOptions)
   engine.start()
   return engine
 }
 
 export { SyncEngine, type SyncPhase, type SyncStatus } from './engine.js'
+export { httpTransport, SyncHttpError, type Transport } from './transport.js'
