@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { openDatabase } from '../../src/index.js'
+import { createServer } from '../../src/server/index.js'
+import { sqliteStorage } from '../../src/sqlite.js'
+import { Entry, Tally } from './crash-models.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'tidepool-client-crash-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+function runWriter(file: string, url: string, start: number, killAfterMs: number): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'client-writer.ts'), file, url, String(start)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const acked: number[] = []
+    let buffer = ''
+    let stderr = ''
+    let timer: NodeJS.Timeout | undefined
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString()
+      const lines = buffer.split('\n')
+      buffer = lines.pop()!
+      for (const line of lines) if (line.startsWith('ok ')) acked.push(Number(line.slice(3)))
+      timer ??= setTimeout(() => child.kill('SIGKILL'), killAfterMs)
+    })
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.on('exit', (_code, signal) => {
+      clearTimeout(timer)
+      if (signal === 'SIGKILL') resolve(acked)
+      else reject(new Error(`writer exited on its own: ${stderr}`))
+    })
+  })
+}
+
+describe('a client killed mid-sync', () => {
+  it('reopens and delivers every committed transaction to the server exactly once', async () => {
+    const server = await createServer({ storage: join(dir, 'server.db'), port: 0, models: [Entry, Tally] })
+    const file = join(dir, 'client.db')
+    try {
+      let next = 0
+      let committed: number[] = []
+      for (let round = 0; round < 3; round++) {
+        const acked = await runWriter(file, server.url, next, 150 + Math.floor(Math.random() * 300))
+        committed = committed.concat(acked)
+        next = Math.max(...committed) + 1
+        // the killed process may have committed one more transaction than it reported
+        const probe = await openDatabase({ name: 'crashy', models: [Entry, Tally], storage: sqliteStorage(file) })
+        const last = (await probe.query(Entry).orderBy('n', 'desc').limit(1).fetch())[0]?.n ?? -1
+        await probe.close()
+        next = Math.max(next, last + 1)
+      }
+      const db = await openDatabase({ name: 'crashy', models: [Entry, Tally], storage: sqliteStorage(file), sync: { url: server.url } })
+      try {
+        for (let i = 0; i < 20 && ((await db.pendingMutations()).length > 0 || db.sync!.status.phase !== 'in-sync'); i++) await db.sync!.syncNow()
+        expect(await db.pendingMutations()).toEqual([])
+        const local = await db.query(Entry).count()
+        for (const n of committed) expect(await db.run(tx => tx.get(Entry, { n }))).toBeDefined()
+        // the server holds exactly what the replica committed: every entry, and the tally counted once each
+        const observer = await openDatabase({ name: 'observer', models: [Entry, Tally], sync: { url: server.url, socket: false } })
+        await observer.sync!.syncNow()
+        expect(await observer.query(Entry).count()).toBe(local)
+        expect((await observer.run(tx => tx.get(Tally, 'tally')))?.count).toBe(local)
+        await observer.close()
+      } finally {
+        await db.close()
+      }
+    } finally {
+      await server.close()
+    }
+  }, 90_000)
+})
