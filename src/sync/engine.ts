@@ -185,13 +185,14 @@ export class SyncEngine {
     const since = await this.replica.pulledRevision()
     const pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId: this.replica.clientId, since })
     const { acked, rejected } = await this.replica.applyPull(pulled)
+    this.announced = Math.max(this.announced, pulled.revision)
+    this.set({ phase: 'in-sync', pending: (await this.replica.outbox()).length, revision: pulled.revision, lastSyncAt: Date.now(), lastError: undefined })
+    // the status is current before anyone waiting on these mutations resumes
     for (const m of acked) this.settle(m.id, pulled.results.find(r => r.id === m.id)!)
     for (const r of rejected) {
       this.settle(r.id, pulled.results.find(x => x.id === r.id)!)
       for (const l of this.rejectedListeners) l(r)
     }
-    this.announced = Math.max(this.announced, pulled.revision)
-    this.set({ phase: 'in-sync', pending: (await this.replica.outbox()).length, revision: pulled.revision, lastSyncAt: Date.now(), lastError: undefined })
   }
 
   private settle(id: string, result: MutationResult): void {
