@@ -1,7 +1,7 @@
 import pg from 'pg'
 import type { JsonObject } from '../core/json.js'
 import type { MutationResult } from '../sync/protocol.js'
-import { SERVER_SCHEMA_VERSION, type ClientRow, type FieldMeta, type PullData, type ServerDoc, type ServerStore, type ServerTx } from './store.js'
+import { page, SERVER_SCHEMA_VERSION, type ClientRow, type FieldMeta, type PullData, type ServerDoc, type ServerStore, type ServerTx } from './store.js'
 
 /**
  * Migrations by schema version. Documents are JSON text, not jsonb: jsonb
@@ -110,18 +110,21 @@ class PostgresServerStore implements ServerStore {
     }
   }
 
-  async pull(clientId: string, since: number): Promise<PullData> {
+  async pull(clientId: string, since: number, limit: number): Promise<PullData> {
     const client = await this.pool.connect()
     try {
       // one snapshot: the revision and the changes up to it agree
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-      const revision = Number((await client.query<{ value: string }>('SELECT value FROM tp_revision')).rows[0]!.value)
-      const docs = (await client.query<DocRow>('SELECT * FROM tp_docs WHERE revision > $1 ORDER BY revision', [since])).rows.map(toDoc)
-      const results = (await client.query<{ result: string }>('SELECT result FROM tp_results WHERE client_id = $1 AND revision > $2 ORDER BY seq', [clientId, since])).rows.map(
-        r => JSON.parse(r.result) as MutationResult,
-      )
+      const current = Number((await client.query<{ value: string }>('SELECT value FROM tp_revision')).rows[0]!.value)
+      const rows = (await client.query<DocRow>('SELECT * FROM tp_docs WHERE revision > $1 ORDER BY revision LIMIT $2', [since, limit + 1])).rows.map(toDoc)
+      let { rows: docs, revision, more } = page(rows, limit, current)
+      // a single commit bigger than a page comes whole
+      if (more && docs.length === 0) docs = (await client.query<DocRow>('SELECT * FROM tp_docs WHERE revision = $1', [revision])).rows.map(toDoc)
+      const results = (
+        await client.query<{ result: string }>('SELECT result FROM tp_results WHERE client_id = $1 AND revision > $2 AND revision <= $3 ORDER BY seq', [clientId, since, revision])
+      ).rows.map(r => JSON.parse(r.result) as MutationResult)
       await client.query('COMMIT')
-      return { revision, docs, results }
+      return { revision, docs, results, more }
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined)
       throw e

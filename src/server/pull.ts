@@ -9,8 +9,11 @@ import type { FieldMeta, ServerStore } from './store.js'
  * that value. Merges (increments, array ops) are always sent, since only the
  * server knows their sum.
  */
-export async function pull(store: ServerStore, req: PullRequest): Promise<PullResponse> {
-  const { revision, docs, results } = await store.pull(req.clientId, req.since)
+/** Documents per pull page (a commit larger than this still comes whole). */
+export const PULL_PAGE = 5000
+
+export async function pull(store: ServerStore, req: PullRequest, limit = PULL_PAGE): Promise<PullResponse> {
+  const { revision, docs, results, more } = await store.pull(req.clientId, req.since, limit)
   const acked = new Set(results.filter(r => r.status === 'applied').map(r => r.revision))
   const own = (m: FieldMeta | undefined) => m !== undefined && m.client === req.clientId && m.kind === 'overwrite' && acked.has(m.rev)
   const changes: DocumentChange[] = []
@@ -34,5 +37,5 @@ export async function pull(store: ServerStore, req: PullRequest): Promise<PullRe
     }
     if (Object.keys(set).length || unset.length) changes.push({ collection: d.collection, id: d.id, revision: d.revision, set, unset })
   }
-  return { type: 'pull-result', v: PROTOCOL_VERSION, revision, changes, results }
+  return { type: 'pull-result', v: PROTOCOL_VERSION, revision, changes, results, ...(more ? { more } : {}) }
 }

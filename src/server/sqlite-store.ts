@@ -2,7 +2,7 @@ import Database from 'better-sqlite3'
 import type { JsonObject } from '../core/json.js'
 import { Mutex } from '../replica/storage.js'
 import type { MutationResult } from '../sync/protocol.js'
-import { SERVER_SCHEMA_VERSION, type ClientRow, type FieldMeta, type PullData, type ServerDoc, type ServerStore, type ServerTx } from './store.js'
+import { page, SERVER_SCHEMA_VERSION, type ClientRow, type FieldMeta, type PullData, type ServerDoc, type ServerStore, type ServerTx } from './store.js'
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE tp_revision (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
@@ -63,15 +63,19 @@ class SqliteServerStore implements ServerStore {
     })
   }
 
-  pull(clientId: string, since: number): Promise<PullData> {
+  pull(clientId: string, since: number, limit: number): Promise<PullData> {
     return this.mutex.run(async () => {
-      const read = this.db.transaction(() => ({
-        revision: (this.db.prepare('SELECT value FROM tp_revision').pluck().get() as number) ?? 0,
-        docs: (this.db.prepare('SELECT * FROM tp_docs WHERE revision > ? ORDER BY revision').all(since) as DocRow[]).map(toDoc),
-        results: (this.db.prepare('SELECT result FROM tp_results WHERE client_id = ? AND revision > ? ORDER BY seq').pluck().all(clientId, since) as string[]).map(
+      const read = this.db.transaction(() => {
+        const current = (this.db.prepare('SELECT value FROM tp_revision').pluck().get() as number) ?? 0
+        const rows = this.db.prepare('SELECT * FROM tp_docs WHERE revision > ? ORDER BY revision LIMIT ?').all(since, limit + 1) as DocRow[]
+        let { rows: docs, revision, more } = page(rows, limit, current)
+        // a single commit bigger than a page comes whole
+        if (more && docs.length === 0) docs = this.db.prepare('SELECT * FROM tp_docs WHERE revision = ?').all(revision) as DocRow[]
+        const results = (this.db.prepare('SELECT result FROM tp_results WHERE client_id = ? AND revision > ? AND revision <= ? ORDER BY seq').pluck().all(clientId, since, revision) as string[]).map(
           r => JSON.parse(r) as MutationResult,
-        ),
-      }))
+        )
+        return { revision, docs: docs.map(toDoc), results, more }
+      })
       return read()
     })
   }

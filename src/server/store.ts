@@ -55,8 +55,20 @@ export interface PullData {
   revision: number
   /** Documents changed after `since`, tombstones included. */
   docs: ServerDoc[]
-  /** The client's mutation outcomes recorded after `since`. */
+  /** The client's mutation outcomes recorded after `since` (up to `revision`). */
   results: MutationResult[]
+  /** More changes follow `revision`: pull again from it. */
+  more: boolean
+}
+
+/** Cuts rows (in revision order, `limit + 1` or fewer) at a revision boundary. */
+export function page<T extends { revision: number }>(rows: T[], limit: number, revision: number): { rows: T[]; revision: number; more: boolean } {
+  if (rows.length <= limit) return { rows, revision, more: false }
+  const boundary = rows[limit]!.revision
+  const cut = rows.filter(r => r.revision < boundary)
+  // one commit larger than a page: the caller reads the whole revision
+  if (cut.length === 0) return { rows: [], revision: boundary, more: true }
+  return { rows: cut, revision: cut[cut.length - 1]!.revision, more: true }
 }
 
 /**
@@ -69,7 +81,12 @@ export interface ServerStore {
   /** Creates or migrates the schema. */
   open(): Promise<void>
   transaction<T>(fn: (tx: ServerTx) => Promise<T>): Promise<T>
-  pull(clientId: string, since: number): Promise<PullData>
+  /**
+   * Documents changed after `since`, in revision order, at most about `limit`
+   * of them: a page ends at a revision boundary (`revision` then is the last
+   * revision included, and `more` is true), so no commit is split.
+   */
+  pull(clientId: string, since: number, limit: number): Promise<PullData>
   revision(): Promise<number>
   close(): Promise<void>
 }

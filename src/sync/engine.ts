@@ -1,6 +1,7 @@
 import type { MutationResult } from '../core/changes.js'
+import type { Mutation } from '../core/mutation.js'
 import type { Replica, Rejection } from '../replica/replica.js'
-import { MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke } from './protocol.js'
+import { MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullResponse } from './protocol.js'
 import { SyncHttpError, type Transport } from './transport.js'
 
 export type SyncPhase = 'offline' | 'connecting' | 'pushing' | 'pulling' | 'in-sync' | 'error'
@@ -182,15 +183,25 @@ export class SyncEngine {
       pushedThrough = batch.at(-1)!.seq
     }
     this.set({ phase: 'pulling' })
-    const since = await this.replica.pulledRevision()
-    const pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId: this.replica.clientId, since })
-    const { acked, rejected } = await this.replica.applyPull(pulled)
+    let pulled: PullResponse
+    const acked: Mutation[] = []
+    const rejected: Rejection[] = []
+    const results: MutationResult[] = []
+    do {
+      const since = await this.replica.pulledRevision()
+      pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId: this.replica.clientId, since })
+      const applied = await this.replica.applyPull(pulled)
+      acked.push(...applied.acked)
+      rejected.push(...applied.rejected)
+      results.push(...pulled.results)
+      this.set({ revision: pulled.revision })
+    } while (pulled.more && !this.stopped)
     this.announced = Math.max(this.announced, pulled.revision)
     this.set({ phase: 'in-sync', pending: (await this.replica.outbox()).length, revision: pulled.revision, lastSyncAt: Date.now(), lastError: undefined })
     // the status is current before anyone waiting on these mutations resumes
-    for (const m of acked) this.settle(m.id, pulled.results.find(r => r.id === m.id)!)
+    for (const m of acked) this.settle(m.id, results.find(r => r.id === m.id)!)
     for (const r of rejected) {
-      this.settle(r.id, pulled.results.find(x => x.id === r.id)!)
+      this.settle(r.id, results.find(x => x.id === r.id)!)
       for (const l of this.rejectedListeners) l(r)
     }
   }

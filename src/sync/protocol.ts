@@ -47,6 +47,8 @@ export interface PullResponse {
   changes: DocumentChange[]
   /** This client's mutations applied or rejected after `since`. */
   results: MutationResult[]
+  /** More changes follow `revision`: pull again from it. */
+  more?: true
 }
 
 /** Sent over the WebSocket when a commit may interest the client. */

@@ -115,6 +115,20 @@ for (const factory of storeFactories) {
       expect((await pull(store, pullReq('B', a2.revision))).changes).toMatchObject([{ id: 'd3', deleted: true }])
     })
 
+    it('pages a pull at commit boundaries, and sends a commit larger than a page whole', async () => {
+      const batch = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => create(`${prefix}${i}`, {}))
+      await push(store, req('c1', [mutation('c1', batch('a', 4)), mutation('c1', batch('b', 4)), mutation('c1', batch('big', 12)), mutation('c1', batch('c', 2))]), ctx)
+      const pages: string[][] = []
+      let since = 0
+      for (;;) {
+        const p = await pull(store, pullReq('reader', since), 5)
+        pages.push(p.changes.map(c => c.id.replace(/\d+$/, '')))
+        since = p.revision
+        if (!p.more) break
+      }
+      expect(pages.map(p => [...new Set(p)].join('+') + ':' + p.length)).toEqual(['a:4', 'b:4', 'big:12', 'c:2'])
+    })
+
     it('keeps keys holding NUL exactly', async () => {
       await push(store, req('c1', [mutation('c1', [create('7\0Bo', { x: 'a\u0000b' })])]), ctx)
       const p = await pull(store, pullReq('other', 0))
