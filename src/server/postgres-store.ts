@@ -117,9 +117,9 @@ class PostgresServerStore implements ServerStore {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
       const current = Number((await client.query<{ value: string }>('SELECT value FROM tp_revision')).rows[0]!.value)
       const rows = (await client.query<DocRow>('SELECT * FROM tp_docs WHERE revision > $1 ORDER BY revision LIMIT $2', [since, limit + 1])).rows.map(toDoc)
-      let { rows: docs, revision, more } = page(rows, limit, current)
+      const { rows: firstRows, revision, more } = page(rows, limit, current)
       // a single commit bigger than a page comes whole
-      if (more && docs.length === 0) docs = (await client.query<DocRow>('SELECT * FROM tp_docs WHERE revision = $1', [revision])).rows.map(toDoc)
+      const docs = more && firstRows.length === 0 ? (await client.query<DocRow>('SELECT * FROM tp_docs WHERE revision = $1', [revision])).rows.map(toDoc) : firstRows
       const results = (
         await client.query<{ result: string }>('SELECT result FROM tp_results WHERE client_id = $1 AND revision > $2 AND revision <= $3 ORDER BY seq', [clientId, since, revision])
       ).rows.map(r => JSON.parse(r.result) as MutationResult)

@@ -68,9 +68,9 @@ class SqliteServerStore implements ServerStore {
       const read = this.db.transaction(() => {
         const current = (this.db.prepare('SELECT value FROM tp_revision').pluck().get() as number) ?? 0
         const rows = this.db.prepare('SELECT * FROM tp_docs WHERE revision > ? ORDER BY revision LIMIT ?').all(since, limit + 1) as DocRow[]
-        let { rows: docs, revision, more } = page(rows, limit, current)
+        const { rows: firstRows, revision, more } = page(rows, limit, current)
         // a single commit bigger than a page comes whole
-        if (more && docs.length === 0) docs = this.db.prepare('SELECT * FROM tp_docs WHERE revision = ?').all(revision) as DocRow[]
+        const docs = more && firstRows.length === 0 ? this.db.prepare('SELECT * FROM tp_docs WHERE revision = ?').all(revision) as DocRow[]
         const results = (this.db.prepare('SELECT result FROM tp_results WHERE client_id = ? AND revision > ? AND revision <= ? ORDER BY seq').pluck().all(clientId, since, revision) as string[]).map(
           r => JSON.parse(r) as MutationResult,
         )
