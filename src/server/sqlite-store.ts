@@ -70,7 +70,7 @@ class SqliteServerStore implements ServerStore {
         const rows = this.db.prepare('SELECT * FROM tp_docs WHERE revision > ? ORDER BY revision LIMIT ?').all(since, limit + 1) as DocRow[]
         const { rows: firstRows, revision, more } = page(rows, limit, current)
         // a single commit bigger than a page comes whole
-        const docs = more && firstRows.length === 0 ? this.db.prepare('SELECT * FROM tp_docs WHERE revision = ?').all(revision) as DocRow[]
+        const docs = more && firstRows.length === 0 ? (this.db.prepare('SELECT * FROM tp_docs WHERE revision = ?').all(revision) as DocRow[]) : firstRows
         const results = (this.db.prepare('SELECT result FROM tp_results WHERE client_id = ? AND revision > ? AND revision <= ? ORDER BY seq').pluck().all(clientId, since, revision) as string[]).map(
           r => JSON.parse(r) as MutationResult,
         )
