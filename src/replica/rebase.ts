@@ -34,6 +34,30 @@ export interface Rebased {
   seq: number | undefined
 }
 
+/** The ops of each document, in mutation order, so that a rebase costs only what touches its document. */
+export class OpsByDoc {
+  private readonly byKey = new Map<string, Array<{ seq: number; op: Op }>>()
+
+  constructor(mutations: readonly Mutation[]) {
+    for (const m of mutations) {
+      for (const op of m.ops) {
+        const k = docKey(op.collection, op.id)
+        let list = this.byKey.get(k)
+        if (!list) this.byKey.set(k, (list = []))
+        list.push({ seq: m.seq, op })
+      }
+    }
+  }
+
+  of(key: string): ReadonlyArray<{ seq: number; op: Op }> {
+    return this.byKey.get(key) ?? []
+  }
+
+  keys(): IterableIterator<string> {
+    return this.byKey.keys()
+  }
+}
+
 /**
  * A document's new base and view after a pull: the old base, then this
  * client's acknowledged mutations (their overwrites are not sent back), then
@@ -41,18 +65,16 @@ export interface Rebased {
  * names, increments included); the view is that base with the mutations
  * still pending applied on top.
  */
-export function rebase(key: string, base: Doc, acked: readonly Mutation[], change: DocumentChange | undefined, pending: readonly Mutation[]): Rebased {
-  const touching = (m: Mutation) => m.ops.filter(op => docKey(op.collection, op.id) === key)
-  let next = base
-  for (const m of acked) next = applyAll(next, touching(m))
+export function rebase(key: string, base: Doc, acked: OpsByDoc, change: DocumentChange | undefined, pending: OpsByDoc): Rebased {
+  let next = applyAll(
+    base,
+    acked.of(key).map(x => x.op),
+  )
   if (change) next = applyChange(next, change)
-  let view = next
-  let seq: number | undefined
-  for (const m of pending) {
-    const ops = touching(m)
-    if (ops.length === 0) continue
-    view = applyAll(view, ops)
-    seq = m.seq
-  }
-  return { base: next, view, seq }
+  const mine = pending.of(key)
+  const view = applyAll(
+    next,
+    mine.map(x => x.op),
+  )
+  return { base: next, view, seq: mine.at(-1)?.seq }
 }

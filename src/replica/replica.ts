@@ -11,7 +11,7 @@ import { localView, seqKey, STORES, type DocRecord } from './records.js'
 import { Stats } from './stats.js'
 import type { Storage, StorageReader, StorageWriter } from './storage.js'
 import type { PulledChanges, RejectionReason } from '../core/changes.js'
-import { rebase } from './rebase.js'
+import { OpsByDoc, rebase } from './rebase.js'
 
 /** How a collection's documents are keyed and indexed; the key is stored so a changed definition is caught at open. */
 export interface CollectionInfo {
@@ -363,15 +363,16 @@ export class Replica {
       const done = new Set([...acked.map(m => m.seq), ...rejected.map(r => r.mutation.seq)])
       const pending = outbox.filter(m => !done.has(m.seq))
       const changeByKey = new Map(res.changes.map(c => [docKey(c.collection, c.id), c]))
-      const keys = new Set(changeByKey.keys())
-      for (const m of [...acked, ...rejected.map(r => r.mutation)]) for (const op of m.ops) keys.add(docKey(op.collection, op.id))
+      const ackedOps = new OpsByDoc(acked)
+      const pendingOps = new OpsByDoc(pending)
+      const keys = new Set([...changeByKey.keys(), ...ackedOps.keys(), ...new OpsByDoc(rejected.map(r => r.mutation)).keys()])
       const keyList = [...keys]
       const records = (await w.getMany(STORES.docs, keyList)) as Array<DocRecord | undefined>
       const changes: DocChange[] = []
       keyList.forEach((k, i) => {
         const old = records[i]
         const change = changeByKey.get(k)
-        const next = rebase(k, old?.base, acked, change, pending)
+        const next = rebase(k, old?.base, ackedOps, change, pendingOps)
         const { collection, id } = splitDocKey(k)
         const record: DocRecord = { base: next.base, rev: change?.revision ?? old?.rev ?? 0, ...(next.seq !== undefined ? { view: next.view ?? null, seq: next.seq } : {}) }
         if (!record.base && next.seq === undefined) w.delete(STORES.docs, k)

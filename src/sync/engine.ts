@@ -1,8 +1,26 @@
 import type { MutationResult } from '../core/changes.js'
 import type { Mutation } from '../core/mutation.js'
 import type { Replica, Rejection } from '../replica/replica.js'
-import { MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullResponse } from './protocol.js'
+import { MAX_MESSAGE_BYTES, MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullResponse } from './protocol.js'
 import { SyncHttpError, type Transport } from './transport.js'
+
+/** A push stays well under the server's message limit. */
+const BATCH_BYTES = MAX_MESSAGE_BYTES / 2
+
+/** The next mutations to push: at most `count`, and at most BATCH_BYTES of JSON (but always at least one). */
+function takeBatch(pending: Mutation[], count: number): Mutation[] {
+  const out: Mutation[] = []
+  let bytes = 0
+  for (const m of pending) {
+    if (out.length >= count) break
+    const size = JSON.stringify(m).length
+    if (out.length > 0 && bytes + size > BATCH_BYTES) break
+    if (size > MAX_MESSAGE_BYTES - 1024) throw new SyncHttpError(413, 'too-large', `mutation ${m.seq} is ${size} bytes, more than a server accepts; split the transaction`)
+    out.push(m)
+    bytes += size
+  }
+  return out
+}
 
 export type SyncPhase = 'offline' | 'connecting' | 'pushing' | 'pulling' | 'in-sync' | 'error'
 
@@ -164,8 +182,12 @@ export class SyncEngine {
   private async round(): Promise<void> {
     let pushedThrough = 0
     for (;;) {
-      const batch = (await this.replica.outbox()).filter(m => m.seq > pushedThrough).slice(0, Math.min(this.options.batchSize ?? 500, MAX_PUSH_MUTATIONS))
-      this.set({ phase: batch.length ? 'pushing' : this.current.phase, pending: (await this.replica.outbox()).length })
+      const outbox = await this.replica.outbox()
+      const batch = takeBatch(
+        outbox.filter(m => m.seq > pushedThrough),
+        Math.min(this.options.batchSize ?? 500, MAX_PUSH_MUTATIONS),
+      )
+      this.set({ phase: batch.length ? 'pushing' : this.current.phase, pending: outbox.length })
       if (batch.length === 0) break
       const res = await this.transport.push({
         type: 'push',

@@ -30,8 +30,9 @@ export function httpTransport(url: string, token?: () => string | Promise<string
     return current
   }
   async function post<T>(path: string, body: unknown): Promise<T> {
+    let retriedReset = false
     for (let attempt = 0; ; attempt++) {
-      const t = await bearer(attempt > 0)
+      const t = await bearer(attempt > 0 && !retriedReset)
       let res: Response
       try {
         res = await fetch(base + path, {
@@ -41,7 +42,13 @@ export function httpTransport(url: string, token?: () => string | Promise<string
           signal: AbortSignal.timeout(timeoutMs),
         })
       } catch (e) {
-        throw new SyncHttpError(0, 'offline', `cannot reach ${base}: ${(e as Error).message}`, { cause: e })
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause
+        // a pooled keep-alive connection closed under us: push and pull are idempotent, so try once more at once
+        if (attempt === 0 && (cause?.code === 'ECONNRESET' || cause?.code === 'UND_ERR_SOCKET')) {
+          retriedReset = true
+          continue
+        }
+        throw new SyncHttpError(0, 'offline', `cannot reach ${base}: ${(e as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`, { cause: e })
       }
       if (res.status === 401 && token && attempt === 0) continue
       const text = await res.text()
