@@ -1,5 +1,5 @@
 import { ConditionFailedError, ModelAlreadyExistsError, ValidationError } from './errors.js'
-import { deepEqual, isPlainObject, type Json, type JsonObject } from './json.js'
+import { deepEqual, isPlainObject, setKey, shallowCopy, type Json, type JsonObject } from './json.js'
 import type { Op, Path, Precondition } from './mutation.js'
 
 /** A document's data, or undefined when it does not exist. */
@@ -17,8 +17,9 @@ export function applyOp(doc: Doc, op: Op): Doc {
     case 'put': {
       if (!doc) return op.data
       const kept: JsonObject = {}
-      for (const k in doc) if (!op.fields.includes(k)) kept[k] = doc[k] as Json
-      return Object.assign(kept, op.data)
+      for (const k in doc) if (!op.fields.includes(k)) setKey(kept, k, doc[k])
+      for (const k in op.data) setKey(kept, k, op.data[k])
+      return kept
     }
     case 'delete':
       return undefined
@@ -65,7 +66,7 @@ export function getIn(doc: Doc, path: Path): Json | undefined {
 function setIn(obj: JsonObject, path: Path, f: (old: Json | undefined) => Json | undefined): JsonObject {
   const [head, ...rest] = path
   if (head === undefined) throw new ValidationError('', 'an op needs a path')
-  const out: JsonObject = { ...obj }
+  const out = shallowCopy(obj)
   let next: Json | undefined
   if (rest.length === 0) {
     next = f(obj[head])
@@ -75,7 +76,7 @@ function setIn(obj: JsonObject, path: Path, f: (old: Json | undefined) => Json |
     next = setIn(child ?? {}, rest, f)
   }
   if (next === undefined) delete out[head]
-  else out[head] = next
+  else setKey(out, head, next)
   return out
 }
 

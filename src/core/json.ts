@@ -29,6 +29,15 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   return n === 0
 }
 
+/**
+ * Sets a member of a document object. A key `__proto__` (which JSON.parse
+ * makes an own property) stays data: plain assignment would set the prototype.
+ */
+export function setKey(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
+  else o[k] = v
+}
+
 /** A deep copy of a JSON value; `undefined` members of objects are dropped, as JSON drops them. */
 export function deepCopy<T>(v: T): T {
   if (typeof v !== 'object' || v === null) return v
@@ -36,9 +45,16 @@ export function deepCopy<T>(v: T): T {
   const out: Record<string, unknown> = {}
   for (const k in v) {
     const x = (v as Record<string, unknown>)[k]
-    if (x !== undefined) out[k] = deepCopy(x)
+    if (x !== undefined) setKey(out, k, deepCopy(x))
   }
   return out as T
+}
+
+/** A shallow copy of a document object that keeps a `__proto__` member as data. */
+export function shallowCopy(o: JsonObject): JsonObject {
+  const out: JsonObject = {}
+  for (const k in o) setKey(out, k, o[k])
+  return out
 }
 
 /** JSON.stringify with object keys sorted, so equal values always encode alike. */

@@ -1,5 +1,5 @@
 import { applyOp, type Doc } from '../core/apply.js'
-import type { JsonObject } from '../core/json.js'
+import { setKey, shallowCopy } from '../core/json.js'
 import { docKey } from '../core/key.js'
 import type { Mutation, Op } from '../core/mutation.js'
 import type { DocumentChange } from '../core/changes.js'
@@ -21,8 +21,8 @@ function applyAll(doc: Doc, ops: readonly Op[]): Doc {
 export function applyChange(base: Doc, change: DocumentChange): Doc {
   if ('deleted' in change) return undefined
   if ('doc' in change) return change.doc
-  const out: JsonObject = { ...(base ?? {}) }
-  for (const [k, v] of Object.entries(change.set)) out[k] = v
+  const out = base ? shallowCopy(base) : {}
+  for (const [k, v] of Object.entries(change.set)) setKey(out, k, v)
   for (const k of change.unset) delete out[k]
   return out
 }

@@ -109,3 +109,15 @@ describe('preconditions', () => {
     expect(holds(undefined, { type: 'equals', ...t, path: ['a'], value: 1, ifExists: true })).toBe(true)
   })
 })
+
+describe('documents holding a __proto__ key', () => {
+  it('keep it as data through set, put and copies', () => {
+    const doc = JSON.parse('{"__proto__": {"x": 1}, "a": 1}') as JsonObject
+    const set = applyOp(doc, { type: 'set', ...t, path: ['__proto__', 'x'], value: 2 })!
+    expect(Object.getPrototypeOf(set)).toBe(Object.prototype)
+    expect(JSON.stringify(set)).toBe('{"__proto__":{"x":2},"a":1}')
+    const put = applyOp(doc, { type: 'put', ...t, data: JSON.parse('{"__proto__": 5}') as JsonObject, fields: ['__proto__'] })!
+    expect(JSON.stringify(put)).toBe('{"a":1,"__proto__":5}')
+    expect(JSON.stringify(deepCopy(doc))).toBe(JSON.stringify(doc))
+  })
+})
