@@ -18,43 +18,42 @@ export interface PushContext {
 type Outcome = { result: MutationResult } | { stop: NonNullable<PushResponse['stopped']> }
 
 /**
- * Applies pushed mutations in order, each in its own transaction, exactly
- * once: a mutation applies only as the client's next sequence number; a known
+ * Applies pushed mutations in order, exactly once: a mutation applies only as the client's next sequence number; a known
  * `(seq, id)` is acknowledged again; a known `seq` with another id, or a gap,
  * means the client diverged (restored from a backup, or copied).
  */
 export async function push(store: ServerStore, req: PushRequest, ctx: PushContext): Promise<PushResponse> {
-  const results: MutationResult[] = []
-  let stopped: PushResponse['stopped']
-  for (const m of req.mutations) {
-    const outcome = await store.transaction<Outcome>(async tx => {
-      const revision = await tx.nextRevision()
-      const client = await tx.getClient(req.clientId)
-      if (client && client.userId !== ctx.userId) throw new PermissionDeniedError(`client ${req.clientId} belongs to another user`)
-      const last = client?.lastSeq ?? 0
-      if (m.seq <= last) {
-        const prior = await tx.getResult(req.clientId, m.seq)
-        if (prior && prior.id === m.id) return { result: prior }
-        return { stop: { reason: 'client-diverged', message: `mutation ${m.seq} of client ${req.clientId} is already known with another id` } }
-      }
-      if (m.seq !== last + 1) {
-        return { stop: { reason: 'client-diverged', message: `client ${req.clientId} sent mutation ${m.seq}, expected ${last + 1}` } }
-      }
-      if (m.schemaVersion < ctx.minSchemaVersion) {
-        return { stop: { reason: 'upgrade-required', message: `schema version ${m.schemaVersion} is no longer accepted`, minSchemaVersion: ctx.minSchemaVersion } }
-      }
-      const result = await apply(tx, req.clientId, m, revision, ctx)
-      await tx.saveResult(req.clientId, result)
-      await tx.saveClient({ clientId: req.clientId, userId: ctx.userId, lastSeq: m.seq, lastMutationId: m.id })
-      return { result }
-    })
-    if ('stop' in outcome) {
-      stopped = outcome.stop
-      break
+  // one durable commit for the whole batch (each mutation stays all-or-nothing: a rejected one writes nothing)
+  const { results, stopped } = await store.transaction(async tx => {
+    const results: MutationResult[] = []
+    for (const m of req.mutations) {
+      const outcome = await handle(tx, req.clientId, m, ctx)
+      if ('stop' in outcome) return { results, stopped: outcome.stop }
+      results.push(outcome.result)
     }
-    results.push(outcome.result)
-  }
+    return { results, stopped: undefined }
+  })
   return { type: 'push-result', v: PROTOCOL_VERSION, results, ...(stopped ? { stopped } : {}), revision: await store.revision() }
+}
+
+async function handle(tx: ServerTx, clientId: string, m: PushRequest['mutations'][number], ctx: PushContext): Promise<Outcome> {
+  const revision = await tx.nextRevision()
+  const client = await tx.getClient(clientId)
+  if (client && client.userId !== ctx.userId) throw new PermissionDeniedError(`client ${clientId} belongs to another user`)
+  const last = client?.lastSeq ?? 0
+  if (m.seq <= last) {
+    const prior = await tx.getResult(clientId, m.seq)
+    if (prior && prior.id === m.id) return { result: prior }
+    return { stop: { reason: 'client-diverged', message: `mutation ${m.seq} of client ${clientId} is already known with another id` } }
+  }
+  if (m.seq !== last + 1) return { stop: { reason: 'client-diverged', message: `client ${clientId} sent mutation ${m.seq}, expected ${last + 1}` } }
+  if (m.schemaVersion < ctx.minSchemaVersion) {
+    return { stop: { reason: 'upgrade-required', message: `schema version ${m.schemaVersion} is no longer accepted`, minSchemaVersion: ctx.minSchemaVersion } }
+  }
+  const result = await apply(tx, clientId, m, revision, ctx)
+  await tx.saveResult(clientId, result)
+  await tx.saveClient({ clientId, userId: ctx.userId, lastSeq: m.seq, lastMutationId: m.id })
+  return { result }
 }
 
 /** Checks and applies one mutation; a failure is a rejection with a reason, and nothing of it is written. */
