@@ -6,7 +6,7 @@ import { InvalidOptionsError, PermissionDeniedError } from '../core/errors.js'
 import { compileCheck } from '../core/validate.js'
 import type { JsonSchema } from '../core/schema.js'
 import type { ModelClass } from '../orm/types.js'
-import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, REQUEST_SCHEMAS, type ErrorResponse, type Poke, type PullRequest, type PushRequest } from '../sync/protocol.js'
+import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, REQUEST_SCHEMAS, type DocumentChange, type ErrorResponse, type Poke, type PullRequest, type PushRequest } from '../sync/protocol.js'
 import { postgresServerStore } from './postgres-store.js'
 import { pull } from './pull.js'
 import { push, type PushContext } from './push.js'
@@ -86,15 +86,29 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
 
   app.post('/v1/push', async (req: FastifyRequest, reply: FastifyReply) => {
     const userId = await user(req)
+    let lastRevision: number | undefined
     const issue = checkPush(req.body)
     if (issue) throw new HttpError(400, 'invalid-message', `push${issue.path.replaceAll('/', '.')}: ${issue.reason}`)
-    const result = await push(store, req.body as PushRequest, { ...ctx, userId })
+    const body = req.body as PushRequest
+    let inline: Poke['inline']
+    const result = await push(store, body, {
+      ...ctx,
+      userId,
+      onCommitted: ({ first, last, written }) => {
+        const changes: DocumentChange[] = written.map(d =>
+          d.data === null ? { collection: d.collection, id: d.id, revision: d.revision, deleted: true } : { collection: d.collection, id: d.id, revision: d.revision, doc: d.data },
+        )
+        const candidate = { base: first - 1, from: body.clientId, changes }
+        if (JSON.stringify(candidate).length <= INLINE_POKE_BYTES) inline = candidate
+        lastRevision = last
+      },
+    })
     metrics.pushes++
     for (const r of result.results) {
       if (r.status === 'applied') metrics.applied++
       else metrics.rejected++
     }
-    if (result.results.length) poke(sockets, result.revision)
+    if (lastRevision !== undefined) poke(sockets, lastRevision, inline)
     return reply.send(result)
   })
 
@@ -149,8 +163,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   }
 }
 
-function poke(sockets: Set<WebSocket>, revision: number): void {
-  const message = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision } satisfies Poke)
+/** Pokes carry a push's changes when they are at most this big. */
+const INLINE_POKE_BYTES = 16 * 1024
+
+function poke(sockets: Set<WebSocket>, revision: number, inline?: Poke['inline']): void {
+  const message = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision, ...(inline ? { inline } : {}) } satisfies Poke)
   for (const ws of sockets) if (ws.readyState === ws.OPEN) ws.send(message)
 }
 

@@ -11,6 +11,8 @@ export interface PushContext {
   userId: string
   /** Mutations written under an older schema version are answered `upgrade-required`. */
   minSchemaVersion: number
+  /** Called after a push commits, with the revisions it took and the documents it wrote. */
+  onCommitted?: (info: { first: number; last: number; written: ServerDoc[] }) => void
   /** Checks a document a mutation would write; returns why it is invalid, if it is. */
   validate?: (collection: string, before: JsonObject | undefined, after: JsonObject) => string | undefined
 }
@@ -24,20 +26,24 @@ type Outcome = { result: MutationResult } | { stop: NonNullable<PushResponse['st
  */
 export async function push(store: ServerStore, req: PushRequest, ctx: PushContext): Promise<PushResponse> {
   // one durable commit for the whole batch (each mutation stays all-or-nothing: a rejected one writes nothing)
+  const written: ServerDoc[] = []
+  const revisions: number[] = []
   const { results, stopped } = await store.transaction(async tx => {
     const results: MutationResult[] = []
     for (const m of req.mutations) {
-      const outcome = await handle(tx, req.clientId, m, ctx)
+      const outcome = await handle(tx, req.clientId, m, ctx, written, revisions)
       if ('stop' in outcome) return { results, stopped: outcome.stop }
       results.push(outcome.result)
     }
     return { results, stopped: undefined }
   })
+  if (revisions.length) ctx.onCommitted?.({ first: revisions[0]!, last: revisions[revisions.length - 1]!, written })
   return { type: 'push-result', v: PROTOCOL_VERSION, results, ...(stopped ? { stopped } : {}), revision: await store.revision() }
 }
 
-async function handle(tx: ServerTx, clientId: string, m: PushRequest['mutations'][number], ctx: PushContext): Promise<Outcome> {
+async function handle(tx: ServerTx, clientId: string, m: PushRequest['mutations'][number], ctx: PushContext, written: ServerDoc[], revisions: number[]): Promise<Outcome> {
   const revision = await tx.nextRevision()
+  revisions.push(revision)
   const client = await tx.getClient(clientId)
   if (client && client.userId !== ctx.userId) throw new PermissionDeniedError(`client ${clientId} belongs to another user`)
   const last = client?.lastSeq ?? 0
@@ -50,14 +56,14 @@ async function handle(tx: ServerTx, clientId: string, m: PushRequest['mutations'
   if (m.schemaVersion < ctx.minSchemaVersion) {
     return { stop: { reason: 'upgrade-required', message: `schema version ${m.schemaVersion} is no longer accepted`, minSchemaVersion: ctx.minSchemaVersion } }
   }
-  const result = await apply(tx, clientId, m, revision, ctx)
+  const result = await apply(tx, clientId, m, revision, ctx, written)
   await tx.saveResult(clientId, result)
   await tx.saveClient({ clientId, userId: ctx.userId, lastSeq: m.seq, lastMutationId: m.id })
   return { result }
 }
 
 /** Checks and applies one mutation; a failure is a rejection with a reason, and nothing of it is written. */
-async function apply(tx: ServerTx, clientId: string, m: PushRequest['mutations'][number], revision: number, ctx: PushContext): Promise<MutationResult> {
+async function apply(tx: ServerTx, clientId: string, m: PushRequest['mutations'][number], revision: number, ctx: PushContext, written: ServerDoc[]): Promise<MutationResult> {
   const keys = new Map<string, { collection: string; id: string }>()
   for (const x of [...m.preconditions, ...m.ops]) keys.set(docKey(x.collection, x.id), { collection: x.collection, id: x.id })
   const keyList = [...keys.keys()]
@@ -99,6 +105,7 @@ async function apply(tx: ServerTx, clientId: string, m: PushRequest['mutations']
     writes.push({ collection, id, data: after ?? null, revision, fields: meta })
   }
   await tx.putDocs(writes)
+  written.push(...writes)
   return { seq: m.seq, id: m.id, status: 'applied', revision }
 }
 

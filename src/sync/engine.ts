@@ -75,6 +75,8 @@ export class SyncEngine {
   private timer: ReturnType<typeof setTimeout> | undefined
   private socket: SocketLike | undefined
   private announced = 0
+  /** Pokes that carried their changes, waiting for the next round. */
+  private inline: Poke[] = []
   private stopCommits: (() => void) | undefined
 
   constructor(
@@ -181,6 +183,7 @@ export class SyncEngine {
   /** Pushes everything pending, then pulls. */
   private async round(): Promise<void> {
     let pushedThrough = 0
+    let pushed = false
     for (;;) {
       const outbox = await this.replica.outbox()
       const batch = takeBatch(
@@ -203,7 +206,10 @@ export class SyncEngine {
       }
       if (res.stopped) throw new SyncHttpError(409, res.stopped.reason, res.stopped.message)
       pushedThrough = batch.at(-1)!.seq
+      pushed = true
     }
+    // pokes that carry their changes and continue exactly from what this replica has: no pull needed
+    if (!pushed && (await this.applyInline())) return
     this.set({ phase: 'pulling' })
     let pulled: PullResponse
     const acked: Mutation[] = []
@@ -226,6 +232,24 @@ export class SyncEngine {
       this.settle(r.id, results.find(x => x.id === r.id)!)
       for (const l of this.rejectedListeners) l(r)
     }
+  }
+
+  /** Applies queued inline pokes that chain from the pulled revision up to the latest announced one; false when a pull is needed. */
+  private async applyInline(): Promise<boolean> {
+    const pokes = this.inline.sort((a, b) => a.revision - b.revision)
+    this.inline = []
+    let revision = await this.replica.pulledRevision()
+    const chain: Poke[] = []
+    for (const p of pokes) {
+      if (p.revision <= revision) continue
+      if (p.inline!.base !== revision) return false
+      chain.push(p)
+      revision = p.revision
+    }
+    if (chain.length === 0 || revision < this.announced) return false
+    for (const p of chain) await this.replica.applyPull({ revision: p.revision, changes: p.inline!.changes, results: [] })
+    this.set({ phase: 'in-sync', revision, lastSyncAt: Date.now(), lastError: undefined })
+    return true
   }
 
   private settle(id: string, result: MutationResult): void {
@@ -256,6 +280,7 @@ export class SyncEngine {
           const poke = JSON.parse(String(e.data)) as Poke
           if (poke.type === 'poke' && poke.v === PROTOCOL_VERSION) {
             this.announced = Math.max(this.announced, poke.revision)
+            if (poke.inline && poke.inline.from !== this.replica.clientId) this.inline.push(poke)
             if (poke.revision > this.current.revision) this.kick()
           }
         } catch {

@@ -56,6 +56,12 @@ export interface Poke {
   type: 'poke'
   v: typeof PROTOCOL_VERSION
   revision: number
+  /**
+   * When small: the documents the push wrote, whole, covering exactly the
+   * revisions after `base` up to `revision`. A client that has pulled up to
+   * `base` may apply them instead of pulling; the pusher (`from`) pulls.
+   */
+  inline?: { base: number; from: string; changes: DocumentChange[] }
 }
 
 export interface ErrorResponse {

@@ -32,9 +32,17 @@ describe('the sync engine against a server', () => {
     await server.close()
     rmSync(dir, { recursive: true, force: true })
   })
-  /** `quiet`: syncs only after its own commits and when asked (no pokes, no polling), so a test can make it stale. */
-  const client = async (file: string, quiet = false) => {
-    const sync = quiet ? { url: server.url, socket: false, pollInterval: 3_600_000 } : { url: server.url, pollInterval: 100 }
+  /**
+   * `quiet`: syncs only after its own commits and when asked (no pokes, no polling), so a test can make it stale;
+   * `poked`: also on pokes, never by polling.
+   */
+  const client = async (file: string, mode: boolean | 'poked' = false) => {
+    const sync =
+      mode === 'poked'
+        ? { url: server.url, pollInterval: 3_600_000 }
+        : mode
+          ? { url: server.url, socket: false, pollInterval: 3_600_000 }
+          : { url: server.url, pollInterval: 100 }
     const db = await openDatabase({ name: file, models: [Counter], storage: sqliteStorage(join(dir, file)), sync })
     open.push(db)
     return db
@@ -110,6 +118,20 @@ describe('the sync engine against a server', () => {
     await until('upgrade-required', () => old.sync!.status.phase === 'error')
     expect(old.sync!.status.lastError).toMatch(/schema version 1 is no longer accepted/)
     expect(await old.pendingMutations()).toHaveLength(1)
+  })
+
+  it('applies small changes carried by a poke without pulling', async () => {
+    const a = await client('a.db', true)
+    const b = await client('b.db', 'poked')
+    await until('b connected and in sync', () => b.sync!.status.phase === 'in-sync')
+    await new Promise(r => setTimeout(r, 150))
+    const pulls = async () => Number(/tidepool_pulls_total (\d+)/.exec(await (await fetch(`${server.url}/metrics`)).text())![1])
+    const before = await pulls()
+    const seen: Array<string | undefined> = []
+    b.watch(Counter, 'p', d => seen.push(d?.note))
+    await a.run(tx => void tx.create(Counter, { id: 'p', note: 'poked' }))
+    await until('b sees the change', () => seen.includes('poked'))
+    expect((await pulls()) - before).toBe(1) // a's own pull, for its acknowledgement; b pulled nothing
   })
 
   it('reports fromCache and hasPendingWrites from the sync state', async () => {
