@@ -6,6 +6,7 @@ import { Model, S, memoryStorage, openDatabase, type Database } from '../src/ind
 import { createServer, type TidepoolServer } from '../src/server/index.js'
 import { sqliteStorage } from '../src/sqlite.js'
 import { httpTransport, type Transport } from '../src/sync/index.js'
+import { pouchInitialSync } from './pouch.js'
 import { percentile } from './table.js'
 
 class Doc extends Model {
@@ -110,6 +111,8 @@ export async function syncBench(): Promise<SyncRow[]> {
     await replica.close()
     if (count < N) throw new Error(`initial sync got ${count} of ${N} documents`)
     rows.push({ workload: `(b) initial sync of ${count} docs into a fresh SQLite replica`, value: `${(count / seconds).toFixed(0)} docs/s, ${(fresh.received() / 1024 / 1024).toFixed(1)} MiB on the wire`, target: '≥ 50,000 docs/s' })
+    const pouch = await pouchInitialSync(N)
+    rows.push({ workload: `(e) peer: PouchDB replicating ${N} docs from express-pouchdb into LevelDB`, value: `${pouch.toFixed(0)} docs/s (Tidepool ${(count / seconds / pouch).toFixed(1)}× as fast)` })
 
     rows.push({ workload: '(c) server ingest, SQLite: single-document mutations', value: `${(await ingest(server, 2000)).toFixed(0)} mutations/s` })
   } finally {
