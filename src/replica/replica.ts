@@ -234,13 +234,7 @@ export class Replica {
       return { result: { mutation, changed: changed.map(splitDocKey) }, changes, changeSeq }
     })
     this.stats.record('commit', performance.now() - start)
-    if (changes.length) {
-      this.ownChanges.add(changeSeq)
-      this.emit(changes)
-      // another writer committed in between: catch up on what it changed (only listeners care)
-      if (changeSeq !== this.seenChange + 1 && this.listeners.size > 0) void this.catchUp()
-      else this.advanceSeen(changeSeq)
-    }
+    this.deliverOwn(changes, changeSeq)
     return result
   }
 
@@ -283,6 +277,16 @@ export class Replica {
         this.stopWatching = undefined
       }
     }
+  }
+
+  /** Delivers the changes of a write made here (logged as changelog entry `changeSeq`). */
+  private deliverOwn(changes: DocChange[], changeSeq: number): void {
+    if (!changes.length) return
+    this.ownChanges.add(changeSeq)
+    this.emit(changes)
+    // another writer committed in between: catch up on what it changed (only listeners care)
+    if (changeSeq !== this.seenChange + 1 && this.listeners.size > 0) void this.catchUp()
+    else this.advanceSeen(changeSeq)
   }
 
   private emit(changes: DocChange[] | 'reset'): void {
@@ -397,12 +401,7 @@ export class Replica {
       return { acked, rejected, changes, changeSeq }
     })
     this.stats.record('pull', performance.now() - start)
-    if (changes.length) {
-      this.ownChanges.add(changeSeq)
-      this.emit(changes)
-      if (changeSeq !== this.seenChange + 1 && this.listeners.size > 0) void this.catchUp()
-      else this.advanceSeen(changeSeq)
-    }
+    this.deliverOwn(changes, changeSeq)
     return { acked, rejected }
   }
 

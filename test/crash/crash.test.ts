@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { runUntilKilled } from '../helpers/killed-writer.js'
 import { applyOp, type Doc } from '../../src/core/apply.js'
 import { docKey } from '../../src/core/key.js'
 import { Replica } from '../../src/replica/replica.js'
@@ -11,29 +11,6 @@ import { sqliteStorage } from '../../src/sqlite.js'
 const dir = mkdtempSync(join(tmpdir(), 'tidepool-crash-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-/** Runs the writer from batch `start` and SIGKILLs it after `killAfterMs` of committing; returns the batches it reported. */
-function runWriter(file: string, start: number, killAfterMs: number): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'writer.ts'), file, String(start)], { stdio: ['ignore', 'pipe', 'pipe'] })
-    const acked: number[] = []
-    let buffer = ''
-    let stderr = ''
-    let timer: NodeJS.Timeout | undefined
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString()
-      const lines = buffer.split('\n')
-      buffer = lines.pop()!
-      for (const line of lines) if (line.startsWith('ok ')) acked.push(Number(line.slice(3)))
-      timer ??= setTimeout(() => child.kill('SIGKILL'), killAfterMs)
-    })
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on('exit', (_code, signal) => {
-      clearTimeout(timer)
-      if (signal === 'SIGKILL') resolve(acked)
-      else reject(new Error(`writer exited without being killed: ${stderr}`))
-    })
-  })
-}
 
 describe('crash safety of a SQLite replica', () => {
   it('keeps every returned transaction, none half-applied, and an outbox that matches the views', async () => {
@@ -41,7 +18,7 @@ describe('crash safety of a SQLite replica', () => {
     let next = 0
     let everAcked: number[] = []
     for (let round = 0; round < 5; round++) {
-      const acked = await runWriter(file, next, 50 + Math.floor(Math.random() * 400))
+      const acked = await runUntilKilled(join(import.meta.dirname, 'writer.ts'), [file, String(next)], 50 + Math.floor(Math.random() * 400))
       expect(acked.length).toBeGreaterThan(0)
       everAcked = everAcked.concat(acked)
 

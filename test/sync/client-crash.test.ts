@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { runUntilKilled } from '../helpers/killed-writer.js'
 import { openDatabase } from '../../src/index.js'
 import { createServer } from '../../src/server/index.js'
 import { sqliteStorage } from '../../src/sqlite.js'
@@ -11,28 +11,6 @@ import { Entry, Tally } from './crash-models.js'
 const dir = mkdtempSync(join(tmpdir(), 'tidepool-client-crash-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-function runWriter(file: string, url: string, start: number, killAfterMs: number): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'client-writer.ts'), file, url, String(start)], { stdio: ['ignore', 'pipe', 'pipe'] })
-    const acked: number[] = []
-    let buffer = ''
-    let stderr = ''
-    let timer: NodeJS.Timeout | undefined
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString()
-      const lines = buffer.split('\n')
-      buffer = lines.pop()!
-      for (const line of lines) if (line.startsWith('ok ')) acked.push(Number(line.slice(3)))
-      timer ??= setTimeout(() => child.kill('SIGKILL'), killAfterMs)
-    })
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on('exit', (_code, signal) => {
-      clearTimeout(timer)
-      if (signal === 'SIGKILL') resolve(acked)
-      else reject(new Error(`writer exited on its own: ${stderr}`))
-    })
-  })
-}
 
 describe('a client killed mid-sync', () => {
   it('reopens and delivers every committed transaction to the server exactly once', async () => {
@@ -42,7 +20,7 @@ describe('a client killed mid-sync', () => {
       let next = 0
       let committed: number[] = []
       for (let round = 0; round < 3; round++) {
-        const acked = await runWriter(file, server.url, next, 150 + Math.floor(Math.random() * 300))
+        const acked = await runUntilKilled(join(import.meta.dirname, 'client-writer.ts'), [file, server.url, String(next)], 150 + Math.floor(Math.random() * 300))
         committed = committed.concat(acked)
         next = Math.max(...committed) + 1
         // the killed process may have committed one more transaction than it reported
