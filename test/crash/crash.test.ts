@@ -11,7 +11,6 @@ import { sqliteStorage } from '../../src/sqlite.js'
 const dir = mkdtempSync(join(tmpdir(), 'tidepool-crash-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-
 describe('crash safety of a SQLite replica', () => {
   it('keeps every returned transaction, none half-applied, and an outbox that matches the views', async () => {
     const file = join(dir, 'replica.db')

@@ -45,10 +45,11 @@ for (const factory of storeFactories) {
         const first = await serve(made.url)
         const killed = new Promise(r => first.child.on('exit', r))
         const pushing = fetch(`${first.url}/v1/push`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: pushBody }).catch((e: Error) => e)
-        await new Promise(r => setTimeout(r, 60 + Math.random() * 60))
+        // a push is one commit: the kill lands before it, during it, or after its answer; in every case, once
+        await new Promise(r => setTimeout(r, 10 + Math.random() * 120))
         first.child.kill('SIGKILL')
         await killed
-        expect(await pushing).toBeInstanceOf(Error) // the push never got its answer
+        await pushing
 
         const second = await serve(made.url)
         try {
