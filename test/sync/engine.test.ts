@@ -2,7 +2,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { Model, S, openDatabase, type Database, type Snapshot } from '../../src/index.js'
+import { Model, OfflineError, S, openDatabase, type Database, type Snapshot } from '../../src/index.js'
 import { createServer, type TidepoolServer } from '../../src/server/index.js'
 import { sqliteStorage } from '../../src/sqlite.js'
 import { postgresAvailable, storeFactories, type StoreFactory } from '../server/stores.js'
@@ -119,6 +119,20 @@ for (const factory of storeFactories) {
       expect(runs).toBeGreaterThanOrEqual(2)
       await a.sync!.syncNow()
       expect((await a.run(tx => tx.get(Counter, 'c')))?.note).toBe('a2+b')
+    })
+
+    it('confirm: server throws OfflineError with committed: true when the connection drops while waiting, keeping the write queued', async () => {
+      const a = await client('a.db', true)
+      await a.run(tx => void tx.create(Counter, { id: 'c' }))
+      await a.sync!.syncNow()
+      expect(a.sync!.status.phase).toBe('in-sync')
+      await server.close()
+      const err = await a.run({ confirm: 'server' }, async tx => void ((await tx.get(Counter, 'c'))!.note = 'queued')).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(OfflineError)
+      expect((err as OfflineError).committed).toBe(true)
+      expect((await a.pendingMutations()).map(m => m.ops[0]!.type)).toEqual(['set'])
+      expect((await a.run(tx => tx.get(Counter, 'c')))?.note).toBe('queued')
+      server = await createServer({ storage: made.again(), port: 0, models: [Counter] })
     })
 
     it('answers upgrade-required below the server window and keeps the outbox', async () => {
