@@ -1,5 +1,7 @@
 import { Validator as InterpretingValidator } from '@cfworker/json-schema'
 import AjvModule from 'ajv'
+import { ValidationError } from './errors.js'
+import { notJsonReason } from './json.js'
 import type { JsonSchema } from './schema.js'
 
 /** What is wrong with a value: where (a JSON pointer-ish path below the checked value) and why. */
@@ -66,4 +68,21 @@ function interpret(schema: JsonSchema): Check {
     if (e.keyword === 'required' && missing) return { path: `${path}/${missing[1]}`, reason: 'is required' }
     return { path, reason: e.error }
   }
+}
+
+/** Throws `ValidationError` naming `path` (and the place inside the value) when `value` is not JSON or fails `check`. */
+export function assertValid(path: string, check: Check, value: unknown): void {
+  const notJson = notJsonReason(value)
+  if (notJson) throw new ValidationError(path, notJson, value)
+  const issue = check(value)
+  if (issue) throw new ValidationError(path + issue.path.replaceAll('/', '.'), issue.reason, value)
+}
+
+/** A field's value: present unless the field is optional, and valid. */
+export function assertField(name: string, optional: boolean, check: Check, value: unknown): void {
+  if (value === undefined) {
+    if (!optional) throw new ValidationError(name, 'is required')
+    return
+  }
+  assertValid(name, check, value)
 }

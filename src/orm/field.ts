@@ -1,7 +1,7 @@
-import { InvalidFieldError, ValidationError } from '../core/errors.js'
-import { deepCopy, deepEqual, notJsonReason, type Json } from '../core/json.js'
+import { InvalidFieldError } from '../core/errors.js'
+import { deepCopy, deepEqual, type Json } from '../core/json.js'
 import type { AnySchema } from '../core/schema.js'
-import type { Check } from '../core/validate.js'
+import { assertField, type Check } from '../core/validate.js'
 
 /** What a model knows of one of its fields. */
 export interface FieldSpec {
@@ -104,14 +104,7 @@ export class Field<T = unknown> {
   }
 
   private check(value: unknown): void {
-    if (value === undefined) {
-      if (!this.spec.schema.isOptional) throw new ValidationError(this.name, 'is required')
-      return
-    }
-    const notJson = notJsonReason(value)
-    if (notJson) throw new ValidationError(this.name, notJson, value)
-    const issue = this.spec.check(value)
-    if (issue) throw new ValidationError(this.name + issue.path.replaceAll('/', '.'), issue.reason, value)
+    assertField(this.name, this.spec.schema.isOptional, this.spec.check, value)
   }
 
   /** Whether the commit has something to write for this field. */

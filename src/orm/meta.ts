@@ -1,8 +1,8 @@
-import { InvalidFieldError, InvalidOptionsError, InvalidParameterError, ValidationError } from '../core/errors.js'
-import { notJsonReason, type Json, type JsonObject } from '../core/json.js'
+import { InvalidFieldError, InvalidOptionsError, InvalidParameterError } from '../core/errors.js'
+import type { Json, JsonObject } from '../core/json.js'
 import { COLLECTION_NAME, encodeKey } from '../core/key.js'
 import { isSchema, S, shapeSchema, type AnySchema, type Shape, type StrSchema } from '../core/schema.js'
-import { compileCheck, type Check } from '../core/validate.js'
+import { assertValid, compileCheck, type Check } from '../core/validate.js'
 import type { FieldSpec } from './field.js'
 import { fieldOf, STATE, type Stateful } from './state.js'
 import type { ModelClass } from './types.js'
@@ -150,11 +150,20 @@ export function encodeKeyOf(meta: ModelMeta, input: unknown): { id: string; comp
   for (const name of meta.keyNames) {
     const v = components[name]
     if (v === undefined) throw new InvalidParameterError('key', `${meta.collection} key component ${name} is missing`)
-    const notJson = notJsonReason(v)
-    if (notJson) throw new ValidationError(name, notJson, v)
-    const issue = meta.keyChecks[name]!.check(v)
-    if (issue) throw new ValidationError(name + issue.path.replaceAll('/', '.'), issue.reason, v)
+    assertValid(name, meta.keyChecks[name]!.check, v)
     out[name] = v as Json
   }
   return { id: encodeKey(meta.keyNames, out), components: out }
+}
+
+/** The key components of some data or a stored document. */
+export function keyComponents(meta: ModelMeta, data: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const n of meta.keyNames) out[n] = data[n]
+  return out
+}
+
+/** Data for a new document: with the default key, a random UUID when no id is given. */
+export function withDefaultId<T extends object>(meta: ModelMeta, data: T): T {
+  return meta.defaultKey && (data as { id?: unknown }).id === undefined ? { ...data, id: globalThis.crypto.randomUUID() } : data
 }

@@ -2,7 +2,7 @@ import { InvalidParameterError } from '../core/errors.js'
 import type { JsonObject } from '../core/json.js'
 import type { Shape } from '../core/schema.js'
 import type { Field } from './field.js'
-import { DEFAULT_KEY, encodeKeyOf, metaOf } from './meta.js'
+import { DEFAULT_KEY, encodeKeyOf, keyComponents, metaOf, withDefaultId } from './meta.js'
 import { currentDoc, fieldOf, STATE, type DocState } from './state.js'
 import type { DataInput, FieldShapeOf, FieldValues, Instance, KeyInput, KeyValues, ModelClass, SingleKeyInput } from './types.js'
 
@@ -87,16 +87,10 @@ export class Model {
     const meta = metaOf(this)
     // a bare key value: every field takes its default
     if (typeof data !== 'object' || data === null) data = { [meta.keyNames[0]!]: data } as DataInput<M>
-    const withKey = meta.defaultKey && (data as { id?: unknown }).id === undefined ? { ...data, id: globalThis.crypto.randomUUID() } : data
-    const { id, components } = encodeKeyOf(meta, pick(withKey as Record<string, unknown>, meta.keyNames))
+    const withKey = withDefaultId(meta, data)
+    const { id, components } = encodeKeyOf(meta, keyComponents(meta, withKey as Record<string, unknown>))
     return new Data(this, id, components, withKey as DataInput<M>)
   }
-}
-
-function pick(o: Record<string, unknown>, names: string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const n of names) out[n] = o[n]
-  return out
 }
 
 /** What `model({...})` takes: the collection, key, fields and indexes of a typed model. */

@@ -3,7 +3,7 @@ import { isPlainObject, notJsonReason, type Json } from '../core/json.js'
 import type { Path } from '../core/mutation.js'
 import { effectiveOrders, FILTER_OPS, ID_PATH, type FilterOp, type QuerySpec } from '../core/query.js'
 import type { AnySchema } from '../core/schema.js'
-import { compileCheck, type Check } from '../core/validate.js'
+import { assertValid, compileCheck, type Check } from '../core/validate.js'
 import type { LiveOptions } from '../replica/live.js'
 import type { Plan } from '../replica/query.js'
 import type { ModelMeta } from './meta.js'
@@ -194,11 +194,11 @@ function schemaAt(meta: ModelMeta, path: Path): AnySchema | undefined {
 const checks = new WeakMap<AnySchema, Check>()
 
 function checkOperand(path: string, schema: AnySchema | undefined, value: Json): void {
-  const notJson = notJsonReason(value)
-  if (notJson || value === undefined) throw new ValidationError(path, notJson ?? 'a filter value cannot be undefined', value)
-  if (!schema || value === null) return
-  let check = checks.get(schema)
-  if (!check) checks.set(schema, (check = compileCheck(schema.jsonSchema())))
-  const issue = check(value)
-  if (issue) throw new ValidationError(path + issue.path.replaceAll('/', '.'), issue.reason, value)
+  if (value === undefined) throw new ValidationError(path, 'a filter value cannot be undefined', value)
+  let check: Check = () => undefined
+  if (schema && value !== null) {
+    check = checks.get(schema) ?? compileCheck(schema.jsonSchema())
+    checks.set(schema, check)
+  }
+  assertValid(path, check, value)
 }

@@ -9,13 +9,14 @@ import {
   WriteAttemptedInReadOnlyTxError,
 } from '../core/errors.js'
 import { deepCopy, deepEqual, isPlainObject, notJsonReason, type Json, type JsonObject } from '../core/json.js'
+import { assertField } from '../core/validate.js'
 import { docKey } from '../core/key.js'
 import type { Op, Path, Precondition } from '../core/mutation.js'
 import type { QuerySpec } from '../core/query.js'
 import type { CommitResult, Replica } from '../replica/replica.js'
 import { Query, type QuerySource } from './query.js'
 import type { Field, FieldOwner } from './field.js'
-import { encodeKeyOf, type ModelMeta } from './meta.js'
+import { encodeKeyOf, keyComponents, withDefaultId, type ModelMeta } from './meta.js'
 import { Data, Key, type Model } from './model.js'
 import { currentDoc, STATE, type DocState } from './state.js'
 import type { DataInput, ExpectedInput, Instance, KeyInput, ModelClass, SingleKeyInput, UpdateInput } from './types.js'
@@ -185,7 +186,7 @@ export class Transaction implements FieldOwner {
           out.push(prior.model)
           continue
         }
-        const model = instantiate(meta, this, hit.id, keyOf(meta, hit.doc), hit.doc, false)
+        const model = instantiate(meta, this, hit.id, keyComponents(meta, hit.doc) as JsonObject, hit.doc, false)
         this.entries.set(k, { meta, id: hit.id, kind: 'read', read: true, existed: true, track: true, model })
         out.push(model)
       }
@@ -236,7 +237,7 @@ export class Transaction implements FieldOwner {
     this.assertWritable('updateWithoutRead')
     const meta = this.metaFor(cls)
     if (!isPlainObject(data)) throw new InvalidParameterError('data', 'updateWithoutRead takes an object with the key and the fields to set')
-    const { id } = encodeKeyOf(meta, pickKey(meta, data))
+    const { id } = encodeKeyOf(meta, keyComponents(meta, data))
     const k = docKey(meta.collection, id)
     if (this.entries.has(k)) throw new ModelTrackedTwiceError(meta.collection, id)
     const update: JsonObject = {}
@@ -245,7 +246,7 @@ export class Transaction implements FieldOwner {
       const spec = meta.fields[name]
       if (!spec) throw new InvalidParameterError('data', `${meta.collection} has no field ${name}`)
       if (spec.schema.isReadOnly) throw new InvalidFieldError(name, 'is immutable so value cannot be changed')
-      checkValue(spec.name, spec.schema.isOptional, spec.check, value)
+      assertField(spec.name, spec.schema.isOptional, spec.check, value)
       update[name] = deepCopy(value) as Json
     }
     this.entries.set(k, { meta, id, kind: 'update', read: false, existed: true, track: true, update })
@@ -281,8 +282,8 @@ export class Transaction implements FieldOwner {
   private keyed(cls: ModelClass, data: unknown): { meta: ModelMeta; id: string; components: JsonObject; data: JsonObject } {
     const meta = this.metaFor(cls)
     if (!isPlainObject(data)) throw new InvalidParameterError('data', `${meta.collection} data must be an object`)
-    const full = meta.defaultKey && data.id === undefined ? { ...data, id: globalThis.crypto.randomUUID() } : data
-    const { id, components } = encodeKeyOf(meta, pickKey(meta, full))
+    const full = withDefaultId(meta, data)
+    const { id, components } = encodeKeyOf(meta, keyComponents(meta, full))
     return { meta, id, components, data: full }
   }
 
@@ -320,22 +321,7 @@ function checkGetOptions(o: unknown): GetOptions {
   return o as GetOptions
 }
 
-function pickKey(meta: ModelMeta, data: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const n of meta.keyNames) out[n] = data[n]
-  return out
-}
 
-function checkValue(name: string, optional: boolean, check: ModelMeta['checkDoc'], value: unknown): void {
-  if (value === undefined) {
-    if (!optional) throw new ValidationError(name, 'is required')
-    return
-  }
-  const notJson = notJsonReason(value)
-  if (notJson) throw new ValidationError(name, notJson, value)
-  const issue = check(value)
-  if (issue) throw new ValidationError(name + issue.path.replaceAll('/', '.'), issue.reason, value)
-}
 
 /**
  * Makes a model instance. `isNew`: from create data (defaults applied,
@@ -425,7 +411,7 @@ function checkDoc(meta: ModelMeta, doc: JsonObject): void {
   if (!notJson && !issue) return
   for (const name of meta.fieldNames) {
     const spec = meta.fields[name]!
-    checkValue(name, spec.schema.isOptional, spec.check, doc[name])
+    assertField(name, spec.schema.isOptional, spec.check, doc[name])
   }
   if (issue) throw new ValidationError(issue.path.slice(1).replaceAll('/', '.'), issue.reason)
   throw new ValidationError(meta.collection, notJson!)
@@ -454,12 +440,6 @@ function diff(target: { collection: string; id: string }, path: Path, before: Js
   }
 }
 
-/** A stored document's key components. */
-export function keyOf(meta: ModelMeta, doc: JsonObject): JsonObject {
-  const key: JsonObject = {}
-  for (const n of meta.keyNames) key[n] = doc[n]!
-  return key
-}
 
 /** Instances outside a transaction (query results, snapshots) are read-only. */
 const READ_ONLY: FieldOwner = {
@@ -470,5 +450,5 @@ const READ_ONLY: FieldOwner = {
 }
 
 export function readOnlyInstance(meta: ModelMeta, id: string, doc: JsonObject): Model {
-  return instantiate(meta, READ_ONLY, id, keyOf(meta, doc), doc, false)
+  return instantiate(meta, READ_ONLY, id, keyComponents(meta, doc) as JsonObject, doc, false)
 }

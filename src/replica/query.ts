@@ -3,7 +3,7 @@ import { docKey } from '../core/key.js'
 import type { Path } from '../core/mutation.js'
 import { effectiveOrders, hitKey, ID_PATH, RANGE_OPS, compareKeys, samePath, type Filter, type Hit, type Order, type QuerySpec } from '../core/query.js'
 import { containsPrefix, ID_SEPARATOR, indexPrefix, type IndexDef } from './indexes.js'
-import { localView, STORES, type DocRecord } from './records.js'
+import { collectionRange, localView, STORES, type DocRecord } from './records.js'
 import type { KeyRange, StorageReader } from './storage.js'
 
 /** How a query runs: over one index range, or by scanning its collection. */
@@ -105,7 +105,7 @@ export async function execute(reader: StorageReader, spec: QuerySpec, p: Plan): 
     if (key) hits.push({ id, doc, key, pending: record?.view !== undefined })
   }
   if (p.type === 'scan') {
-    for (const [k, v] of await reader.scan(STORES.docs, { gte: `${spec.collection}\0`, lt: `${spec.collection}\u0001` })) {
+    for (const [k, v] of await reader.scan(STORES.docs, collectionRange(spec.collection))) {
       consider(k.slice(spec.collection.length + 1), v as DocRecord)
     }
   } else {

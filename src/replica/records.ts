@@ -37,3 +37,8 @@ export const STORES = {
 export function seqKey(seq: number): string {
   return String(seq).padStart(16, '0')
 }
+
+/** The keys of one collection's documents in the docs store (collection names hold no NUL). */
+export function collectionRange(collection: string): { gte: string; lt: string } {
+  return { gte: `${collection}\0`, lt: `${collection}\u0001` }
+}

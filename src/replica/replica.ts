@@ -7,7 +7,7 @@ import { prefixEnd } from '../core/encoding.js'
 import type { QuerySpec } from '../core/query.js'
 import { indexDef, indexEntries, indexPrefix, containsPrefix, type IndexDef } from './indexes.js'
 import { execute, plan, type Plan, type QueryHit } from './query.js'
-import { localView, seqKey, STORES, type DocRecord } from './records.js'
+import { collectionRange, localView, seqKey, STORES, type DocRecord } from './records.js'
 import { Stats } from './stats.js'
 import type { Storage, StorageReader, StorageWriter } from './storage.js'
 import type { PulledChanges, RejectionReason } from '../core/changes.js'
@@ -139,13 +139,14 @@ export class Replica {
 
   /** Fills a new index from the collection's documents, a chunk per storage transaction, reporting progress. */
   private async buildIndex(collection: string, def: IndexDef, onProgress: ReplicaOptions['onProgress']): Promise<void> {
-    const total = await this.storage.read(async r => (await r.scan(STORES.docs, { gte: `${collection}\0`, lt: `${collection}\u0001` })).length)
-    let after = `${collection}\0`
+    const total = await this.storage.read(async r => (await r.scan(STORES.docs, collectionRange(collection))).length)
+    const { gte: first, lt: end } = collectionRange(collection)
+    let after = first
     let done = 0
     onProgress?.({ phase: 'index', collection, index: def.id, done, total })
     for (;;) {
       const n = await this.storage.write(async w => {
-        const chunk = await w.scan(STORES.docs, { gt: after, lt: `${collection}\u0001`, limit: BUILD_CHUNK })
+        const chunk = await w.scan(STORES.docs, { gt: after, lt: end, limit: BUILD_CHUNK })
         for (const [k, v] of chunk) {
           for (const entry of indexEntries(collection, def, splitDocKey(k).id, localView(v as DocRecord))) w.put(STORES.indexes, entry, splitDocKey(k).id)
         }
@@ -448,7 +449,7 @@ export class Replica {
   /** Every document's local view, for tests and tools. */
   async allDocs(collection?: string): Promise<Array<{ collection: string; id: string; data: NonNullable<Doc> }>> {
     return this.storage.read(async (r: StorageReader) => {
-      const range = collection === undefined ? {} : { gte: `${collection}\0`, lt: `${collection}\u0001` }
+      const range = collection === undefined ? {} : collectionRange(collection)
       const out: Array<{ collection: string; id: string; data: NonNullable<Doc> }> = []
       for (const [k, v] of await r.scan(STORES.docs, range)) {
         const data = localView(v as DocRecord)

@@ -40,16 +40,6 @@ export class Stats {
     if (this.debug && ms >= this.debug.slowMs) this.debug.log(`tidepool: slow ${kind} ${ms.toFixed(1)} ms${detail ? `: ${detail()}` : ''}`)
   }
 
-  /** Times an async operation. */
-  async time<T>(kind: OperationKind, fn: () => Promise<T>, detail?: () => string): Promise<T> {
-    const start = performance.now()
-    try {
-      return await fn()
-    } finally {
-      this.record(kind, performance.now() - start, detail)
-    }
-  }
-
   snapshot(): StatsSnapshot {
     const operations: StatsSnapshot['operations'] = {}
     for (const [kind, s] of this.samples) {

@@ -270,7 +270,7 @@ export class SyncEngine {
     void (async () => {
       let ws: SocketLike
       try {
-        ws = open(await (this.transport as { socketUrl(): Promise<string> }).socketUrl())
+        ws = open(await this.transport.socketUrl())
       } catch {
         return this.reopenLater()
       }

@@ -1,4 +1,4 @@
-import { PROTOCOL_VERSION, type ErrorResponse, type PullRequest, type PullResponse, type PushRequest, type PushResponse } from './protocol.js'
+import type { ErrorResponse, PullRequest, PullResponse, PushRequest, PushResponse } from './protocol.js'
 
 /** A failure talking to the server: `status` 0 means the network (offline, refused, timed out). */
 export class SyncHttpError extends Error {
@@ -75,4 +75,3 @@ export function httpTransport(url: string, token?: () => string | Promise<string
   }
 }
 
-export { PROTOCOL_VERSION }
