@@ -1,26 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { serveCli } from '../helpers/cli-server.js'
 import { PROTOCOL_VERSION, type PushResponse } from '../../src/sync/protocol.js'
 import { postgresAvailable, storeFactories } from './stores.js'
-
-const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js')
-
-/** Starts `tidepool serve` as a child process; resolves with its URL once it listens. */
-function serve(db: string): Promise<{ child: ChildProcess; url: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--db', db], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = /listening on (http:\/\/[\d.:]+)/.exec(out)
-      if (m) resolve({ child, url: m[1]! })
-    })
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
-    child.on('exit', code => reject(new Error(`server exited (${code}): ${err}`)))
-  })
-}
 
 const batch = Array.from({ length: 400 }, (_, i) => ({
   seq: i + 1,
@@ -42,7 +23,7 @@ for (const factory of storeFactories) {
       if (!available) return c.skip()
       const made = factory.make()
       try {
-        const first = await serve(made.url)
+        const first = await serveCli(made.url)
         const killed = new Promise(r => first.child.on('exit', r))
         const pushing = fetch(`${first.url}/v1/push`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: pushBody }).catch((e: Error) => e)
         // a push is one commit: the kill lands before it, during it, or after its answer; in every case, once
@@ -51,7 +32,7 @@ for (const factory of storeFactories) {
         await killed
         await pushing
 
-        const second = await serve(made.url)
+        const second = await serveCli(made.url)
         try {
           const res = (await (await fetch(`${second.url}/v1/push`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: pushBody })).json()) as PushResponse
           expect(res.stopped).toBeUndefined()

@@ -5,19 +5,12 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Model, OfflineError, S, openDatabase, type Database, type Snapshot } from '../../src/index.js'
 import { createServer, type TidepoolServer } from '../../src/server/index.js'
 import { sqliteStorage } from '../../src/sqlite.js'
+import { until } from '../helpers/until.js'
 import { postgresAvailable, storeFactories, type StoreFactory } from '../server/stores.js'
 
 class Counter extends Model {
   static override COLLECTION = 'Counter'
   static override FIELDS = { n: S.int.default(0), note: S.str.optional() }
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(r => setTimeout(r, 20))
-  }
 }
 
 for (const factory of storeFactories) {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer as netServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -6,9 +6,9 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Model, OfflineError, S, openDatabase, type Database } from '../../src/index.js'
 import { sqliteStorage } from '../../src/sqlite.js'
+import { serveCli } from '../helpers/cli-server.js'
+import { until } from '../helpers/until.js'
 import { postgresAvailable, storeFactories } from '../server/stores.js'
-
-const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js')
 
 class Note extends Model {
   static override COLLECTION = 'Note'
@@ -23,24 +23,6 @@ async function freePort(): Promise<number> {
       s.close(() => resolve(port))
     })
   })
-}
-
-function serve(db: string, port: number): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port), '--db', db], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let err = ''
-    child.stdout!.on('data', (d: Buffer) => /listening on/.test(d.toString()) && resolve(child))
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
-    child.on('exit', code => code && reject(new Error(`server exited ${code}: ${err}`)))
-  })
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(r => setTimeout(r, 25))
-  }
 }
 
 const notes = async (db: Database) => Object.fromEntries((await db.query(Note).fetch()).map(n => [n.id, { text: n.text, likes: n.likes, version: n.version }]))
@@ -87,7 +69,7 @@ for (const factory of storeFactories) {
       await expect(a.run({ confirm: 'server' }, tx => void tx.create(Note, { id: 'never', text: 'x' }))).rejects.toThrow(OfflineError)
       expect(await a.run(tx => tx.get(Note, 'never'))).toBeUndefined()
 
-      server = await serve(made.url, port)
+      server = (await serveCli(made.url, port)).child
       await until('both in sync', async () => (await notes(a)).n2 !== undefined && (await notes(b)).n1 !== undefined)
       expect(await notes(a)).toEqual(await notes(b))
       await until('a drained', () => a.sync!.status.pending === 0 && a.sync!.status.phase === 'in-sync')
