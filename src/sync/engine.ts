@@ -182,14 +182,12 @@ export class SyncEngine {
 
   /** Pushes everything pending, then pulls. */
   private async round(): Promise<void> {
-    let pushedThrough = 0
+    // the outbox as the round starts: commits made meanwhile kick another round
+    let outbox = await this.replica.outbox()
+    let from = 0
     let pushed = false
     for (;;) {
-      const outbox = await this.replica.outbox()
-      const batch = takeBatch(
-        outbox.filter(m => m.seq > pushedThrough),
-        Math.min(this.options.batchSize ?? 500, MAX_PUSH_MUTATIONS),
-      )
+      const batch = takeBatch(outbox.slice(from), Math.min(this.options.batchSize ?? 500, MAX_PUSH_MUTATIONS))
       this.set({ phase: batch.length ? 'pushing' : this.current.phase, pending: outbox.length })
       if (batch.length === 0) break
       const res = await this.transport.push({
@@ -201,11 +199,12 @@ export class SyncEngine {
       this.announced = Math.max(this.announced, res.revision)
       if (res.stopped?.reason === 'client-diverged') {
         await this.replica.renumber()
-        pushedThrough = 0
+        outbox = await this.replica.outbox()
+        from = 0
         continue
       }
       if (res.stopped) throw new SyncHttpError(409, res.stopped.reason, res.stopped.message)
-      pushedThrough = batch.at(-1)!.seq
+      from += batch.length
       pushed = true
     }
     // pokes that carry their changes and continue exactly from what this replica has: no pull needed
