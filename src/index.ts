@@ -14,6 +14,8 @@ export {
   ModelTrackedTwiceError,
   OfflineError,
   PermissionDeniedError,
+  SchemaChangedError,
+  StorageError,
   TidepoolError,
   TransactionFailedError,
   ValidationError,
@@ -34,3 +36,4 @@ export type { Plan } from './replica/query.js'
 export type { LiveOptions } from './replica/live.js'
 export type { Progress } from './replica/replica.js'
 export type { DurationStats, OperationKind, StatsSnapshot } from './replica/stats.js'
+export type { Sync, SyncOptions, SyncPhase, SyncStatus } from './sync/index.js'

@@ -1,1 +1,1 @@
-export { indexedDbStorage, type IndexedDbStorageOptions } from './replica/indexeddb.js'
+export { indexedDbStorage, type IndexedDbStorage, type IndexedDbStorageOptions } from './replica/indexeddb.js'

@@ -141,3 +141,32 @@ export class MissingIndexError extends TidepoolError {
     super(`No index serves this query on ${collection}; add static INDEXES = [[${suggestion.map(s => JSON.stringify(s)).join(', ')}]] (or turn off strictIndexes)`)
   }
 }
+
+/**
+ * The storage could not do what was asked: out of quota, an upgrade that
+ * other connections kept blocked, or a medium that refused to open. `code`
+ * names the case (`quota-exceeded`, `blocked`, `unavailable`).
+ */
+export class StorageError extends TidepoolError {
+  constructor(
+    readonly code: 'quota-exceeded' | 'blocked' | 'unavailable',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+  }
+}
+
+/**
+ * Another tab or process opened this replica with a newer schema version:
+ * this one's models are out of date, so it may read but no longer write.
+ * Reload the page (or restart) to run the new code.
+ */
+export class SchemaChangedError extends TidepoolError {
+  constructor(
+    readonly current: number,
+    readonly stored: number,
+  ) {
+    super(`this replica was opened elsewhere with schema version ${stored}, newer than this code's ${current}; reload to use the new version (writes are refused until then)`)
+  }
+}

@@ -6,7 +6,9 @@ import type { QuerySpec } from '../core/query.js'
 import { LiveQueries, watchDoc, type LiveOptions } from '../replica/live.js'
 import type { Plan, QueryHit } from '../replica/query.js'
 import { Replica, type Progress, type Rejection } from '../replica/replica.js'
-import { startSync, type SyncEngine, type SyncOptions } from '../sync/index.js'
+import { startSync, type Sync, type SyncOptions } from '../sync/index.js'
+import { TabChannel } from '../tabs/channel.js'
+import { TabSync } from '../tabs/tab-sync.js'
 import type { StatsSnapshot } from '../replica/stats.js'
 import type { Storage } from '../replica/storage.js'
 import { encodeKeyOf, metaOf, type ModelMeta } from './meta.js'
@@ -90,7 +92,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     byName.set(meta.collection, cls)
     metas.set(cls, meta)
   }
-  const replica = await Replica.open(options.storage ?? memoryStorage(), {
+  const storage = options.storage ?? memoryStorage()
+  // tabs sharing the storage tell each other their changes, and elect one of them to sync
+  const tabs = storage.shared ? new TabChannel(storage.shared.channel) : undefined
+  const replica = await Replica.open(storage, {
     collections: [...metas.values()].map(m => ({
       name: m.collection,
       key: m.keyNames.map(n => `${n}:${m.keyChecks[n]!.schema.kind}`),
@@ -99,9 +104,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     schemaVersion,
     onProgress: options.onProgress,
     debug: debugOptions(options.debug),
+    peers: tabs?.notices(),
+  }).catch((e: unknown) => {
+    tabs?.close()
+    throw e
   })
-  const engine = options.sync ? await startSync(replica, options.sync) : undefined
-  return new Database(options.name, replica, metas, options.strictIndexes === true, engine)
+  const syncOptions = options.sync
+  let sync: Sync | undefined
+  if (syncOptions) sync = tabs ? new TabSync(replica, tabs, { start: () => startSync(replica, syncOptions) }) : await startSync(replica, syncOptions)
+  return new Database(options.name, replica, metas, options.strictIndexes === true, sync, tabs)
 }
 
 function debugOptions(d: DatabaseOptions['debug']): { slowMs: number; log: (line: string) => void } | undefined {
@@ -123,14 +134,15 @@ export class Database {
     private readonly replica: Replica,
     private readonly metas: Map<ModelClass, ModelMeta>,
     private readonly strictIndexes: boolean,
-    private readonly engine: SyncEngine | undefined,
+    private readonly engine: Sync | undefined,
+    private readonly tabs: TabChannel | undefined,
   ) {
     this.live = new LiveQueries(replica, () => !engine?.upToDate)
     engine?.subscribe(() => this.live.metadataChanged())
   }
 
   /** Sync with the server: `status` (phase, pending, last error, last sync), `subscribe`, `syncNow()`. Undefined without `sync`. */
-  get sync(): SyncEngine | undefined {
+  get sync(): Sync | undefined {
     return this.engine
   }
 
@@ -306,6 +318,7 @@ export class Database {
     if (this.closed) return
     this.closed = true
     await this.engine?.stop()
+    this.tabs?.close()
     await this.replica.close()
   }
 }

@@ -1,9 +1,20 @@
-import { ClosedError, InvalidParameterError } from '../core/errors.js'
+import { ClosedError, InvalidParameterError, StorageError } from '../core/errors.js'
+import { memoryStorage } from './memory.js'
 import type { Durability, KeyRange, Storage, StorageReader, StorageWriter } from './storage.js'
 
 export interface IndexedDbStorageOptions {
   /** `relaxed` (default, as browsers do) or `strict` (flushed to disk before a commit resolves). */
   durability?: Durability
+  /**
+   * Where IndexedDB is missing or refuses to open (some private modes):
+   * `'memory'` (default) keeps the replica in memory for this page's life and
+   * warns loudly (see `fallbackReason`); `'error'` throws `StorageError`.
+   */
+  fallback?: 'memory' | 'error'
+  /** Called once when the storage falls back to memory, with the reason. Default: `console.warn`. */
+  onFallback?: (reason: string) => void
+  /** How long an upgrade waits for other connections to close before `StorageError('blocked')`, in ms (default 10,000). */
+  blockedTimeout?: number
   /** The IndexedDB factory and key range class; default: the global ones (pass fake-indexeddb's in Node tests). */
   indexedDB?: IDBFactory
   IDBKeyRange?: typeof IDBKeyRange
@@ -14,8 +25,11 @@ export interface IndexedDbStorageOptions {
  * values stored as structured clones. Every tab of an origin may open the
  * same database; IndexedDB serializes their readwrite transactions.
  */
-export function indexedDbStorage(name: string, options: IndexedDbStorageOptions = {}): Storage {
+export function indexedDbStorage(name: string, options: IndexedDbStorageOptions = {}): IndexedDbStorage {
   if (typeof name !== 'string' || name === '') throw new InvalidParameterError('name', 'indexedDbStorage needs a database name')
+  if (options.fallback !== undefined && options.fallback !== 'memory' && options.fallback !== 'error') {
+    throw new InvalidParameterError('fallback', "must be 'memory' or 'error'")
+  }
   return new IndexedDbStorage(name, options)
 }
 
@@ -26,103 +40,154 @@ function request<T>(req: IDBRequest<T>): Promise<T> {
   })
 }
 
-class IndexedDbStorage implements Storage {
-  readonly kind = 'indexeddb'
+/** Quota errors get a message that says what to do; others pass through. */
+function storageFailure(e: unknown, name: string): unknown {
+  if ((e as { name?: string } | null)?.name === 'QuotaExceededError') {
+    return new StorageError('quota-exceeded', `IndexedDB ${name}: the browser's storage quota for this site is used up; nothing of this transaction was written. Free space (or ask for navigator.storage.persist()) and retry.`, { cause: e })
+  }
+  return e
+}
+
+export class IndexedDbStorage implements Storage {
   private db: IDBDatabase | undefined
+  private opening: Promise<IDBDatabase> | undefined
   private stores: readonly string[] = []
-  private notifier: BroadcastChannel | undefined
-  /** Tells this storage's own commit notices from other connections'. */
-  private readonly instance = globalThis.crypto.randomUUID()
+  private closed = true
+  /** Set when IndexedDB could not be used: the replica lives in memory. */
+  private memory: Storage | undefined
+  private reason: string | undefined
 
   constructor(
     private readonly name: string,
     private readonly options: IndexedDbStorageOptions,
   ) {}
 
-  private factory(): IDBFactory {
-    const f = this.options.indexedDB ?? globalThis.indexedDB
-    if (!f) throw new InvalidParameterError('indexedDB', 'IndexedDB is not available here')
-    return f
+  get kind(): string {
+    return this.memory ? 'memory' : 'indexeddb'
+  }
+
+  /** Tabs of an origin open the same database under this name, and coordinate on it. */
+  get shared(): { channel: string } | undefined {
+    return this.memory ? undefined : { channel: `tidepool:${this.name}` }
+  }
+
+  /** Why this storage keeps its data in memory instead of IndexedDB (undefined: it does not). */
+  get fallbackReason(): string | undefined {
+    return this.reason
   }
 
   async open(stores: readonly string[]): Promise<void> {
+    if (this.memory) return this.memory.open(stores)
     if (this.db) return
     this.stores = stores
-    let db = await this.openVersion(undefined, stores)
-    const missing = stores.filter(s => !db.objectStoreNames.contains(s))
-    if (missing.length) {
-      const version = db.version + 1
-      db.close()
-      db = await this.openVersion(version, stores)
+    this.closed = false
+    try {
+      await this.connection()
+    } catch (e) {
+      if (e instanceof StorageError && e.code === 'blocked') throw e
+      this.closed = true
+      const reason = `IndexedDB is unavailable (${(e as Error).message}); the replica is kept in memory and is lost when the page closes`
+      if (this.options.fallback === 'error') throw new StorageError('unavailable', reason, { cause: e })
+      this.reason = reason
+      this.memory = memoryStorage()
+      ;(this.options.onFallback ?? (r => console.warn(`tidepool: ${r}`)))(reason)
+      await this.memory.open(stores)
     }
-    db.onversionchange = () => {
-      db.close()
-      this.db = undefined
-    }
-    this.db = db
   }
 
-  private openVersion(version: number | undefined, stores: readonly string[]): Promise<IDBDatabase> {
+  /** The open connection, opened (again) where needed: another tab's upgrade closes it. */
+  private connection(): Promise<IDBDatabase> {
+    if (this.db) return Promise.resolve(this.db)
+    if (this.closed) return Promise.reject(new ClosedError(`indexeddb storage ${this.name}`))
+    this.opening ??= this.connect().finally(() => (this.opening = undefined))
+    return this.opening
+  }
+
+  private async connect(): Promise<IDBDatabase> {
+    let db = await this.openVersion(undefined)
+    if (this.stores.some(s => !db.objectStoreNames.contains(s))) {
+      db.close()
+      db = await this.openVersion(db.version + 1)
+    }
+    // another tab upgrades: step aside at once instead of blocking it, and reopen on next use
+    db.onversionchange = () => {
+      db.close()
+      if (this.db === db) this.db = undefined
+    }
+    if (this.closed) {
+      db.close()
+      throw new ClosedError(`indexeddb storage ${this.name}`)
+    }
+    this.db = db
+    return db
+  }
+
+  private openVersion(version: number | undefined): Promise<IDBDatabase> {
+    const factory = this.options.indexedDB ?? globalThis.indexedDB
+    if (!factory) return Promise.reject(new Error('no indexedDB in this environment'))
     return new Promise((resolve, reject) => {
-      const req = version === undefined ? this.factory().open(this.name) : this.factory().open(this.name, version)
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const req = version === undefined ? factory.open(this.name) : factory.open(this.name, version)
       req.onupgradeneeded = () => {
-        for (const s of stores) if (!req.result.objectStoreNames.contains(s)) req.result.createObjectStore(s)
+        for (const s of this.stores) if (!req.result.objectStoreNames.contains(s)) req.result.createObjectStore(s)
       }
-      req.onsuccess = () => resolve(req.result)
-      req.onerror = () => reject(req.error)
-      req.onblocked = () => reject(new Error(`IndexedDB ${this.name}: upgrade blocked by another open connection`))
+      req.onsuccess = () => {
+        clearTimeout(timer)
+        resolve(req.result)
+      }
+      req.onerror = () => {
+        clearTimeout(timer)
+        // another tab upgraded past `version` meanwhile: open whatever is current
+        if (req.error?.name === 'VersionError') {
+          req.onsuccess = null
+          resolve(this.openVersion(undefined))
+        } else reject(req.error ?? new Error('IndexedDB open failed'))
+      }
+      // blocked: a connection that does not step aside on versionchange (old code in another tab)
+      req.onblocked = () => {
+        timer ??= setTimeout(() => {
+          reject(new StorageError('blocked', `IndexedDB ${this.name}: another tab keeps an old connection open and blocks the upgrade; close or reload the other tabs of this site`))
+        }, this.options.blockedTimeout ?? 10_000)
+      }
     })
   }
 
   async close(): Promise<void> {
+    if (this.memory) return this.memory.close()
+    this.closed = true
     this.db?.close()
     this.db = undefined
-    this.notifier?.close()
-    this.notifier = undefined
-  }
-
-  private transaction(mode: IDBTransactionMode): IDBTransaction {
-    if (!this.db) throw new ClosedError(`indexeddb storage ${this.name}`)
-    return this.db.transaction([...this.stores], mode, { durability: this.options.durability === 'strict' ? 'strict' : 'relaxed' })
+    await this.opening?.catch(() => undefined)
   }
 
   read<T>(fn: (reader: StorageReader) => Promise<T>): Promise<T> {
+    if (this.memory) return this.memory.read(fn)
     return this.run('readonly', fn)
   }
 
-  async write<T>(fn: (writer: StorageWriter) => Promise<T>): Promise<T> {
-    const result = await this.run('readwrite', fn)
-    if (typeof BroadcastChannel !== 'undefined') {
-      this.notifier ??= new BroadcastChannel(this.channelName)
-      this.notifier.postMessage(this.instance)
-    }
-    return result
+  write<T>(fn: (writer: StorageWriter) => Promise<T>): Promise<T> {
+    if (this.memory) return this.memory.write(fn)
+    return this.run('readwrite', fn)
   }
 
   getMany(store: string, keys: readonly string[]): Promise<unknown[]> {
     return this.read(r => r.getMany(store, keys))
   }
 
-  /** Tabs (and databases) on one IndexedDB database tell each other about commits on a BroadcastChannel. */
-  watch(onChange: () => void): () => void {
-    if (typeof BroadcastChannel === 'undefined') return () => undefined
-    const channel = new BroadcastChannel(this.channelName)
-    channel.onmessage = (e: MessageEvent) => {
-      if (e.data !== this.instance) onChange()
-    }
-    return () => channel.close()
-  }
-
-  private get channelName(): string {
-    return `tidepool:${this.name}`
-  }
-
   private async run<T>(mode: IDBTransactionMode, fn: (tx: IdbTx) => Promise<T>): Promise<T> {
-    const tx = this.transaction(mode)
+    const db = await this.connection()
+    let tx: IDBTransaction
+    try {
+      tx = db.transaction([...this.stores], mode, { durability: this.options.durability === 'strict' ? 'strict' : 'relaxed' })
+    } catch (e) {
+      // closed under us by a versionchange between connection() and here: once more
+      if ((e as Error).name !== 'InvalidStateError' || this.closed) throw e
+      return this.run(mode, fn)
+    }
     const done = new Promise<void>((resolve, reject) => {
       tx.oncomplete = () => resolve()
-      tx.onerror = () => reject(tx.error)
-      tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'))
+      tx.onerror = () => reject(storageFailure(tx.error, this.name))
+      tx.onabort = () => reject(storageFailure(tx.error, this.name) ?? new Error('IndexedDB transaction aborted'))
     })
     let result: T
     try {
@@ -134,7 +199,7 @@ class IndexedDbStorage implements Storage {
       } catch {
         // already finished
       }
-      throw e
+      throw storageFailure(e, this.name)
     }
     await done
     return result
@@ -168,8 +233,16 @@ class IdbTx implements StorageWriter {
     if (lower !== undefined && upper !== undefined) kr = this.KeyRange.bound(lower, upper, range.gte === undefined, range.lte === undefined)
     else if (lower !== undefined) kr = this.KeyRange.lowerBound(lower, range.gte === undefined)
     else if (upper !== undefined) kr = this.KeyRange.upperBound(upper, range.lte === undefined)
+    const os = this.tx.objectStore(store)
+    // two bulk requests are much faster than a cursor step per entry; a cursor serves the reverse-with-limit case
+    if (!range.reverse || range.limit === undefined) {
+      return Promise.all([request(os.getAllKeys(kr, range.reverse ? undefined : range.limit)), request(os.getAll(kr, range.reverse ? undefined : range.limit))]).then(([keys, values]) => {
+        const entries = keys.map((k, i): [string, unknown] => [k as string, values[i]])
+        return range.reverse ? entries.reverse() : entries
+      })
+    }
     return new Promise((resolve, reject) => {
-      const req = this.tx.objectStore(store).openCursor(kr, range.reverse ? 'prev' : 'next')
+      const req = os.openCursor(kr, 'prev')
       req.onerror = () => reject(req.error)
       req.onsuccess = () => {
         const cursor = req.result

@@ -1,5 +1,5 @@
 import { applyOp, describe, holds, type Doc } from '../core/apply.js'
-import { ConditionFailedError, InvalidOptionsError } from '../core/errors.js'
+import { ConditionFailedError, InvalidOptionsError, SchemaChangedError } from '../core/errors.js'
 import { deepEqual, type JsonObject } from '../core/json.js'
 import { docKey, splitDocKey } from '../core/key.js'
 import type { Mutation, Op, Precondition } from '../core/mutation.js'
@@ -36,6 +36,19 @@ export interface ReplicaOptions {
   schemaVersion: number
   onProgress?: (p: Progress) => void
   debug?: { slowMs: number; log: (line: string) => void }
+  /** Other tabs on the same storage: told the keys each commit and pull changed, and telling theirs. */
+  peers?: PeerNotices
+}
+
+/** A changelog entry as tabs announce it: the document keys one commit or pull changed. */
+export interface ChangeNotice {
+  changeSeq: number
+  keys: string[]
+}
+
+export interface PeerNotices {
+  post(notice: ChangeNotice): void
+  subscribe(listener: (notice: ChangeNotice) => void): () => void
 }
 
 /** A mutation the server refused, kept until the app acknowledges it. */
@@ -84,7 +97,11 @@ export class Replica {
   private seenChange = 0
   private readonly ownChanges = new Set<number>()
   private catchingUp: Promise<void> | undefined
+  /** A notice arrived while catching up: read again when done. */
+  private catchUpAgain = false
+  private hint: ChangeNotice | undefined
   private closed = false
+  private readonly peers: PeerNotices | undefined
 
   private constructor(
     readonly storage: Storage,
@@ -94,6 +111,7 @@ export class Replica {
     options: ReplicaOptions,
   ) {
     this.stats = new Stats(options.debug)
+    this.peers = options.peers
   }
 
   static async open(storage: Storage, options: ReplicaOptions): Promise<Replica> {
@@ -108,6 +126,9 @@ export class Replica {
           w.put(STORES.meta, 'seq', 0)
           w.put(STORES.meta, 'changeSeq', 0)
         }
+        const stored = ((await w.get(STORES.meta, 'schemaVersion')) as number | undefined) ?? 0
+        if (stored > options.schemaVersion) throw new SchemaChangedError(options.schemaVersion, stored)
+        w.put(STORES.meta, 'schemaVersion', options.schemaVersion)
         const build: Array<{ collection: string; def: IndexDef }> = []
         for (const c of options.collections) {
           const stored = (await w.get(STORES.meta, `key:${c.name}`)) as string[] | undefined
@@ -216,9 +237,12 @@ export class Replica {
       this.stats.writesSkipped += new Set(ops.map(o => docKey(o.collection, o.id))).size - changed.length
       if (changed.length === 0) return { result: { changed: [] }, changes: [], changeSeq: 0 }
 
-      const seq = ((await w.get(STORES.meta, 'seq')) as number) + 1
-      const changeSeq = ((await w.get(STORES.meta, 'changeSeq')) as number) + 1
-      const mutation: Mutation = { id: randomId(), clientId: (await w.get(STORES.meta, 'clientId')) as string, seq, ops, preconditions, schemaVersion: this.schemaVersion, time: Date.now() }
+      const [lastSeq, lastChange, clientId, schemaVersion] = (await w.getMany(STORES.meta, ['seq', 'changeSeq', 'clientId', 'schemaVersion'])) as [number, number, string, number | undefined]
+      // a newer version of the app opened this replica (another tab): its indexes and schema are not this code's to write
+      if ((schemaVersion ?? 0) > this.schemaVersion) throw new SchemaChangedError(this.schemaVersion, schemaVersion!)
+      const seq = lastSeq + 1
+      const changeSeq = lastChange + 1
+      const mutation: Mutation = { id: randomId(), clientId, seq, ops, preconditions, schemaVersion: this.schemaVersion, time: Date.now() }
       const changes: DocChange[] = []
       for (const k of changed) {
         const old = before.get(k)
@@ -270,7 +294,10 @@ export class Replica {
   /** Calls `listener` after every change to the documents, made here or, where the storage can tell, elsewhere. */
   onChange(listener: ChangeListener): () => void {
     this.listeners.add(listener)
-    if (this.listeners.size === 1 && this.storage.watch) this.stopWatching = this.storage.watch(() => void this.catchUp())
+    if (this.listeners.size === 1) {
+      const stops = [this.storage.watch?.(() => void this.catchUp()), this.peers?.subscribe(n => void this.catchUp(n))]
+      this.stopWatching = () => stops.forEach(s => s?.())
+    }
     return () => {
       this.listeners.delete(listener)
       if (this.listeners.size === 0) {
@@ -280,9 +307,10 @@ export class Replica {
     }
   }
 
-  /** Delivers the changes of a write made here (logged as changelog entry `changeSeq`). */
+  /** Delivers the changes of a write made here (logged as changelog entry `changeSeq`), and tells the other tabs. */
   private deliverOwn(changes: DocChange[], changeSeq: number): void {
     if (!changes.length) return
+    this.peers?.post({ changeSeq, keys: changes.map(c => docKey(c.collection, c.id)) })
     this.ownChanges.add(changeSeq)
     this.emit(changes)
     // another writer committed in between: catch up on what it changed (only listeners care)
@@ -301,35 +329,25 @@ export class Replica {
 
   /**
    * Reads the changelog entries this replica has not delivered and delivers
-   * the documents they name. Runs in the background: it never rejects.
+   * the documents they name; a tab's notice of the very next entry names its
+   * keys, which spares reading the changelog. Runs in the background: it
+   * never rejects. A notice that arrives meanwhile makes it read again, so
+   * none is lost.
    */
-  catchUp(): Promise<void> {
-    this.catchingUp ??= (async () => {
+  catchUp(hint?: ChangeNotice): Promise<void> {
+    if (this.catchingUp) {
+      this.catchUpAgain = true
+      return this.catchingUp
+    }
+    this.hint = hint
+    this.catchingUp = (async () => {
       try {
-        const { entries, latest } = await this.storage.read(async r => ({
-          entries: await r.scan(STORES.changes, { gt: seqKey(this.seenChange) }),
-          latest: ((await r.get(STORES.meta, 'changeSeq')) as number | undefined) ?? 0,
-        }))
-        if (latest <= this.seenChange) return
-        const first = entries[0] ? Number(entries[0][0]) : latest + 1
-        if (first > this.seenChange + 1) {
-          this.advanceSeen(latest)
-          this.emit('reset')
-          return
-        }
-        const keys = new Set<string>()
-        for (const [k, v] of entries) if (!this.ownChanges.has(Number(k))) for (const key of v as string[]) keys.add(key)
-        const list = [...keys]
-        const records = await this.storage.getMany(STORES.docs, list)
-        this.advanceSeen(latest)
-        if (list.length) {
-          this.emit(
-            list.map((k, i) => {
-              const r = records[i] as DocRecord | undefined
-              return { ...splitDocKey(k), doc: localView(r), pending: r?.view !== undefined }
-            }),
-          )
-        }
+        do {
+          this.catchUpAgain = false
+          const hint = this.hint
+          this.hint = undefined
+          await this.catchUpOnce(hint?.changeSeq === this.seenChange + 1 ? hint : undefined)
+        } while (this.catchUpAgain && !this.closed)
       } catch (e) {
         // closed meanwhile: nothing left to deliver to
         if (!this.closed) console.warn('tidepool: could not read changes made elsewhere', e)
@@ -338,6 +356,40 @@ export class Replica {
       }
     })()
     return this.catchingUp
+  }
+
+  private async catchUpOnce(next: ChangeNotice | undefined): Promise<void> {
+    const keys = new Set<string>()
+    let latest: number
+    if (next) {
+      latest = next.changeSeq
+      for (const key of next.keys) keys.add(key)
+    } else {
+      const read = await this.storage.read(async r => ({
+        entries: await r.scan(STORES.changes, { gt: seqKey(this.seenChange) }),
+        latest: ((await r.get(STORES.meta, 'changeSeq')) as number | undefined) ?? 0,
+      }))
+      latest = read.latest
+      if (latest <= this.seenChange) return
+      const first = read.entries[0] ? Number(read.entries[0][0]) : latest + 1
+      if (first > this.seenChange + 1) {
+        this.advanceSeen(latest)
+        this.emit('reset')
+        return
+      }
+      for (const [k, v] of read.entries) if (!this.ownChanges.has(Number(k))) for (const key of v as string[]) keys.add(key)
+    }
+    const list = [...keys]
+    const records = await this.storage.getMany(STORES.docs, list)
+    this.advanceSeen(latest)
+    if (list.length) {
+      this.emit(
+        list.map((k, i) => {
+          const r = records[i] as DocRecord | undefined
+          return { ...splitDocKey(k), doc: localView(r), pending: r?.view !== undefined }
+        }),
+      )
+    }
   }
 
   /** The last server revision this replica has pulled (0: none). */
@@ -351,10 +403,15 @@ export class Replica {
    * roll back), server changes update the bases, and every affected view is
    * recomputed from its base and the mutations still pending. One storage
    * transaction: a crash leaves the replica before or after the whole pull.
+   * A pull made `since` a revision the replica has moved past meanwhile (by
+   * another tab's pull) is stale and changes nothing.
    */
-  async applyPull(res: PulledChanges): Promise<{ acked: Mutation[]; rejected: Rejection[] }> {
+  async applyPull(res: PulledChanges, since?: number): Promise<{ acked: Mutation[]; rejected: Rejection[]; stale: boolean }> {
     const start = performance.now()
-    const { acked, rejected, changes, changeSeq } = await this.storage.write(async w => {
+    const { acked, rejected, changes, changeSeq, stale } = await this.storage.write(async w => {
+      if (since !== undefined && (((await w.get(STORES.meta, 'pulledRevision')) as number | undefined) ?? 0) !== since) {
+        return { acked: [], rejected: [], changes: [], changeSeq: 0, stale: true }
+      }
       const outbox = (await w.scan(STORES.outbox)).map(([, v]) => v as Mutation)
       const bySeq = new Map(outbox.map(m => [m.seq, m]))
       const acked: Mutation[] = []
@@ -399,11 +456,11 @@ export class Replica {
           changes.map(c => docKey(c.collection, c.id)),
         )
       }
-      return { acked, rejected, changes, changeSeq }
+      return { acked, rejected, changes, changeSeq, stale: false }
     })
     this.stats.record('pull', performance.now() - start)
     this.deliverOwn(changes, changeSeq)
-    return { acked, rejected }
+    return { acked, rejected, stale }
   }
 
   /**

@@ -66,6 +66,8 @@ export interface Storage {
    * new reads.
    */
   watch?(onChange: () => void): () => void
+  /** Set where other tabs open the same data: the name they coordinate on (src/tabs). */
+  readonly shared?: { channel: string }
   close(): Promise<void>
 }
 

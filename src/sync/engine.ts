@@ -3,6 +3,7 @@ import type { Mutation } from '../core/mutation.js'
 import type { Replica, Rejection } from '../replica/replica.js'
 import { MAX_MESSAGE_BYTES, MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullResponse } from './protocol.js'
 import { SyncHttpError, type Transport } from './transport.js'
+import type { Sync } from './index.js'
 
 /** A push stays well under the server's message limit. */
 const BATCH_BYTES = MAX_MESSAGE_BYTES / 2
@@ -63,7 +64,7 @@ export interface EngineOptions {
  * each poke, and every `pollInterval`, so mutations never sit unpushed while
  * the server answers. Failures back off with jitter and show in `status`.
  */
-export class SyncEngine {
+export class SyncEngine implements Sync {
   private current: SyncStatus = { phase: 'connecting', pending: 0, revision: 0 }
   private readonly listeners = new Set<(s: SyncStatus) => void>()
   private readonly rejectedListeners = new Set<(r: Rejection) => void>()
@@ -88,6 +89,8 @@ export class SyncEngine {
   get status(): SyncStatus {
     return this.current
   }
+
+  readonly leader = true
 
   /** Whether the last round reached the server. */
   get connected(): boolean {
@@ -214,15 +217,17 @@ export class SyncEngine {
     const acked: Mutation[] = []
     const rejected: Rejection[] = []
     const results: MutationResult[] = []
+    let stale: boolean
     do {
       const since = await this.replica.pulledRevision()
       pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId: this.replica.clientId, since })
-      const applied = await this.replica.applyPull(pulled)
+      const applied = await this.replica.applyPull(pulled, since)
+      stale = applied.stale
       acked.push(...applied.acked)
       rejected.push(...applied.rejected)
       results.push(...pulled.results)
-      this.set({ revision: pulled.revision })
-    } while (pulled.more && !this.stopped)
+      if (!stale) this.set({ revision: pulled.revision })
+    } while ((pulled.more || stale) && !this.stopped)
     this.announced = Math.max(this.announced, pulled.revision)
     this.set({ phase: 'in-sync', pending: (await this.replica.outbox()).length, revision: pulled.revision, lastSyncAt: Date.now(), lastError: undefined })
     // the status is current before anyone waiting on these mutations resumes
@@ -246,7 +251,9 @@ export class SyncEngine {
       revision = p.revision
     }
     if (chain.length === 0 || revision < this.announced) return false
-    for (const p of chain) await this.replica.applyPull({ revision: p.revision, changes: p.inline!.changes, results: [] })
+    for (const p of chain) {
+      if ((await this.replica.applyPull({ revision: p.revision, changes: p.inline!.changes, results: [] }, p.inline!.base)).stale) return false
+    }
     this.set({ phase: 'in-sync', revision, lastSyncAt: Date.now(), lastError: undefined })
     return true
   }

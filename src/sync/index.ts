@@ -1,5 +1,6 @@
-import type { Replica } from '../replica/replica.js'
-import { SyncEngine, type EngineOptions, type SocketFactory, type SocketLike } from './engine.js'
+import type { MutationResult } from '../core/changes.js'
+import type { Rejection, Replica } from '../replica/replica.js'
+import { SyncEngine, type EngineOptions, type SocketFactory, type SocketLike, type SyncStatus } from './engine.js'
 import { httpTransport, type Transport } from './transport.js'
 
 export interface SyncOptions {
@@ -19,8 +20,30 @@ export interface SyncOptions {
 async function socketFactory(): Promise<SocketFactory> {
   const native = (globalThis as { WebSocket?: new (url: string) => SocketLike }).WebSocket
   if (native) return url => new native(url)
-  const { default: WS } = await import('ws')
+  // a specifier held in a variable: bundlers for the browser leave Node's `ws` out
+  const ws = 'ws'
+  const { default: WS } = (await import(ws)) as typeof import('ws')
   return url => new WS(url) as unknown as SocketLike
+}
+
+/** What a database's `sync` offers, whether this tab runs the engine or another tab does (src/tabs). */
+export interface Sync {
+  /** Phase, pending count, last error, last sync and revision. */
+  readonly status: SyncStatus
+  /** Whether the last round reached the server. */
+  readonly connected: boolean
+  /** True while the replica has pulled everything the server announced. */
+  readonly upToDate: boolean
+  /** Whether this tab holds the server connection (always true outside shared browser replicas). */
+  readonly leader: boolean
+  /** Calls `listener` with the status now and after every change. Returns a function that stops it. */
+  subscribe(listener: (s: SyncStatus) => void): () => void
+  onRejected(listener: (r: Rejection) => void): () => void
+  /** Runs a push-and-pull round now (or right after the one in flight). */
+  syncNow(): Promise<void>
+  /** Resolves with the server's result for a mutation; rejects when the connection is lost first. */
+  waitFor(mutationId: string): Promise<MutationResult>
+  stop(): Promise<void>
 }
 
 export async function startSync(replica: Replica, options: SyncOptions): Promise<SyncEngine> {

@@ -1,0 +1,219 @@
+import type { MutationResult } from '../core/changes.js'
+import type { Rejection, Replica } from '../replica/replica.js'
+import type { SyncEngine, SyncStatus } from '../sync/engine.js'
+import type { Sync } from '../sync/index.js'
+import type { TabChannel, TabMessage } from './channel.js'
+import { electLeader, type Leadership } from './leader.js'
+
+export interface TabSyncOptions {
+  /** Starts the engine in this tab when it becomes the leader. */
+  start: () => Promise<SyncEngine>
+  /** Passed to the leader election (tests force the lease with `null`). */
+  locks?: LockManager | null
+}
+
+function hidden(): boolean {
+  return (globalThis as { document?: Document }).document?.visibilityState === 'hidden'
+}
+
+/**
+ * Sync for one tab of a replica that several tabs share: the leader runs the
+ * engine (the only server connection); the others mirror its status, hear its
+ * rejections and verdicts, and wake it after their own commits (their change
+ * notices reach the leader's engine as pending changes). A visible tab takes
+ * the lead from a hidden one, whose timers the browser throttles.
+ */
+export class TabSync implements Sync {
+  private engine: SyncEngine | undefined
+  private current: SyncStatus = { phase: 'connecting', pending: 0, revision: 0 }
+  private leaderUpToDate = false
+  private leaderHidden = false
+  private readonly listeners = new Set<(s: SyncStatus) => void>()
+  private readonly rejectedListeners = new Set<(r: Rejection) => void>()
+  /** Verdicts this tab waits for, whoever leads. */
+  private readonly waiters = new Map<string, { resolve: (r: MutationResult) => void; reject: (e: Error) => void }>()
+  private readonly stops: Array<() => void> = []
+  private engineStops: Array<() => void> = []
+  /** Leadership changes, one at a time: an engine stops before another starts. */
+  private transition: Promise<void> = Promise.resolve()
+  private stopped = false
+  private readonly leadership: Leadership
+
+  constructor(
+    replica: Replica,
+    private readonly channel: TabChannel,
+    private readonly options: TabSyncOptions,
+  ) {
+    this.leadership = electLeader({ name: `${channel.name}:leader`, storage: replica.storage, locks: options.locks })
+    this.stops.push(
+      this.leadership.onChange(leader => {
+        this.transition = this.transition.then(() => (leader ? this.lead() : this.follow()))
+      }),
+      channel.on(m => this.receive(m)),
+    )
+    const onVisibility = () => this.visibilityChanged()
+    globalThis.document?.addEventListener('visibilitychange', onVisibility)
+    this.stops.push(() => globalThis.document?.removeEventListener('visibilitychange', onVisibility))
+    channel.post({ type: 'hello' })
+  }
+
+  get status(): SyncStatus {
+    return this.current
+  }
+
+  get leader(): boolean {
+    return this.engine !== undefined
+  }
+
+  get connected(): boolean {
+    return this.current.phase !== 'offline' && this.current.phase !== 'error' && this.current.phase !== 'connecting'
+  }
+
+  get upToDate(): boolean {
+    return this.engine ? this.engine.upToDate : this.leaderUpToDate
+  }
+
+  subscribe(listener: (s: SyncStatus) => void): () => void {
+    this.listeners.add(listener)
+    listener(this.current)
+    return () => this.listeners.delete(listener)
+  }
+
+  onRejected(listener: (r: Rejection) => void): () => void {
+    this.rejectedListeners.add(listener)
+    return () => this.rejectedListeners.delete(listener)
+  }
+
+  syncNow(): Promise<void> {
+    if (this.engine) return this.engine.syncNow()
+    const asked = Date.now()
+    this.channel.post({ type: 'wake' })
+    // done when the leader reports a round that finished after this ask, or failed
+    return new Promise(resolve => {
+      const stop = this.subscribe(s => {
+        if ((s.lastSyncAt ?? 0) >= asked || s.phase === 'offline' || s.phase === 'error') {
+          queueMicrotask(() => stop())
+          resolve()
+        }
+      })
+    })
+  }
+
+  waitFor(mutationId: string): Promise<MutationResult> {
+    return new Promise((resolve, reject) => {
+      this.waiters.set(mutationId, { resolve, reject })
+      if (this.engine) this.waitOnEngine(this.engine, mutationId)
+      else this.channel.post({ type: 'wait', id: mutationId })
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    for (const s of this.stops) s()
+    this.leadership.release()
+    await this.transition
+    await this.follow()
+    for (const w of this.waiters.values()) w.reject(new Error('sync stopped'))
+    this.waiters.clear()
+  }
+
+  private async lead(): Promise<void> {
+    if (this.stopped || this.engine) return
+    const engine = await this.options.start()
+    if (this.stopped || !this.leadership.isLeader) return void (await engine.stop())
+    this.engine = engine
+    this.engineStops.push(
+      engine.subscribe(s => {
+        this.setStatus(s)
+        this.channel.post({ type: 'status', status: s, upToDate: engine.upToDate })
+      }),
+      engine.onRejected(r => {
+        this.channel.post({ type: 'rejected', rejection: r })
+        this.rejected(r)
+      }),
+    )
+    this.announce()
+    for (const id of this.waiters.keys()) this.waitOnEngine(engine, id)
+  }
+
+  private async follow(): Promise<void> {
+    const engine = this.engine
+    this.engine = undefined
+    for (const s of this.engineStops) s()
+    this.engineStops = []
+    await engine?.stop()
+  }
+
+  /** Asks the engine for a verdict that this tab (`from` undefined) or another tab waits for. */
+  private waitOnEngine(engine: SyncEngine, id: string, from?: string): void {
+    engine.waitFor(id).then(
+      result => (from ? this.channel.post({ type: 'result', id, result }) : this.settle(id, result)),
+      (e: Error) => (from ? this.channel.post({ type: 'result', id, error: e.message }) : this.settle(id, undefined, e.message)),
+    )
+  }
+
+  private receive(m: TabMessage): void {
+    if (this.stopped) return
+    switch (m.type) {
+      case 'hello':
+        if (this.engine) this.announce()
+        break
+      case 'wake':
+        if (this.engine) void this.engine.syncNow()
+        break
+      case 'wait':
+        if (this.engine) this.waitOnEngine(this.engine, m.id, m.from)
+        break
+      case 'leader':
+        if (this.engine) break
+        this.leaderHidden = m.hidden
+        // a new leader: it learns what this tab still waits for
+        for (const id of this.waiters.keys()) this.channel.post({ type: 'wait', id })
+        this.visibilityChanged()
+        break
+      case 'status':
+        if (this.engine) break
+        this.leaderUpToDate = m.upToDate
+        this.setStatus(m.status)
+        break
+      case 'rejected':
+        this.rejected(m.rejection)
+        break
+      case 'result':
+        this.settle(m.id, m.result, m.error)
+        break
+      case 'changes':
+        break
+    }
+  }
+
+  private announce(): void {
+    this.channel.post({ type: 'leader', hidden: hidden() })
+    this.channel.post({ type: 'status', status: this.current, upToDate: this.upToDate })
+  }
+
+  private visibilityChanged(): void {
+    if (this.engine) this.channel.post({ type: 'leader', hidden: hidden() })
+    else if (this.leaderHidden && !hidden()) {
+      this.leaderHidden = false
+      this.leadership.takeOver()
+    }
+  }
+
+  private settle(id: string, result: MutationResult | undefined, error?: string): void {
+    const w = this.waiters.get(id)
+    if (!w) return
+    this.waiters.delete(id)
+    if (result) w.resolve(result)
+    else w.reject(new Error(error ?? 'no verdict'))
+  }
+
+  private rejected(r: Rejection): void {
+    for (const l of this.rejectedListeners) l(r)
+  }
+
+  private setStatus(s: SyncStatus): void {
+    this.current = s
+    for (const l of this.listeners) l(s)
+  }
+}
