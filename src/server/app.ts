@@ -1,6 +1,8 @@
+import fastifyStatic from '@fastify/static'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { jwtVerify, createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
 import type { IncomingMessage } from 'node:http'
+import { resolve } from 'node:path'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { InvalidOptionsError, PermissionDeniedError } from '../core/errors.js'
 import { compileCheck } from '../core/validate.js'
@@ -31,6 +33,8 @@ export interface ServerOptions {
   minSchemaVersion?: number
   /** Structured request logs (JSON lines), default off. */
   logger?: boolean
+  /** A directory of static files (a built web app) served at `/`, so the app and its sync server share an origin. */
+  static?: string
 }
 
 export interface TidepoolServer {
@@ -126,6 +130,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     lines.push(`tidepool_sockets ${sockets.size}`, `tidepool_revision ${await store.revision()}`)
     return reply.type('text/plain').send(lines.join('\n') + '\n')
   })
+
+  if (options.static !== undefined) await app.register(fastifyStatic, { root: resolve(options.static) })
 
   // pokes: one WebSocket per client (the sync leader), authenticated by ?token=
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 })

@@ -79,6 +79,7 @@ export class SyncEngine implements Sync {
   /** Pokes that carried their changes, waiting for the next round. */
   private inline: Poke[] = []
   private stopCommits: (() => void) | undefined
+  private stopOnline: (() => void) | undefined
 
   constructor(
     private readonly replica: Replica,
@@ -122,6 +123,13 @@ export class SyncEngine implements Sync {
       )
       this.kick()
     })
+    // the browser says the network is back: retry now, not when the backoff ends
+    const online = () => {
+      this.failures = 0
+      this.kick()
+    }
+    globalThis.addEventListener?.('online', online)
+    this.stopOnline = () => globalThis.removeEventListener?.('online', online)
     this.openSocket()
     this.kick()
   }
@@ -130,6 +138,7 @@ export class SyncEngine implements Sync {
     this.stopped = true
     clearTimeout(this.timer)
     this.stopCommits?.()
+    this.stopOnline?.()
     this.socket?.close()
     for (const w of this.waiters.values()) w.reject(new Error('sync stopped'))
     await this.running?.catch(() => undefined)

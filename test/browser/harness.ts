@@ -1,0 +1,73 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { build } from 'esbuild'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { createServer, type TidepoolServer } from 'tidepool/server'
+import { models } from '../../examples/todo/models.js'
+import type { TestPage } from './page.js'
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS })
+}
+
+/**
+ * Bundles an entry for the browser, as an app's bundler would: `tidepool` is
+ * the built package, and any Node built-in it pulled in fails the build.
+ */
+export async function bundle(entry: string, outfile: string): Promise<void> {
+  await build({ entryPoints: [entry], outfile, bundle: true, format: 'esm', platform: 'browser', target: 'chrome120', logLevel: 'error', sourcemap: 'inline' })
+}
+
+/** A page with the test page's API: `tp(fn, arg)` runs `fn(window.tp, arg)` in the page (fn may use nothing else from the test). */
+export type Tab = Page & { tp: <R, A = undefined>(fn: (tp: TestPage, arg: A) => R | Promise<R>, arg?: A) => Promise<R> }
+
+/** A Tidepool server on a fresh SQLite file that also serves the test page, and a Chromium to open it in. */
+export interface BrowserEnv {
+  server: TidepoolServer
+  browser: Browser
+  /** One browser profile: its tabs share IndexedDB, locks and channels. */
+  context: BrowserContext
+  /** Opens the test page in a new tab of the context (or of another profile: another device). */
+  tab(context?: BrowserContext): Promise<Tab>
+  /** Open WebSockets on the server. */
+  sockets(): Promise<number>
+  close(): Promise<void>
+}
+
+export async function startBrowserEnv(): Promise<BrowserEnv> {
+  const dir = mkdtempSync(join(tmpdir(), 'tidepool-browser-'))
+  const site = join(dir, 'site')
+  mkdirSync(site)
+  await bundle(new URL('./page.ts', import.meta.url).pathname, join(site, 'page.js'))
+  writeFileSync(join(site, 'index.html'), '<!doctype html><meta charset="utf-8"><title>tidepool test</title><script type="module" src="/page.js"></script>')
+  const server = await createServer({ storage: join(dir, 'server.db'), port: 0, models, static: site })
+  const browser = await launchChromium()
+  const context = await browser.newContext()
+  return {
+    server,
+    browser,
+    context,
+    async tab(other?: BrowserContext) {
+      const page = await (other ?? context).newPage()
+      page.on('pageerror', e => console.error('page error:', e))
+      await page.goto(`${server.url}/index.html`)
+      await page.waitForFunction(() => 'tp' in window)
+      return Object.assign(page, {
+        tp: <R, A>(fn: (tp: TestPage, arg: A) => R | Promise<R>, arg?: A) => page.evaluate(`(${fn.toString()})(window.tp, ${JSON.stringify(arg ?? null)})`) as Promise<R>,
+      })
+    },
+    async sockets() {
+      const text = await (await fetch(`${server.url}/metrics`)).text()
+      return Number(/tidepool_sockets (\d+)/.exec(text)?.[1])
+    },
+    async close() {
+      await browser.close()
+      await server.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}

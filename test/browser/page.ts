@@ -1,0 +1,148 @@
+// The test page: runs in Chromium, bundled from the built package, and gives the tests `window.tp`.
+import { openDatabase, type Database, type SyncStatus } from 'tidepool'
+import { indexedDbStorage, type IndexedDbStorage } from 'tidepool/indexeddb'
+import { models, Todo, TodoList } from '../../examples/todo/models.js'
+
+export interface OpenOptions {
+  name?: string
+  sync?: boolean
+  /** Force the lease instead of Web Locks. */
+  noLocks?: boolean
+  schemaVersion?: number
+  /** As in a private mode without IndexedDB. */
+  noIndexedDB?: boolean
+}
+
+let db: Database | undefined
+let storage: IndexedDbStorage | undefined
+let seen: Array<{ titles: string[]; at: number }> = []
+const rejected: string[] = []
+const warnings: string[] = []
+
+function open(): Database {
+  if (!db) throw new Error('call tp.open() first')
+  return db
+}
+
+const tp = {
+  async open(o: OpenOptions = {}): Promise<string> {
+    if (o.noLocks) Object.defineProperty(navigator, 'locks', { value: undefined })
+    if (o.noIndexedDB) Object.defineProperty(window, 'indexedDB', { value: undefined })
+    storage = indexedDbStorage(o.name ?? 'todo', { onFallback: r => warnings.push(r) })
+    db = await openDatabase({
+      name: 'todo',
+      models,
+      storage,
+      ...(o.schemaVersion ? { schemaVersion: o.schemaVersion } : {}),
+      ...(o.sync === false ? {} : { sync: { url: location.origin, pollInterval: 60_000 } }),
+    })
+    db.on('rejected', r => rejected.push(`${r.reason}: ${r.mutation.ops[0]?.id}`))
+    return db.clientId
+  },
+  async close(): Promise<void> {
+    await db?.close()
+    db = undefined
+  },
+  /** Subscribes to the todos of a list; every snapshot is recorded with its time. */
+  watch(list: string): void {
+    seen = []
+    open()
+      .query(Todo)
+      .where('list', '==', list)
+      .orderBy('createdAt')
+      .subscribe(s => seen.push({ titles: s.docs.map(d => d.title), at: Date.now() }))
+  },
+  seen(): Array<{ titles: string[]; at: number }> {
+    return seen
+  },
+  async add(list: string, title: string, createdAt = Date.now()): Promise<number> {
+    await open().run(async tx => {
+      const l = await tx.get(TodoList, { id: list, name: list, createdAt, open: 0 }, { createIfMissing: true })
+      l.getField('open').incrementBy(1)
+      tx.create(Todo, { id: `${list}/${title}`, list, title, done: false, createdAt })
+    })
+    return Date.now()
+  },
+  async titles(list: string): Promise<string[]> {
+    return (await open().query(Todo).where('list', '==', list).orderBy('createdAt').fetch()).map(t => t.title)
+  },
+  async open_count(list: string): Promise<number | undefined> {
+    return open().run(async tx => (await tx.get(TodoList, list))?.open)
+  },
+  status(): SyncStatus & { leader: boolean } {
+    const s = open().sync!
+    return { ...s.status, leader: s.leader }
+  },
+  async syncNow(): Promise<void> {
+    await open().sync!.syncNow()
+  },
+  async pending(): Promise<number> {
+    return (await open().pendingMutations()).length
+  },
+  rejected(): string[] {
+    return rejected
+  },
+  async storedRejections(): Promise<string[]> {
+    return (await open().rejections()).map(r => `${r.reason}: ${r.mutation.ops[0]?.id}`)
+  },
+  storage(): { kind: string; fallback: string | undefined; warnings: string[] } {
+    return { kind: storage!.kind, fallback: storage!.fallbackReason, warnings }
+  },
+  /** What another tab with a newer Tidepool does when it adds an object store: a version change. */
+  async upgradeElsewhere(name: string): Promise<number> {
+    const current = await new Promise<IDBDatabase>((resolve, reject) => {
+      const r = indexedDB.open(name)
+      r.onsuccess = () => resolve(r.result)
+      r.onerror = () => reject(r.error)
+    })
+    const version = current.version + 1
+    current.close()
+    return new Promise((resolve, reject) => {
+      const r = indexedDB.open(name, version)
+      r.onupgradeneeded = () => r.result.createObjectStore(`newer-${version}`)
+      r.onsuccess = () => {
+        r.result.close()
+        resolve(version)
+      }
+      r.onerror = () => reject(r.error)
+      r.onblocked = () => reject(new Error('blocked'))
+    })
+  },
+  /** Pretends the tab went to the background (or came back), as the browser tells it. */
+  setHidden(hidden: boolean): void {
+    Object.defineProperty(document, 'visibilityState', { value: hidden ? 'hidden' : 'visible', configurable: true })
+    document.dispatchEvent(new Event('visibilitychange'))
+  },
+  async addConfirmed(list: string, title: string): Promise<string> {
+    try {
+      await open().run({ confirm: 'server' }, tx => void tx.create(Todo, { id: `${list}/${title}`, list, title, done: false, createdAt: Date.now() }))
+      return 'confirmed'
+    } catch (e) {
+      return `${(e as Error).name}: ${(e as Error).message}`
+    }
+  },
+  async addBig(list: string, n: number, bytes: number): Promise<string> {
+    try {
+      await open().run(tx => {
+        // random, so that the browser cannot compress it away
+        const random = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(bytes)))).slice(0, bytes)
+        for (let i = 0; i < n; i++) tx.create(Todo, { id: `${list}/${i}`, list, title: random(), done: false, createdAt: i })
+      })
+      return 'ok'
+    } catch (e) {
+      return `${(e as Error).name}: ${(e as Error).message}`
+    }
+  },
+  /** Runs `fn` and returns its error's name and message (or 'ok'). */
+  async attempt(what: 'add'): Promise<string> {
+    try {
+      if (what === 'add') await tp.add('x', 'y')
+      return 'ok'
+    } catch (e) {
+      return `${(e as Error).name}: ${(e as Error).message}`
+    }
+  },
+}
+
+export type TestPage = typeof tp
+;(window as unknown as { tp: TestPage }).tp = tp

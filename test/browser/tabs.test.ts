@@ -1,0 +1,235 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startBrowserEnv, type BrowserEnv } from './harness.js'
+import { until } from '../helpers/until.js'
+
+describe('several tabs in Chromium', () => {
+  let env: BrowserEnv
+  beforeAll(async () => {
+    env = await startBrowserEnv()
+  }, 60_000)
+  afterAll(async () => {
+    await env?.close()
+  })
+
+  it('a write in one tab appears in the live queries of the others', async () => {
+    const tabs = [await env.tab(), await env.tab(), await env.tab()]
+    for (const t of tabs) await t.tp(tp => tp.open({ name: 'live', sync: false }))
+    for (const t of tabs) await t.tp(tp => tp.watch('home'))
+    await tabs[0]!.tp(tp => tp.add('home', 'water plants'))
+    await tabs[2]!.tp(tp => tp.add('home', 'fix door'))
+    for (const t of tabs) {
+      await until('every tab sees both todos', async () => (await t.tp(tp => tp.seen().at(-1)?.titles.length)) === 2)
+      expect((await t.tp(tp => tp.seen().at(-1)))!.titles).toEqual(['water plants', 'fix door'])
+    }
+    for (const t of tabs) await t.close()
+  })
+})
+
+/** What the server holds: a pull from a fresh client id. */
+async function serverDocs(url: string): Promise<Map<string, Record<string, unknown>>> {
+  const res = await fetch(`${url}/v1/pull`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'pull', v: 1, clientId: `observer-${Math.random()}`, since: 0 }) })
+  const body = (await res.json()) as { changes: Array<{ collection: string; id: string; doc?: Record<string, unknown> }> }
+  return new Map(body.changes.filter(c => c.doc).map(c => [`${c.collection}/${c.id}`, c.doc!]))
+}
+
+describe('one sync leader among tabs in Chromium', () => {
+  let env: BrowserEnv
+  beforeAll(async () => {
+    env = await startBrowserEnv()
+  }, 60_000)
+  afterAll(async () => {
+    await env?.close()
+  })
+
+  it('only the leader tab holds a WebSocket; writes in other tabs reach the server through it', async () => {
+    const tabs = [await env.tab(), await env.tab(), await env.tab()]
+    for (const t of tabs) await t.tp(tp => tp.open({ name: 'one-socket' }))
+    await until('a leader', async () => (await Promise.all(tabs.map(t => t.tp(tp => tp.status().leader)))).filter(Boolean).length === 1)
+    await tabs[1]!.tp(tp => tp.add('work', 'report'))
+    await tabs[2]!.tp(tp => tp.add('work', 'slides'))
+    for (const t of tabs) await until('every tab sees the writes confirmed', async () => (await t.tp(tp => tp.status())).pending === 0 && (await t.tp(tp => tp.pending())) === 0)
+    const docs = await serverDocs(env.server.url)
+    expect(docs.get('TodoList/work')?.open).toBe(2)
+    expect(await env.sockets()).toBe(1)
+    expect((await Promise.all(tabs.map(t => t.tp(tp => tp.status().leader)))).filter(Boolean)).toHaveLength(1)
+    for (const t of tabs) await t.close()
+    await until('the socket closed', async () => (await env.sockets()) === 0)
+  })
+
+  for (const mode of ['Web Locks', 'lease'] as const) {
+    it(`closing the leader hands over within 2 s, and unpushed writes reach the server exactly once (${mode})`, async () => {
+      const name = `handover-${mode === 'lease' ? 'lease' : 'locks'}`
+      const noLocks = mode === 'lease'
+      const a = await env.tab()
+      await a.tp((tp, o) => tp.open(o), { name, noLocks })
+      await until('tab A leads', () => a.tp(tp => tp.status().leader))
+      const b = await env.tab()
+      await b.tp((tp, o) => tp.open(o), { name, noLocks })
+      expect(await b.tp(tp => tp.status().leader)).toBe(false)
+      // the leader's pushes reach the server, but it never hears back: the server applied what the tab still thinks unpushed
+      let pushes = 0
+      await a.route('**/v1/push', async route => {
+        pushes++
+        await route.fetch()
+        await route.abort()
+      })
+      for (let i = 0; i < 5; i++) await (i % 2 ? a : b).tp((tp, n) => tp.add(`shop-${n}`, `item ${n}`), `${name}-${i}`)
+      await until('the leader tried to push', () => pushes > 0)
+      expect(await a.tp(tp => tp.pending())).toBeGreaterThan(0)
+      const closed = Date.now()
+      await a.close()
+      await until('tab B leads', () => b.tp(tp => tp.status().leader), 2000)
+      const handover = Date.now() - closed
+      expect(handover).toBeLessThan(2000)
+      await until('tab B pushed everything', async () => (await b.tp(tp => tp.pending())) === 0)
+      const docs = await serverDocs(env.server.url)
+      for (let i = 0; i < 5; i++) expect(docs.get(`TodoList/shop-${name}-${i}`)?.open).toBe(1)
+      await b.close()
+    })
+  }
+
+  it("a rejection reaches every tab, and a tab that is not the leader can wait for the server's verdict", async () => {
+    const [a, b] = [await env.tab(), await env.tab()]
+    for (const t of [a, b]) await t.tp(tp => tp.open({ name: 'verdicts' }))
+    await until('a leader', async () => (await a.tp(tp => tp.status().leader)) || (await b.tp(tp => tp.status().leader)))
+    const follower = (await a.tp(tp => tp.status().leader)) ? b : a
+    await until("the follower mirrors the leader's status", async () => (await follower.tp(tp => tp.status())).phase === 'in-sync')
+    expect(await follower.tp(tp => tp.addConfirmed('c', 'confirmed from a follower'))).toBe('confirmed')
+
+    // another device creates a todo while this one is offline and creates the same
+    const device2 = await env.browser.newContext()
+    const other = await env.tab(device2)
+    await other.tp(tp => tp.open({ name: 'verdicts' }))
+    await until('the other device is connected', async () => (await other.tp(tp => tp.status())).phase === 'in-sync')
+    await env.context.setOffline(true)
+    expect(await other.tp(tp => tp.addConfirmed('dup', 'first'))).toBe('confirmed')
+    await follower.tp(tp => tp.add('dup', 'first'))
+    await env.context.setOffline(false)
+    for (const t of [a, b]) {
+      await until('the rejection reached the tab', async () => (await t.tp(tp => tp.rejected())).length === 1)
+      expect(await t.tp(tp => tp.rejected())).toEqual(['already-exists: dup'])
+      expect(await t.tp(tp => tp.storedRejections())).toEqual(['already-exists: dup'])
+    }
+    await device2.close()
+    for (const t of [a, b]) await t.close()
+  })
+
+  it('a visible tab takes the lead from a hidden one', async () => {
+    const a = await env.tab()
+    await a.tp(tp => tp.open({ name: 'hidden' }))
+    await until('tab A leads', () => a.tp(tp => tp.status().leader))
+    const b = await env.tab()
+    await b.tp(tp => tp.open({ name: 'hidden' }))
+    await a.tp(tp => tp.setHidden(true))
+    await until('tab B leads', () => b.tp(tp => tp.status().leader), 2000)
+    expect(await a.tp(tp => tp.status().leader)).toBe(false)
+    await a.tp(tp => tp.add('h', 'written in the hidden tab'))
+    await until('the visible leader pushed it', async () => (await b.tp(tp => tp.status())).pending === 0 && (await a.tp(tp => tp.pending())) === 0)
+    expect(await env.sockets()).toBe(1)
+    for (const t of [a, b]) await t.close()
+  })
+
+  it('going offline queues writes, and coming back online syncs them', async () => {
+    const a = await env.tab()
+    await a.tp(tp => tp.open({ name: 'offline' }))
+    await until('online and leading', async () => (await a.tp(tp => tp.status())).phase === 'in-sync')
+    await env.context.setOffline(true)
+    for (let i = 0; i < 3; i++) await a.tp((tp, n) => tp.add('trip', `thing ${n}`), i)
+    await until('the tab noticed it is offline', async () => ['offline', 'error'].includes((await a.tp(tp => tp.status())).phase))
+    expect(await a.tp(tp => tp.pending())).toBe(3)
+    expect(await a.tp(tp => tp.titles('trip'))).toEqual(['thing 0', 'thing 1', 'thing 2'])
+    await env.context.setOffline(false)
+    await until('synced after coming back', async () => (await a.tp(tp => tp.pending())) === 0, 5000)
+    expect((await serverDocs(env.server.url)).get('TodoList/trip')?.open).toBe(3)
+    await a.close()
+  })
+
+  it('a reload keeps every document and the pending writes', async () => {
+    const a = await env.tab()
+    await a.tp(tp => tp.open({ name: 'reload', sync: false }))
+    for (let i = 0; i < 4; i++) await a.tp((tp, n) => tp.add('garden', `plant ${n}`), i)
+    await a.reload()
+    await a.waitForFunction(() => 'tp' in window)
+    await a.tp(tp => tp.open({ name: 'reload', sync: false }))
+    expect(await a.tp(tp => tp.titles('garden'))).toEqual(['plant 0', 'plant 1', 'plant 2', 'plant 3'])
+    expect(await a.tp(tp => tp.open_count('garden'))).toBe(4)
+    expect(await a.tp(tp => tp.pending())).toBe(4)
+    await a.close()
+  })
+})
+
+describe('IndexedDB in Chromium: upgrades, schema versions, no IndexedDB', () => {
+  let env: BrowserEnv
+  beforeAll(async () => {
+    env = await startBrowserEnv()
+  }, 60_000)
+  afterAll(async () => {
+    await env?.close()
+  })
+
+  it("another tab's upgrade is not blocked: open tabs step aside and reopen on their next use", async () => {
+    const a = await env.tab()
+    const b = await env.tab()
+    await a.tp(tp => tp.open({ name: 'upgrade', sync: false }))
+    await a.tp(tp => tp.watch('u'))
+    await a.tp(tp => tp.add('u', 'before'))
+    expect(await b.tp(tp => tp.upgradeElsewhere('upgrade'))).toBeGreaterThan(1)
+    await a.tp(tp => tp.add('u', 'after'))
+    expect(await a.tp(tp => tp.titles('u'))).toEqual(['before', 'after'])
+    await until('the live query saw the write after the upgrade', async () => (await a.tp(tp => tp.seen().at(-1)?.titles.length)) === 2)
+    await a.close()
+    await b.close()
+  })
+
+  it('a tab opened with a newer schema version makes older tabs refuse writes with SchemaChangedError, and keeps their reads', async () => {
+    const old = await env.tab()
+    const newer = await env.tab()
+    await old.tp(tp => tp.open({ name: 'schema', sync: false }))
+    await old.tp(tp => tp.add('s', 'v1 write'))
+    await newer.tp(tp => tp.open({ name: 'schema', sync: false, schemaVersion: 2 }))
+    expect(await old.tp(tp => tp.attempt('add'))).toMatch(/^SchemaChangedError: .*schema version 2, newer than this code's 1; reload/)
+    expect(await old.tp(tp => tp.titles('s'))).toEqual(['v1 write'])
+    expect(await newer.tp(tp => tp.attempt('add'))).toBe('ok')
+    await old.close()
+    await newer.close()
+  })
+
+  it('without IndexedDB (private modes) the replica falls back to memory and says so loudly', async () => {
+    const a = await env.tab()
+    await a.tp(tp => tp.open({ name: 'private', sync: false, noIndexedDB: true }))
+    const s = await a.tp(tp => tp.storage())
+    expect(s.kind).toBe('memory')
+    expect(s.fallback).toMatch(/IndexedDB is unavailable.*kept in memory/)
+    expect(s.warnings).toEqual([s.fallback])
+    await a.tp(tp => tp.add('p', 'still works'))
+    expect(await a.tp(tp => tp.titles('p'))).toEqual(['still works'])
+    await a.close()
+  })
+})
+
+// its own origin: Chromium did not apply a quota override to an origin that earlier tests had used
+describe('IndexedDB quota in Chromium', () => {
+  let env: BrowserEnv
+  beforeAll(async () => {
+    env = await startBrowserEnv()
+  }, 60_000)
+  afterAll(async () => {
+    await env?.close()
+  })
+
+  it('a write over the quota fails with StorageError(quota-exceeded) and writes nothing; with space again, writes go on', async () => {
+    const a = await env.tab()
+    const cdp = await env.context.newCDPSession(a)
+    // Chromium applies an override only to an origin whose storage it has already looked at
+    await a.evaluate(() => navigator.storage.estimate())
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: env.server.url, quotaSize: 2 * 1024 * 1024 })
+    await a.tp(tp => tp.open({ name: 'quota', sync: false }))
+    const result = await a.tp(tp => tp.addBig('big', 20_000, 200))
+    expect(result).toMatch(/^StorageError: .*quota/)
+    expect(await a.tp(tp => tp.titles('big'))).toEqual([])
+    // space freed (here: the quota restored), the replica goes on
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: env.server.url })
+    expect(await a.tp(tp => tp.attempt('add'))).toBe('ok')
+    await a.close()
+  })
+})
