@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'test-results/', 'coverage/', '.tmp/', 'test/.readme/'] },
+  { ignores: ['dist/', 'node_modules/', 'test-results/', 'coverage/', '.tmp/', 'test/.readme/', 'examples/todo/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

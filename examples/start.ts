@@ -1,17 +1,25 @@
-// `npm start`: the Tidepool server on its embedded SQLite, with the example shop syncing to it.
+// `npm start`: the Tidepool server on its embedded SQLite, serving the example todo app (built with Vite),
+// with the example shop (a Node client on SQLite) syncing to it too.
+import { fileURLToPath } from 'node:url'
+import { build } from 'vite'
 import { createServer } from 'tidepool/server'
 import { Order, Product } from './shop/models.js'
 import { runShop } from './shop/client.js'
+import { models as todoModels } from './todo/models.js'
 
 const port = Number(process.env.PORT ?? 4000)
 const dir = process.env.TIDEPOOL_DATA_DIR ?? '.'
-const server = await createServer({ storage: `${dir}/tidepool.db`, port, models: [Product, Order] })
+const app = fileURLToPath(new URL('./todo/', import.meta.url))
+
+await build({ configFile: `${app}vite.config.ts`, logLevel: 'warn' })
+const server = await createServer({ storage: `${dir}/tidepool.db`, port, models: [Product, Order, ...todoModels], static: `${app}dist` })
 console.log(`Tidepool server on ${server.url} (embedded SQLite: ${dir}/tidepool.db)`)
 console.log(`  health: ${server.url}/health   metrics: ${server.url}/metrics\n`)
 
 await runShop(dir, server.url)
 
-console.log(`\nThe server keeps running on ${server.url}: point replicas at it with openDatabase({ sync: { url: '${server.url}' } }). Ctrl+C stops it.`)
+console.log(`\nOpen ${server.url}/ for the todo app: open it in two tabs, go offline, come back.`)
+console.log(`The server keeps running on ${server.url}: point replicas at it with openDatabase({ sync: { url: '${server.url}' } }). Ctrl+C stops it.`)
 const stop = () => void server.close().then(() => process.exit(0))
 process.on('SIGINT', stop)
 process.on('SIGTERM', stop)

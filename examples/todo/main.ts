@@ -1,0 +1,138 @@
+// The example app: todo lists in IndexedDB, synced through the Tidepool server that serves this page.
+import { ModelAlreadyExistsError, openDatabase, type SyncStatus, type Transaction } from 'tidepool'
+import { indexedDbStorage } from 'tidepool/indexeddb'
+import { listId, models, Todo, TodoList } from './models.js'
+
+const db = await openDatabase({
+  name: 'todos',
+  models,
+  storage: indexedDbStorage('tidepool-todo'),
+  sync: { url: location.origin },
+})
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Record<string, unknown> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
+  const node = Object.assign(document.createElement(tag), props)
+  node.append(...children)
+  return node
+}
+
+function notice(text: string, onDismiss?: () => void): void {
+  const box = el('div', { className: 'notice' }, el('span', { textContent: text }))
+  box.append(
+    el('button', {
+      textContent: 'Dismiss',
+      onclick: () => {
+        box.remove()
+        onDismiss?.()
+      },
+    }),
+  )
+  $('notices').append(box)
+}
+
+/** Runs a transaction; what it cannot do is shown, not thrown. */
+async function attempt(fn: (tx: Transaction) => Promise<void> | void): Promise<void> {
+  try {
+    await db.run(fn)
+  } catch (e) {
+    notice(e instanceof ModelAlreadyExistsError ? 'A list with that name exists already.' : (e as Error).message)
+  }
+}
+
+// --- sync status: phase, what waits to be pushed, and whether this tab holds the connection
+function showStatus(s: SyncStatus): void {
+  const badge = $('status')
+  badge.dataset.phase = s.phase
+  const pending = s.pending ? ` · ${s.pending} to push` : ''
+  badge.textContent = `${s.phase}${pending} · ${db.sync!.leader ? 'this tab syncs' : 'another tab syncs'}`
+  badge.title = s.lastError ?? ''
+}
+db.sync!.subscribe(showStatus)
+
+// --- rejected writes: kept by the replica until dismissed, in every tab
+const shown = new Set<string>()
+function showRejection(r: { id: string; reason: string; message: string; ack(): Promise<void> }): void {
+  if (shown.has(r.id)) return
+  shown.add(r.id)
+  notice(`The server refused a change (${r.reason}): ${r.message}. It was undone here.`, () => void r.ack())
+}
+for (const r of await db.rejections()) showRejection(r)
+db.on('rejected', showRejection)
+
+// --- lists
+let selected = decodeURIComponent(location.hash.slice(1))
+let stopTodos: (() => void) | undefined
+
+db.query(TodoList)
+  .orderBy('createdAt')
+  .subscribe(({ docs }) => {
+    $('lists').replaceChildren(
+      ...docs.map(l =>
+        el(
+          'li',
+          { className: l.id === selected ? 'selected' : '', onclick: () => select(l.id, l.name) },
+          el('span', { textContent: l.name }),
+          el('span', { className: 'count', textContent: String(l.open) }),
+        ),
+      ),
+    )
+    const current = docs.find(l => l.id === selected)
+    if (current && !stopTodos) select(current.id, current.name)
+  })
+
+function select(id: string, name: string): void {
+  selected = id
+  location.hash = encodeURIComponent(id)
+  for (const li of $('lists').children) li.classList.toggle('selected', li.firstChild?.textContent === name)
+  $('list-title').textContent = name
+  $<HTMLFormElement>('new-todo').hidden = false
+  stopTodos?.()
+  stopTodos = db
+    .query(Todo)
+    .where('list', '==', id)
+    .orderBy('createdAt')
+    .subscribe(({ docs }) => $('todos').replaceChildren(...docs.map(todoItem)))
+}
+
+function todoItem(t: Readonly<Todo>): HTMLLIElement {
+  const box = el('input', { type: 'checkbox', checked: t.done })
+  box.onchange = () =>
+    attempt(async tx => {
+      const todo = await tx.get(Todo, t.id)
+      const list = await tx.get(TodoList, todo!.list)
+      todo!.done = !todo!.done
+      // an increment never conflicts with other devices' increments
+      list?.getField('open').incrementBy(todo!.done ? -1 : 1)
+    })
+  const remove = el('button', { textContent: 'Delete' })
+  remove.onclick = () =>
+    attempt(async tx => {
+      const todo = await tx.get(Todo, t.id)
+      if (!todo) return
+      if (!todo.done) (await tx.get(TodoList, todo.list))?.getField('open').incrementBy(-1)
+      tx.delete(todo)
+    })
+  return el('li', { className: t.done ? 'done' : '' }, box, el('span', { textContent: t.title }), remove)
+}
+
+$<HTMLFormElement>('new-list').onsubmit = e => {
+  e.preventDefault()
+  const form = e.target as HTMLFormElement
+  const name = String(new FormData(form).get('name')).trim()
+  form.reset()
+  void attempt(tx => void tx.create(TodoList, { id: listId(name), name, createdAt: Date.now(), open: 0 })).then(() => select(listId(name), name))
+}
+
+$<HTMLFormElement>('new-todo').onsubmit = e => {
+  e.preventDefault()
+  const form = e.target as HTMLFormElement
+  const title = String(new FormData(form).get('title')).trim()
+  form.reset()
+  const list = selected
+  void attempt(async tx => {
+    tx.create(Todo, { id: crypto.randomUUID(), list, title, done: false, createdAt: Date.now() })
+    ;(await tx.get(TodoList, list))?.getField('open').incrementBy(1)
+  })
+}

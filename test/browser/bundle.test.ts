@@ -1,0 +1,27 @@
+import { gzipSync } from 'node:zlib'
+import { build } from 'esbuild'
+import { describe, expect, it } from 'vitest'
+
+describe('the browser bundle', () => {
+  it('tidepool and tidepool/indexeddb bundle for browsers without Node built-ins or better-sqlite3', async () => {
+    // platform 'browser': a `node:` import, or a Node built-in reached through a dependency, fails the build
+    const result = await build({
+      stdin: { contents: "export * from 'tidepool'; export * from 'tidepool/indexeddb'", resolveDir: process.cwd(), loader: 'js' },
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      minify: true,
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    })
+    const inputs = Object.keys(result.metafile.inputs)
+    expect(inputs.filter(i => /better-sqlite3|node:|\/pg\/|fastify/.test(i))).toEqual([])
+    expect(inputs.filter(i => i.startsWith('dist/')).length).toBeGreaterThan(10)
+    const code = result.outputFiles[0]!.contents
+    const gzipped = gzipSync(code).length
+    console.log(`browser bundle: ${(code.length / 1024).toFixed(0)} KiB minified, ${(gzipped / 1024).toFixed(1)} KiB gzipped`)
+    // a guard against pulling in something large by accident (it is about 72 KiB today)
+    expect(gzipped).toBeLessThan(100 * 1024)
+  })
+})
