@@ -1,4 +1,5 @@
 import { cpus } from 'node:os'
+import { browserBench } from './browser.js'
 import { queryBench } from './queries.js'
 import { sqliteBench } from './sqlite.js'
 import { printSyncTable, syncBench } from './sync.js'
@@ -8,5 +9,8 @@ console.log(`Tidepool benchmarks â€” Node ${process.version}, ${cpus().length} Ã
 printTable('SQLite replica (Node) versus raw better-sqlite3, same run', await sqliteBench())
 printTable('Queries and live queries (SQLite replica) versus raw SQLite and TinyBase, same run', await queryBench())
 printSyncTable(await syncBench())
+const browser = await browserBench()
+printTable('In Chromium (IndexedDB): Tidepool versus raw IndexedDB and Dexie, same run', browser.rows)
+console.log(`\nCross-tab latency, db.run in tab A to the live callback in tab B: p50 ${browser.crossTab.p50.toFixed(1)} ms, p95 ${browser.crossTab.p95.toFixed(1)} ms`)
 // pooled HTTP connections and timers of closed clients must not keep the run alive
 process.exit(0)

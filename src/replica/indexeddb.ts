@@ -206,6 +206,9 @@ export class IndexedDbStorage implements Storage {
   }
 }
 
+/** From this many keys on, `getMany` reads by range (see getRange). */
+const MANY = 64
+
 class IdbTx implements StorageWriter {
   constructor(
     private readonly tx: IDBTransaction,
@@ -218,7 +221,34 @@ class IdbTx implements StorageWriter {
 
   getMany(store: string, keys: readonly string[]): Promise<unknown[]> {
     const os = this.tx.objectStore(store)
-    return Promise.all(keys.map(k => request(os.get(k))))
+    if (keys.length < MANY) return Promise.all(keys.map(k => request(os.get(k))))
+    return this.getRange(os, keys)
+  }
+
+  /**
+   * Many keys: a get each costs as much as a put, so first ask which keys
+   * exist between the lowest and the highest (one request), then read only
+   * those, in one request where they are most of the range. New documents,
+   * as in an import, then cost nothing to look up.
+   */
+  private async getRange(os: IDBObjectStore, keys: readonly string[]): Promise<unknown[]> {
+    const sorted = [...new Set(keys)].sort()
+    const range = this.KeyRange.bound(sorted[0]!, sorted.at(-1)!)
+    const limit = sorted.length * 2
+    const present = (await request(os.getAllKeys(range, limit))) as string[]
+    // a sparse range: the keys are spread among many others
+    if (present.length >= limit) return Promise.all(keys.map(k => request(os.get(k))))
+    const wanted = new Set(sorted)
+    const found = present.filter(k => wanted.has(k))
+    const values = new Map<string, unknown>()
+    if (found.length * 2 >= present.length) {
+      const all = await request(os.getAll(range, limit))
+      present.forEach((k, i) => wanted.has(k) && values.set(k, all[i]))
+    } else {
+      const got = await Promise.all(found.map(k => request(os.get(k))))
+      found.forEach((k, i) => values.set(k, got[i]))
+    }
+    return keys.map(k => values.get(k))
   }
 
   scan(store: string, range: KeyRange = {}): Promise<Array<[string, unknown]>> {

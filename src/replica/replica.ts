@@ -216,7 +216,8 @@ export class Replica {
       for (const x of preconditions) keys.add(docKey(x.collection, x.id))
       for (const x of ops) keys.add(docKey(x.collection, x.id))
       const keyList = [...keys]
-      const records = (await w.getMany(STORES.docs, keyList)) as Array<DocRecord | undefined>
+      // both reads in flight at once: in a browser each is a round trip to the storage process
+      const [records, meta] = await Promise.all([w.getMany(STORES.docs, keyList) as Promise<Array<DocRecord | undefined>>, w.getMany(STORES.meta, ['seq', 'changeSeq', 'clientId', 'schemaVersion'])])
       const before = new Map<string, DocRecord | undefined>()
       const views = new Map<string, Doc>()
       keyList.forEach((k, i) => {
@@ -237,7 +238,7 @@ export class Replica {
       this.stats.writesSkipped += new Set(ops.map(o => docKey(o.collection, o.id))).size - changed.length
       if (changed.length === 0) return { result: { changed: [] }, changes: [], changeSeq: 0 }
 
-      const [lastSeq, lastChange, clientId, schemaVersion] = (await w.getMany(STORES.meta, ['seq', 'changeSeq', 'clientId', 'schemaVersion'])) as [number, number, string, number | undefined]
+      const [lastSeq, lastChange, clientId, schemaVersion] = meta as [number, number, string, number | undefined]
       // a newer version of the app opened this replica (another tab): its indexes and schema are not this code's to write
       if ((schemaVersion ?? 0) > this.schemaVersion) throw new SchemaChangedError(this.schemaVersion, schemaVersion!)
       const seq = lastSeq + 1

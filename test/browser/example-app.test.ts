@@ -7,7 +7,7 @@ import { createServer, type TidepoolServer } from 'tidepool/server'
 import { build } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { models } from '../../examples/todo/models.js'
-import { launchChromium } from './harness.js'
+import { launchChromium } from './chromium.js'
 
 const app = fileURLToPath(new URL('../../examples/todo/', import.meta.url))
 const shots = fileURLToPath(new URL('../../test-results/', import.meta.url))

@@ -1,26 +1,11 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { build } from 'esbuild'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createServer, type TidepoolServer } from 'tidepool/server'
 import { models } from '../../examples/todo/models.js'
+import { bundle, launchChromium } from './chromium.js'
 import type { TestPage } from './page.js'
-
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
-
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS })
-}
-
-/**
- * Bundles an entry for the browser, as an app's bundler would: `tidepool` is
- * the built package, and any Node built-in it pulled in fails the build.
- */
-export async function bundle(entry: string, outfile: string): Promise<void> {
-  await build({ entryPoints: [entry], outfile, bundle: true, format: 'esm', platform: 'browser', target: 'chrome120', logLevel: 'error', sourcemap: 'inline' })
-}
 
 /** A page with the test page's API: `tp(fn, arg)` runs `fn(window.tp, arg)` in the page (fn may use nothing else from the test). */
 export type Tab = Page & { tp: <R, A = undefined>(fn: (tp: TestPage, arg: A) => R | Promise<R>, arg?: A) => Promise<R> }
