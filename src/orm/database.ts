@@ -65,6 +65,19 @@ const RUN_DEFAULTS = { retries: 4, initialBackoff: 10, maxBackoff: 500, readOnly
 
 /** Opens (creating where needed) a database on its storage. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const { replica, metas, tabs } = await openReplica(options)
+  const syncOptions = options.sync
+  let sync: Sync | undefined
+  if (syncOptions) sync = tabs ? new TabSync(replica, tabs, { start: () => startSync(replica, syncOptions) }) : await startSync(replica, syncOptions)
+  return new Database(options.name, replica, metas, options.strictIndexes === true, sync, tabs)
+}
+
+/**
+ * Checks the options and opens the replica for the models: what a database
+ * and a sync service worker share. On a storage that tabs share, the
+ * replica tells the other tabs about its changes on `tabs`.
+ */
+export async function openReplica(options: DatabaseOptions): Promise<{ replica: Replica; metas: Map<ModelClass, ModelMeta>; tabs: TabChannel | undefined }> {
   if (!isPlainObject(options as unknown)) throw new InvalidOptionsError('options', 'openDatabase takes { name, models, storage }')
   for (const k of Object.keys(options)) {
     if (!OPTIONS.includes(k)) throw new InvalidOptionsError(k, 'unknown option')
@@ -75,6 +88,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       throw new InvalidOptionsError('sync', 'sync needs { url: "http(s)://…", token?: () => jwt }')
     }
     if (options.sync.token !== undefined && typeof options.sync.token !== 'function') throw new InvalidOptionsError('sync.token', 'must be a function returning the token')
+    if (options.sync.serviceWorker !== undefined && typeof options.sync.serviceWorker !== 'boolean') throw new InvalidOptionsError('sync.serviceWorker', 'must be true or false')
+    if (options.sync.serviceWorker && !options.storage?.shared) throw new InvalidOptionsError('sync.serviceWorker', 'a service worker pushes from a storage it shares with the page: use indexedDbStorage')
   }
   if (typeof options.name !== 'string' || options.name === '') throw new InvalidOptionsError('name', 'a database needs a name')
   if (!Array.isArray(options.models)) throw new InvalidOptionsError('models', 'models must be an array of model classes')
@@ -109,10 +124,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     tabs?.close()
     throw e
   })
-  const syncOptions = options.sync
-  let sync: Sync | undefined
-  if (syncOptions) sync = tabs ? new TabSync(replica, tabs, { start: () => startSync(replica, syncOptions) }) : await startSync(replica, syncOptions)
-  return new Database(options.name, replica, metas, options.strictIndexes === true, sync, tabs)
+  return { replica, metas, tabs }
 }
 
 function debugOptions(d: DatabaseOptions['debug']): { slowMs: number; log: (line: string) => void } | undefined {

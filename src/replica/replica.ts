@@ -189,6 +189,12 @@ export class Replica {
     return this.currentClientId
   }
 
+  /** Re-reads the client id, which another tab or worker on the same storage may have renewed (`renumber`). */
+  async refreshClientId(): Promise<string> {
+    this.currentClientId = ((await this.storage.getMany(STORES.meta, ['clientId']))[0] as string | undefined) ?? this.currentClientId
+    return this.currentClientId
+  }
+
   /** Local views of the documents, in input order (undefined: missing). */
   async getDocs(keys: ReadonlyArray<{ collection: string; id: string }>): Promise<Doc[]> {
     const records = await this.storage.getMany(

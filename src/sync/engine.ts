@@ -57,6 +57,8 @@ export interface EngineOptions {
   /** Backoff after failures: from `minBackoff` doubling to `maxBackoff` ms, with jitter (defaults 500 and 30,000). */
   minBackoff?: number
   maxBackoff?: number
+  /** Pushes are someone else's job (a service worker): called when the outbox has mutations, instead of pushing them. */
+  pushVia?: () => void
 }
 
 /**
@@ -68,6 +70,7 @@ export class SyncEngine implements Sync {
   private current: SyncStatus = { phase: 'connecting', pending: 0, revision: 0 }
   private readonly listeners = new Set<(s: SyncStatus) => void>()
   private readonly rejectedListeners = new Set<(r: Rejection) => void>()
+  private readonly settledListeners = new Set<(r: MutationResult) => void>()
   private readonly waiters = new Map<string, { resolve: (r: MutationResult) => void; reject: (e: Error) => void }>()
   private running: Promise<void> | undefined
   private again = false
@@ -114,9 +117,16 @@ export class SyncEngine implements Sync {
     return () => this.rejectedListeners.delete(listener)
   }
 
+  /** Calls `listener` with the server's result for every mutation of this replica that a round settles. */
+  onSettled(listener: (r: MutationResult) => void): () => void {
+    this.settledListeners.add(listener)
+    return () => this.settledListeners.delete(listener)
+  }
+
   start(): void {
     this.stopCommits = this.replica.onChange(changes => {
-      if (changes === 'reset' || !changes.some(c => c.pending)) return
+      // with pushes delegated, a change without pending writes may be another pusher's acknowledgements
+      if (changes === 'reset' || (!this.options.pushVia && !changes.some(c => c.pending))) return
       void this.replica.outbox().then(
         o => this.set({ pending: o.length }),
         () => undefined,
@@ -148,6 +158,20 @@ export class SyncEngine implements Sync {
   syncNow(): Promise<void> {
     this.kick()
     return this.running ?? Promise.resolve()
+  }
+
+  /**
+   * One push-and-pull round that rejects when it fails, without retries or
+   * timers: for hosts that schedule the retries themselves (a service
+   * worker's Background Sync). Never runs alongside `start()`.
+   */
+  async roundOnce(): Promise<void> {
+    this.running = this.round()
+    try {
+      await this.running
+    } finally {
+      this.running = undefined
+    }
   }
 
   /** Resolves with the server's result for a mutation; rejects when the connection is lost first. */
@@ -194,11 +218,17 @@ export class SyncEngine implements Sync {
 
   /** Pushes everything pending, then pulls. */
   private async round(): Promise<void> {
+    // another tab or worker may have taken a new client id
+    if (this.replica.storage.shared) await this.replica.refreshClientId()
     // the outbox as the round starts: commits made meanwhile kick another round
     let outbox = await this.replica.outbox()
     let from = 0
     let pushed = false
-    for (;;) {
+    if (this.options.pushVia) {
+      if (outbox.length) this.options.pushVia()
+      this.set({ pending: outbox.length })
+    }
+    while (!this.options.pushVia) {
       const batch = takeBatch(outbox.slice(from), Math.min(this.options.batchSize ?? 500, MAX_PUSH_MUTATIONS))
       this.set({ phase: batch.length ? 'pushing' : this.current.phase, pending: outbox.length })
       if (batch.length === 0) break
@@ -270,6 +300,7 @@ export class SyncEngine implements Sync {
   private settle(id: string, result: MutationResult): void {
     this.waiters.get(id)?.resolve(result)
     this.waiters.delete(id)
+    for (const l of this.settledListeners) l(result)
   }
 
   private set(change: Partial<SyncStatus>): void {

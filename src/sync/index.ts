@@ -2,6 +2,7 @@ import type { MutationResult } from '../core/changes.js'
 import type { Rejection, Replica } from '../replica/replica.js'
 import { SyncEngine, type EngineOptions, type SocketFactory, type SocketLike, type SyncStatus } from './engine.js'
 import { httpTransport, type Transport } from './transport.js'
+import { askWorkerToPush } from './worker-push.js'
 
 export interface SyncOptions {
   /** The Tidepool server, e.g. `http://127.0.0.1:4000`. */
@@ -14,6 +15,12 @@ export interface SyncOptions {
   socket?: boolean
   /** How to reach the server; default HTTP to `url` (injected in tests, or for other transports). */
   transport?: Transport
+  /**
+   * A service worker (running `syncWorker` from `tidepool/service-worker`)
+   * pushes the outbox, also after the page is gone (Background Sync); the
+   * page's leader tab only pulls and listens for pokes.
+   */
+  serviceWorker?: boolean
 }
 
 /** The WebSocket to use: the platform's, or the `ws` package in Node versions without one. */
@@ -51,6 +58,7 @@ export async function startSync(replica: Replica, options: SyncOptions): Promise
     batchSize: options.batchSize,
     pollInterval: options.pollInterval,
     ...(options.socket === false ? {} : { socket: await socketFactory() }),
+    ...(options.serviceWorker ? { pushVia: askWorkerToPush(replica.storage.shared?.channel ?? '') } : {}),
   }
   const engine = new SyncEngine(replica, options.transport ?? httpTransport(options.url, options.token), engineOptions)
   engine.start()

@@ -28,6 +28,7 @@ export async function startBrowserEnv(): Promise<BrowserEnv> {
   const site = join(dir, 'site')
   mkdirSync(site)
   await bundle(new URL('./page.ts', import.meta.url).pathname, join(site, 'page.js'))
+  await bundle(new URL('./sw.ts', import.meta.url).pathname, join(site, 'sw.js'))
   writeFileSync(join(site, 'index.html'), '<!doctype html><meta charset="utf-8"><title>tidepool test</title><script type="module" src="/page.js"></script>')
   const server = await createServer({ storage: join(dir, 'server.db'), port: 0, models, static: site })
   const browser = await launchChromium()

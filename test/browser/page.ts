@@ -11,6 +11,8 @@ export interface OpenOptions {
   schemaVersion?: number
   /** As in a private mode without IndexedDB. */
   noIndexedDB?: boolean
+  /** A service worker (test/browser/sw.ts) pushes. */
+  serviceWorker?: boolean
 }
 
 let db: Database | undefined
@@ -29,12 +31,16 @@ const tp = {
     if (o.noLocks) Object.defineProperty(navigator, 'locks', { value: undefined })
     if (o.noIndexedDB) Object.defineProperty(window, 'indexedDB', { value: undefined })
     storage = indexedDbStorage(o.name ?? 'todo', { onFallback: r => warnings.push(r) })
+    if (o.serviceWorker) {
+      await navigator.serviceWorker.register(`/sw.js?db=${o.name ?? 'todo'}`, { type: 'module' })
+      await navigator.serviceWorker.ready
+    }
     db = await openDatabase({
       name: 'todo',
       models,
       storage,
       ...(o.schemaVersion ? { schemaVersion: o.schemaVersion } : {}),
-      ...(o.sync === false ? {} : { sync: { url: location.origin, pollInterval: 60_000 } }),
+      ...(o.sync === false ? {} : { sync: { url: location.origin, pollInterval: 60_000, serviceWorker: o.serviceWorker === true } }),
     })
     db.on('rejected', r => rejected.push(`${r.reason}: ${r.mutation.ops[0]?.id}`))
     return db.clientId

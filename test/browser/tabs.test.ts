@@ -233,3 +233,55 @@ describe('IndexedDB quota in Chromium', () => {
     await a.close()
   })
 })
+
+describe('pushes by a service worker (sync: { serviceWorker: true })', () => {
+  let env: BrowserEnv
+  beforeAll(async () => {
+    env = await startBrowserEnv()
+  }, 60_000)
+  afterAll(async () => {
+    await env?.close()
+  })
+
+  it('the worker pushes what the tabs commit, exactly once, and the tabs hear the verdicts', async () => {
+    const [a, b] = [await env.tab(), await env.tab()]
+    // the pages may not push: whatever reaches the server came from the worker
+    for (const t of [a, b]) await t.route('**/v1/push', route => route.abort())
+    for (const t of [a, b]) await t.tp(tp => tp.open({ name: 'sw', serviceWorker: true }))
+    await a.tp(tp => tp.add('sw', 'from tab A'))
+    await b.tp(tp => tp.add('sw', 'from tab B'))
+    await until('the worker pushed both', async () => (await serverDocs(env.server.url)).get('TodoList/sw')?.open === 2)
+    for (const t of [a, b]) await until('the tab sees its writes confirmed', async () => (await t.tp(tp => tp.pending())) === 0 && (await t.tp(tp => tp.status())).pending === 0)
+    await until('in sync', async () => (await a.tp(tp => tp.status())).phase === 'in-sync' && (await b.tp(tp => tp.status())).phase === 'in-sync')
+    expect(await b.tp(tp => tp.addConfirmed('sw', 'confirmed through the worker'))).toBe('confirmed')
+    expect((await serverDocs(env.server.url)).get('TodoList/sw')?.open).toBe(2)
+    expect((await serverDocs(env.server.url)).has('Todo/sw/confirmed through the worker')).toBe(true)
+    for (const t of [a, b]) await t.close()
+  })
+
+  it('Background Sync: a write left unpushed when the page closed offline is pushed by the worker once the browser fires sync', async () => {
+    const a = await env.tab()
+    await a.tp(tp => tp.open({ name: 'bgsync', serviceWorker: true }))
+    await until('in sync', async () => (await a.tp(tp => tp.status())).phase === 'in-sync')
+    await env.context.setOffline(true)
+    await a.tp(tp => tp.add('bg', 'written offline'))
+    await new Promise(r => setTimeout(r, 500))
+    expect((await serverDocs(env.server.url)).has('TodoList/bg')).toBe(false)
+    await a.close()
+    await env.context.setOffline(false)
+    // the browser fires sync when it sees the network back; here the test fires it through DevTools
+    const page = await env.context.newPage()
+    await page.goto(`${env.server.url}/health`)
+    const cdp = await env.context.newCDPSession(page)
+    const registration = new Promise<string>(resolve =>
+      cdp.on('ServiceWorker.workerRegistrationUpdated', e => {
+        const r = e.registrations.find(x => x.scopeURL.startsWith(env.server.url) && !x.isDeleted)
+        if (r) resolve(r.registrationId)
+      }),
+    )
+    await cdp.send('ServiceWorker.enable')
+    await cdp.send('ServiceWorker.dispatchSyncEvent', { origin: env.server.url, registrationId: await registration, tag: 'tidepool-push:tidepool:bgsync', lastChance: false })
+    await until('the worker pushed the write', async () => (await serverDocs(env.server.url)).get('TodoList/bg')?.open === 1)
+    await page.close()
+  })
+})

@@ -1,0 +1,49 @@
+// tidepool/service-worker: the service worker's side of `sync: { serviceWorker: true }`.
+import { openReplica, type DatabaseOptions } from './orm/database.js'
+import { SyncEngine } from './sync/engine.js'
+import { httpTransport } from './sync/transport.js'
+import { workerPushTag } from './sync/worker-push.js'
+import { InvalidOptionsError } from './core/errors.js'
+
+export type SyncWorkerOptions = Pick<DatabaseOptions, 'name' | 'models' | 'storage' | 'schemaVersion'> & {
+  sync: { url: string; token?: () => string | Promise<string> }
+}
+
+interface ExtendableEventLike extends Event {
+  waitUntil(p: Promise<unknown>): void
+}
+
+/**
+ * Call at the top level of a service worker script: the worker pushes the
+ * outbox of the replica that the app's pages share whenever a page commits
+ * (it sends a message) and whenever the browser fires Background Sync (also
+ * after every page is closed, once the network is back). A failed push
+ * rejects the Background Sync event, so the browser tries again later.
+ * Exactly once as ever: the server recognises mutations it already applied.
+ */
+export function syncWorker(options: SyncWorkerOptions): void {
+  const storage = options.storage
+  if (!storage?.shared) throw new InvalidOptionsError('storage', 'syncWorker needs the storage the pages use (indexedDbStorage with the same name)')
+  const tag = workerPushTag(storage.shared.channel)
+  let engine: Promise<{ engine: SyncEngine }> | undefined
+  let queue: Promise<void> = Promise.resolve()
+
+  const open = () =>
+    (engine ??= openReplica({ name: options.name, models: options.models, storage, schemaVersion: options.schemaVersion }).then(({ replica, tabs }) => {
+      const e = new SyncEngine(replica, httpTransport(options.sync.url, options.sync.token))
+      // the pages hear the verdicts, as they would from their own leader
+      e.onSettled(result => tabs?.post({ type: 'result', id: result.id, result }))
+      e.onRejected(rejection => tabs?.post({ type: 'rejected', rejection }))
+      return { engine: e }
+    }))
+  // one round at a time; a round after a failed one starts afresh
+  const push = (): Promise<void> => (queue = queue.catch(() => undefined).then(async () => (await open()).engine.roundOnce()))
+
+  const scope = globalThis as unknown as { addEventListener(type: string, listener: (e: ExtendableEventLike & { data?: unknown; tag?: string }) => void): void }
+  scope.addEventListener('message', e => {
+    if ((e.data as { type?: string } | null)?.type === tag) e.waitUntil(push().catch(() => undefined))
+  })
+  scope.addEventListener('sync', e => {
+    if (e.tag === tag) e.waitUntil(push())
+  })
+}
