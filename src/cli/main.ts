@@ -15,6 +15,7 @@ const USAGE = `Usage: tidepool serve [options]
   --secret <s>      verify HS256 JWTs with this secret (or TIDEPOOL_JWT_SECRET); default: no auth
   --jwks <url>      verify JWTs against this JWKS
   --min-schema <n>  answer upgrade-required below this schema version (default 1)
+  --static <dir>    serve this directory (a built web app) at /, on the same origin as sync
   --log             structured request logs
 `
 
@@ -36,6 +37,7 @@ async function serve(args: string[]): Promise<void> {
       secret: { type: 'string' },
       jwks: { type: 'string' },
       'min-schema': { type: 'string', default: '1' },
+      static: { type: 'string' },
       log: { type: 'boolean', default: false },
     },
   })
@@ -44,7 +46,7 @@ async function serve(args: string[]): Promise<void> {
   const secret = values.secret ?? process.env.TIDEPOOL_JWT_SECRET
   const auth: ServerOptions['auth'] = secret ? { secret } : values.jwks ? { jwksUrl: values.jwks } : 'none'
   const models = values.models ? await loadModels(values.models) : undefined
-  const server = await createServer({ port, host: values.host, storage: values.db, auth, models, minSchemaVersion: Number(values['min-schema']), logger: values.log })
+  const server = await createServer({ port, host: values.host, storage: values.db, auth, models, minSchemaVersion: Number(values['min-schema']), logger: values.log, static: values.static })
   const where = server.store.kind === 'sqlite' ? values.db : values.db!.replace(/\/\/[^@]*@/, '//…@')
   console.log(`Tidepool server listening on ${server.url} (store: ${server.store.kind} ${where})`)
   if (!models) console.log('No --models given: mutations are checked for structure, preconditions and permissions, not against field schemas.')

@@ -2,6 +2,7 @@ import fastifyStatic from '@fastify/static'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { jwtVerify, createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
 import type { IncomingMessage } from 'node:http'
+import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { InvalidOptionsError, PermissionDeniedError } from '../core/errors.js'
@@ -131,7 +132,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     return reply.type('text/plain').send(lines.join('\n') + '\n')
   })
 
-  if (options.static !== undefined) await app.register(fastifyStatic, { root: resolve(options.static) })
+  if (options.static !== undefined) {
+    const root = resolve(options.static)
+    if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) {
+      await store.close()
+      throw new InvalidOptionsError('static', `${root} is not a directory`)
+    }
+    await app.register(fastifyStatic, { root })
+  }
 
   // pokes: one WebSocket per client (the sync leader), authenticated by ?token=
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 })

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { SignJWT } from 'jose'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
@@ -103,3 +106,20 @@ for (const factory of storeFactories) {
     })
   })
 }
+
+describe('static files', () => {
+  it('serves a directory at / beside the sync API, and refuses a missing directory clearly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidepool-static-'))
+    writeFileSync(join(dir, 'index.html'), '<h1>app</h1>')
+    const server = await createServer({ storage: join(dir, 'server.db'), port: 0, static: dir })
+    try {
+      expect(await (await fetch(`${server.url}/`)).text()).toBe('<h1>app</h1>')
+      expect((await fetch(`${server.url}/missing.js`)).status).toBe(404)
+      expect((await (await fetch(`${server.url}/health`)).json()) as object).toMatchObject({ status: 'ok' })
+    } finally {
+      await server.close()
+    }
+    await expect(createServer({ storage: join(dir, 'other.db'), port: 0, static: join(dir, 'nope') })).rejects.toThrow(/nope is not a directory/)
+    rmSync(dir, { recursive: true, force: true })
+  })
+})
