@@ -290,4 +290,12 @@ class IdbTx implements StorageWriter {
   delete(store: string, key: string): void {
     this.tx.objectStore(store).delete(key)
   }
+
+  deleteRange(store: string, range: { gte?: string; lt?: string }): void {
+    const { gte, lt } = range
+    if (gte !== undefined && lt !== undefined && gte >= lt) return
+    const kr = gte !== undefined && lt !== undefined ? this.KeyRange.bound(gte, lt, false, true) : gte !== undefined ? this.KeyRange.lowerBound(gte) : lt !== undefined ? this.KeyRange.upperBound(lt, true) : undefined
+    if (!kr) throw new Error('deleteRange needs a bound')
+    this.tx.objectStore(store).delete(kr)
+  }
 }

@@ -126,6 +126,16 @@ class MemoryTx implements StorageWriter {
     this.put(store, key, DELETED)
   }
 
+  deleteRange(store: string, range: { gte?: string; lt?: string }): void {
+    const tree = this.tree(store)
+    const lo = range.gte ?? tree.minKey()
+    const hi = range.lt ?? tree.maxKey()
+    const doomed: string[] = []
+    if (lo !== undefined && hi !== undefined) tree.forRange(lo, hi, range.lt === undefined, (k: string) => void doomed.push(k))
+    for (const [k] of this.pending.get(store) ?? []) if (inRange(k, range)) doomed.push(k)
+    for (const k of doomed) this.delete(store, k)
+  }
+
   /** Applies the writes; whether there were any. */
   commit(): boolean {
     for (const [store, entries] of this.pending) {

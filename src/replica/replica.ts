@@ -12,6 +12,7 @@ import { Stats } from './stats.js'
 import type { Storage, StorageReader, StorageWriter } from './storage.js'
 import type { PulledChanges, RejectionReason } from '../core/changes.js'
 import { OpsByDoc, rebase } from './rebase.js'
+import { ensureHead, readHead, writeHead } from './head.js'
 
 /** How a collection's documents are keyed and indexed; the key is stored so a changed definition is caught at open. */
 export interface CollectionInfo {
@@ -81,6 +82,7 @@ export interface CommitResult {
 
 /** Changelog entries kept for other processes and tabs to catch up from. */
 const CHANGELOG_KEEP = 1000
+const PRUNE_EVERY = 100
 const BUILD_CHUNK = 1000
 
 /**
@@ -119,16 +121,9 @@ export class Replica {
     try {
       const indexes = new Map(options.collections.map(c => [c.name, c.indexes.map(indexDef)]))
       const { clientId, seen, build } = await storage.write(async w => {
-        let id = (await w.get(STORES.meta, 'clientId')) as string | undefined
-        if (!id) {
-          id = randomId()
-          w.put(STORES.meta, 'clientId', id)
-          w.put(STORES.meta, 'seq', 0)
-          w.put(STORES.meta, 'changeSeq', 0)
-        }
-        const stored = ((await w.get(STORES.meta, 'schemaVersion')) as number | undefined) ?? 0
-        if (stored > options.schemaVersion) throw new SchemaChangedError(options.schemaVersion, stored)
-        w.put(STORES.meta, 'schemaVersion', options.schemaVersion)
+        const head = await ensureHead(w, randomId)
+        if (head.schemaVersion > options.schemaVersion) throw new SchemaChangedError(options.schemaVersion, head.schemaVersion)
+        if (head.schemaVersion !== options.schemaVersion) writeHead(w, { ...head, schemaVersion: options.schemaVersion })
         const build: Array<{ collection: string; def: IndexDef }> = []
         for (const c of options.collections) {
           const stored = (await w.get(STORES.meta, `key:${c.name}`)) as string[] | undefined
@@ -142,11 +137,11 @@ export class Replica {
           }
           const built = ((await w.get(STORES.meta, `indexes:${c.name}`)) as string[] | undefined) ?? []
           const declared = indexes.get(c.name)!
-          for (const old of built.filter(id => !declared.some(d => d.id === id))) await dropIndex(w, c.name, old)
+          for (const old of built.filter(id => !declared.some(d => d.id === id))) dropIndex(w, c.name, old)
           for (const def of declared) if (!built.includes(def.id)) build.push({ collection: c.name, def })
           w.put(STORES.meta, `indexes:${c.name}`, built.filter(id => declared.some(d => d.id === id)))
         }
-        return { clientId: id, seen: ((await w.get(STORES.meta, 'changeSeq')) as number | undefined) ?? 0, build }
+        return { clientId: head.clientId, seen: head.changeSeq, build }
       })
       const replica = new Replica(storage, clientId, options.schemaVersion, indexes, options)
       replica.seenChange = seen
@@ -191,7 +186,7 @@ export class Replica {
 
   /** Re-reads the client id, which another tab or worker on the same storage may have renewed (`renumber`). */
   async refreshClientId(): Promise<string> {
-    this.currentClientId = ((await this.storage.getMany(STORES.meta, ['clientId']))[0] as string | undefined) ?? this.currentClientId
+    this.currentClientId = (await this.storage.read(readHead)).clientId
     return this.currentClientId
   }
 
@@ -223,7 +218,7 @@ export class Replica {
       for (const x of ops) keys.add(docKey(x.collection, x.id))
       const keyList = [...keys]
       // both reads in flight at once: in a browser each is a round trip to the storage process
-      const [records, meta] = await Promise.all([w.getMany(STORES.docs, keyList) as Promise<Array<DocRecord | undefined>>, w.getMany(STORES.meta, ['seq', 'changeSeq', 'clientId', 'schemaVersion'])])
+      const [records, head] = await Promise.all([w.getMany(STORES.docs, keyList) as Promise<Array<DocRecord | undefined>>, readHead(w)])
       const before = new Map<string, DocRecord | undefined>()
       const views = new Map<string, Doc>()
       keyList.forEach((k, i) => {
@@ -244,12 +239,11 @@ export class Replica {
       this.stats.writesSkipped += new Set(ops.map(o => docKey(o.collection, o.id))).size - changed.length
       if (changed.length === 0) return { result: { changed: [] }, changes: [], changeSeq: 0 }
 
-      const [lastSeq, lastChange, clientId, schemaVersion] = meta as [number, number, string, number | undefined]
       // a newer version of the app opened this replica (another tab): its indexes and schema are not this code's to write
-      if ((schemaVersion ?? 0) > this.schemaVersion) throw new SchemaChangedError(this.schemaVersion, schemaVersion!)
-      const seq = lastSeq + 1
-      const changeSeq = lastChange + 1
-      const mutation: Mutation = { id: randomId(), clientId, seq, ops, preconditions, schemaVersion: this.schemaVersion, time: Date.now() }
+      if (head.schemaVersion > this.schemaVersion) throw new SchemaChangedError(this.schemaVersion, head.schemaVersion)
+      const seq = head.seq + 1
+      const changeSeq = head.changeSeq + 1
+      const mutation: Mutation = { id: randomId(), clientId: head.clientId, seq, ops, preconditions, schemaVersion: this.schemaVersion, time: Date.now() }
       const changes: DocChange[] = []
       for (const k of changed) {
         const old = before.get(k)
@@ -261,7 +255,7 @@ export class Replica {
         changes.push({ collection, id, doc: view, pending: true })
       }
       w.put(STORES.outbox, seqKey(seq), mutation)
-      w.put(STORES.meta, 'seq', seq)
+      writeHead(w, { ...head, seq, changeSeq })
       this.logChange(w, changeSeq, changed)
       return { result: { mutation, changed: changed.map(splitDocKey) }, changes, changeSeq }
     })
@@ -281,8 +275,8 @@ export class Replica {
 
   private logChange(w: StorageWriter, changeSeq: number, keys: string[]): void {
     w.put(STORES.changes, seqKey(changeSeq), keys)
-    w.put(STORES.meta, 'changeSeq', changeSeq)
-    if (changeSeq > CHANGELOG_KEEP) w.delete(STORES.changes, seqKey(changeSeq - CHANGELOG_KEEP))
+    // pruned a hundred entries at a time: one request, not one per commit
+    if (changeSeq % PRUNE_EVERY === 0 && changeSeq > CHANGELOG_KEEP) w.deleteRange(STORES.changes, { lt: seqKey(changeSeq - CHANGELOG_KEEP) })
   }
 
   /** Runs a query against the local views, with the plan it used. */
@@ -374,7 +368,7 @@ export class Replica {
     } else {
       const read = await this.storage.read(async r => ({
         entries: await r.scan(STORES.changes, { gt: seqKey(this.seenChange) }),
-        latest: ((await r.get(STORES.meta, 'changeSeq')) as number | undefined) ?? 0,
+        latest: (await readHead(r)).changeSeq,
       }))
       latest = read.latest
       if (latest <= this.seenChange) return
@@ -401,7 +395,7 @@ export class Replica {
 
   /** The last server revision this replica has pulled (0: none). */
   async pulledRevision(): Promise<number> {
-    return ((await this.storage.getMany(STORES.meta, ['pulledRevision']))[0] as number | undefined) ?? 0
+    return (await this.storage.read(readHead)).pulledRevision
   }
 
   /**
@@ -416,7 +410,8 @@ export class Replica {
   async applyPull(res: PulledChanges, since?: number): Promise<{ acked: Mutation[]; rejected: Rejection[]; stale: boolean }> {
     const start = performance.now()
     const { acked, rejected, changes, changeSeq, stale } = await this.storage.write(async w => {
-      if (since !== undefined && (((await w.get(STORES.meta, 'pulledRevision')) as number | undefined) ?? 0) !== since) {
+      const head = await readHead(w)
+      if (since !== undefined && head.pulledRevision !== since) {
         return { acked: [], rejected: [], changes: [], changeSeq: 0, stale: true }
       }
       const outbox = (await w.scan(STORES.outbox)).map(([, v]) => v as Mutation)
@@ -453,10 +448,10 @@ export class Replica {
       })
       for (const seq of done) w.delete(STORES.outbox, seqKey(seq))
       for (const r of rejected) w.put(STORES.rejections, r.id, r)
-      w.put(STORES.meta, 'pulledRevision', res.revision)
       let changeSeq = 0
+      if (changes.length) changeSeq = head.changeSeq + 1
+      writeHead(w, { ...head, pulledRevision: res.revision, changeSeq: changeSeq || head.changeSeq })
       if (changes.length) {
-        changeSeq = ((await w.get(STORES.meta, 'changeSeq')) as number) + 1
         this.logChange(
           w,
           changeSeq,
@@ -483,8 +478,7 @@ export class Replica {
         w.delete(STORES.outbox, k)
         w.put(STORES.outbox, seqKey(i + 1), { ...m, clientId: id, seq: i + 1 })
       })
-      w.put(STORES.meta, 'clientId', id)
-      w.put(STORES.meta, 'seq', outbox.length)
+      writeHead(w, { ...(await readHead(w)), clientId: id, seq: outbox.length })
       return id
     })
   }
@@ -532,10 +526,8 @@ export class Replica {
   }
 }
 
-async function dropIndex(w: StorageWriter, collection: string, index: string): Promise<void> {
-  for (const prefix of [indexPrefix(collection, index), containsPrefix(collection, index)]) {
-    for (const [k] of await w.scan(STORES.indexes, { gte: prefix, lt: prefixEnd(prefix) })) w.delete(STORES.indexes, k)
-  }
+function dropIndex(w: StorageWriter, collection: string, index: string): void {
+  for (const prefix of [indexPrefix(collection, index), containsPrefix(collection, index)]) w.deleteRange(STORES.indexes, { gte: prefix, lt: prefixEnd(prefix) })
 }
 
 export function randomId(): string {

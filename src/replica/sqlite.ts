@@ -232,6 +232,14 @@ class SqliteTx implements StorageWriter {
     this.buffer(store).set(key, DELETED)
   }
 
+  deleteRange(store: string, range: { gte?: string; lt?: string }): void {
+    const { table } = this.st(store)
+    this.flush()
+    const where = [range.gte !== undefined && 'k >= ?', range.lt !== undefined && 'k < ?'].filter(Boolean)
+    if (!where.length) throw new Error('deleteRange needs a bound')
+    this.db.prepare(`DELETE FROM ${table} WHERE ${where.join(' AND ')}`).run(...[range.gte, range.lt].filter(b => b !== undefined))
+  }
+
   private buffer(store: string): Map<string, string | typeof DELETED> {
     this.st(store)
     let b = this.buffered.get(store)

@@ -42,6 +42,8 @@ export interface StorageWriter extends StorageReader {
   /** Values must be JSON-compatible; the adapter may keep them by reference, so never change one after `put`. */
   put(store: string, key: string, value: unknown): void
   delete(store: string, key: string): void
+  /** Deletes every entry in the range (at least one bound), as one request where the medium has one. */
+  deleteRange(store: string, range: { gte?: string; lt?: string }): void
 }
 
 /** How hard a commit tries to survive a power loss: `relaxed` survives a process crash, `strict` an OS crash too. */

@@ -78,6 +78,25 @@ export function describeStorage(adapter: Adapter): void {
       expect(await storage.read(r => r.scan('a', { gte: 'e' }))).toEqual([['e', 'E']])
     })
 
+    it('deletes a range of keys, including ones written earlier in the same transaction', async () => {
+      await storage.write(async w => {
+        for (const k of ['a', 'b', 'c', 'd', 'e']) w.put('a', k, k)
+      })
+      const keys = async () => (await storage.read(r => r.scan('a'))).map(([k]) => k).join('')
+      await storage.write(async w => {
+        w.put('a', 'bb', 'new')
+        w.deleteRange('a', { gte: 'b', lt: 'd' })
+        expect((await w.scan('a')).map(([k]) => k).join('')).toBe('ade')
+      })
+      expect(await keys()).toBe('ade')
+      await storage.write(async w => w.deleteRange('a', { lt: 'b' }))
+      expect(await keys()).toBe('de')
+      await storage.write(async w => w.deleteRange('a', { gte: 'e' }))
+      expect(await keys()).toBe('d')
+      await storage.write(async w => w.deleteRange('a', { gte: 'z', lt: 'a' }))
+      expect(await keys()).toBe('d')
+    })
+
     it('sees its own writes inside a write transaction, and others see them only after commit', async () => {
       let outside: unknown = 'not read'
       let release!: () => void

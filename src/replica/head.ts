@@ -1,0 +1,44 @@
+import { STORES } from './records.js'
+import type { StorageReader, StorageWriter } from './storage.js'
+
+/**
+ * The replica's counters and identity in one meta record, so a commit reads
+ * and writes it once (in a browser every request to IndexedDB is a round trip
+ * to another process).
+ */
+export interface Head {
+  clientId: string
+  /** The last outbox sequence number. */
+  seq: number
+  /** The last changelog entry. */
+  changeSeq: number
+  /** The newest schema version that opened the replica. */
+  schemaVersion: number
+  /** The last server revision pulled (0: none). */
+  pulledRevision: number
+}
+
+const HEAD = 'head'
+/** Replicas written before the head record kept each field under its own key. */
+const LEGACY = ['clientId', 'seq', 'changeSeq', 'schemaVersion', 'pulledRevision'] as const
+
+export async function readHead(r: StorageReader): Promise<Head> {
+  const head = (await r.get(STORES.meta, HEAD)) as Head | undefined
+  if (!head) throw new Error('the replica has no head record (not opened?)')
+  return head
+}
+
+export function writeHead(w: StorageWriter, head: Head): void {
+  w.put(STORES.meta, HEAD, head)
+}
+
+/** The head, made (or gathered from a replica written before it existed) where missing. */
+export async function ensureHead(w: StorageWriter, newClientId: () => string): Promise<Head> {
+  const head = (await w.get(STORES.meta, HEAD)) as Head | undefined
+  if (head) return head
+  const [clientId, seq, changeSeq, schemaVersion, pulledRevision] = (await w.getMany(STORES.meta, LEGACY)) as [string | undefined, number | undefined, number | undefined, number | undefined, number | undefined]
+  for (const k of LEGACY) w.delete(STORES.meta, k)
+  const made: Head = { clientId: clientId ?? newClientId(), seq: seq ?? 0, changeSeq: changeSeq ?? 0, schemaVersion: schemaVersion ?? 0, pulledRevision: pulledRevision ?? 0 }
+  writeHead(w, made)
+  return made
+}
