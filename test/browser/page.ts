@@ -69,6 +69,12 @@ const tp = {
     })
     return Date.now()
   },
+  /** Commits one todo after another until the page dies (for crash tests); each commit also counts it in its list. */
+  writeForever(list: string): void {
+    void (async () => {
+      for (let i = 0; ; i++) await tp.add(list, `t${String(i).padStart(6, '0')}`, i)
+    })()
+  },
   async titles(list: string): Promise<string[]> {
     return (await open().query(Todo).where('list', '==', list).orderBy('createdAt').fetch()).map(t => t.title)
   },

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBrowserEnv, type BrowserEnv } from './harness.js'
+import type { Page } from 'playwright-core'
 import { until } from '../helpers/until.js'
 
 describe('several tabs in Chromium', () => {
@@ -24,6 +25,15 @@ describe('several tabs in Chromium', () => {
     for (const t of tabs) await t.close()
   })
 })
+
+/** Kills the tab's renderer, as a crash does. */
+async function crash(page: Page): Promise<void> {
+  const died = page.waitForEvent('crash')
+  const cdp = await page.context().newCDPSession(page)
+  // the renderer dies before it can answer
+  void cdp.send('Page.crash').catch(() => undefined)
+  await died
+}
 
 /** What the server holds: a pull from a fresh client id. */
 async function serverDocs(url: string): Promise<Map<string, Record<string, unknown>>> {
@@ -142,6 +152,38 @@ describe('one sync leader among tabs in Chromium', () => {
     await until('synced after coming back', async () => (await a.tp(tp => tp.pending())) === 0, 5000)
     expect((await serverDocs(env.server.url)).get('TodoList/trip')?.open).toBe(3)
     await a.close()
+  })
+
+  it('a tab that crashes mid-write leaves whole commits only: every todo is counted in its list and queued in the outbox', async () => {
+    const a = await env.tab()
+    await a.tp(tp => tp.open({ name: 'crash', sync: false }))
+    await a.tp(tp => tp.writeForever('c'))
+    await until('some commits', async () => (await a.tp(tp => tp.titles('c'))).length >= 20)
+    await crash(a)
+    const b = await env.tab()
+    await b.tp(tp => tp.open({ name: 'crash', sync: false }))
+    const titles = await b.tp(tp => tp.titles('c'))
+    expect(titles.length).toBeGreaterThanOrEqual(20)
+    expect(await b.tp(tp => tp.open_count('c'))).toBe(titles.length)
+    expect(await b.tp(tp => tp.pending())).toBe(titles.length)
+    await b.close()
+  })
+
+  it('when the leader tab crashes, another takes over within 2 s and pushes what the crashed tab committed', async () => {
+    const a = await env.tab()
+    await a.tp(tp => tp.open({ name: 'leader-crash' }))
+    await until('tab A leads', () => a.tp(tp => tp.status().leader))
+    const b = await env.tab()
+    await b.tp(tp => tp.open({ name: 'leader-crash' }))
+    await a.route('**/v1/push', route => route.abort())
+    for (let i = 0; i < 3; i++) await a.tp((tp, n) => tp.add('lc', `before the crash ${n}`), i)
+    const crashed = Date.now()
+    await crash(a)
+    await until('tab B leads', () => b.tp(tp => tp.status().leader), 2000)
+    expect(Date.now() - crashed).toBeLessThan(2000)
+    await until('tab B pushed the crashed tab’s writes', async () => (await serverDocs(env.server.url)).get('TodoList/lc')?.open === 3)
+    await b.close()
+    await a.close().catch(() => undefined)
   })
 
   it('a reload keeps every document and the pending writes', async () => {
