@@ -13,6 +13,6 @@ export default defineConfig({
     ],
   },
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', reportCompressedSize: true },
-  // `npm run dev`-style use: the page's sync calls go to the Tidepool server
+  // `npx vite examples/todo` while developing the app: its sync calls go to the Tidepool server of `npm start`
   server: { proxy: { '/v1': { target: 'http://127.0.0.1:4000', ws: true } } },
 })

@@ -3,10 +3,10 @@ import { build } from 'esbuild'
 import { describe, expect, it } from 'vitest'
 
 describe('the browser bundle', () => {
-  it('tidepool and tidepool/indexeddb bundle for browsers without Node built-ins or better-sqlite3', async () => {
+  it('tidepool, tidepool/indexeddb and tidepool/service-worker bundle for browsers without Node built-ins or better-sqlite3', async () => {
     // platform 'browser': a `node:` import, or a Node built-in reached through a dependency, fails the build
     const result = await build({
-      stdin: { contents: "export * from 'tidepool'; export * from 'tidepool/indexeddb'", resolveDir: process.cwd(), loader: 'js' },
+      stdin: { contents: "export * from 'tidepool'; export * from 'tidepool/indexeddb'; export * from 'tidepool/service-worker'", resolveDir: process.cwd(), loader: 'js' },
       bundle: true,
       format: 'esm',
       platform: 'browser',
