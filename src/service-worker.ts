@@ -35,6 +35,10 @@ export function syncWorker(options: SyncWorkerOptions): void {
       e.onSettled(result => tabs?.post({ type: 'result', id: result.id, result }))
       e.onRejected(rejection => tabs?.post({ type: 'rejected', rejection }))
       return { engine: e }
+    }).catch((e: unknown) => {
+      // open again next time (the storage may have been blocked or busy)
+      engine = undefined
+      throw e
     }))
   // one round at a time; a round after a failed one starts afresh
   const push = (): Promise<void> => (queue = queue.catch(() => undefined).then(async () => (await open()).engine.roundOnce()))
