@@ -46,4 +46,6 @@ export interface Mutation {
   schemaVersion: number
   /** Wall-clock time of the local commit (ms since epoch); informational. */
   time: number
+  /** The hybrid logical clock of the commit (core/hlc.ts): the order of serverless merges. */
+  hlc?: string
 }

@@ -9,6 +9,8 @@ import { Replica, type Progress, type Rejection } from '../replica/replica.js'
 import { startSync, type Sync, type SyncOptions } from '../sync/index.js'
 import { TabChannel } from '../tabs/channel.js'
 import { TabSync } from '../tabs/tab-sync.js'
+import { FileSync, type FileSyncOptions } from '../files/file-sync.js'
+import type { FileStore } from '../files/store.js'
 import type { StatsSnapshot } from '../replica/stats.js'
 import type { Storage } from '../replica/storage.js'
 import { encodeKeyOf, metaOf, type ModelMeta } from './meta.js'
@@ -37,9 +39,15 @@ export interface DatabaseOptions {
   debug?: boolean | { slowMs?: number; log?: (line: string) => void }
   /** Sync with a Tidepool server. */
   sync?: SyncOptions
+  /**
+   * Sync without a server, through file stores (a shared folder, WebDAV):
+   * the stores to link at once, or options with them. A replica syncs with a
+   * server or through files, not both.
+   */
+  files?: FileStore[] | (FileSyncOptions & { stores?: FileStore[] })
 }
 
-const OPTIONS = ['name', 'models', 'storage', 'schemaVersion', 'strictIndexes', 'onProgress', 'debug', 'sync']
+const OPTIONS = ['name', 'models', 'storage', 'schemaVersion', 'strictIndexes', 'onProgress', 'debug', 'sync', 'files']
 
 export interface RunOptions {
   /**
@@ -65,11 +73,17 @@ const RUN_DEFAULTS = { retries: 4, initialBackoff: 10, maxBackoff: 500, readOnly
 
 /** Opens (creating where needed) a database on its storage. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  if (options?.sync !== undefined && options.files !== undefined) {
+    throw new InvalidOptionsError('files', 'a replica syncs either with a server (sync) or through files (files), not both')
+  }
   const { replica, metas, tabs } = await openReplica(options)
   const syncOptions = options.sync
   let sync: Sync | undefined
   if (syncOptions) sync = tabs ? new TabSync(replica, tabs, { start: () => startSync(replica, syncOptions) }) : await startSync(replica, syncOptions)
-  return new Database(options.name, replica, metas, options.strictIndexes === true, sync, tabs)
+  const fileOptions = Array.isArray(options.files) ? { stores: options.files } : (options.files ?? {})
+  const files = sync ? undefined : new FileSync(replica, options.name, fileOptions)
+  for (const store of fileOptions.stores ?? []) files!.link(store)
+  return new Database(options.name, replica, metas, options.strictIndexes === true, sync, tabs, files)
 }
 
 /**
@@ -148,6 +162,7 @@ export class Database {
     private readonly strictIndexes: boolean,
     private readonly engine: Sync | undefined,
     private readonly tabs: TabChannel | undefined,
+    private readonly fileSync: FileSync | undefined,
   ) {
     this.live = new LiveQueries(replica, () => !engine?.upToDate)
     engine?.subscribe(() => this.live.metadataChanged())
@@ -156,6 +171,16 @@ export class Database {
   /** Sync with the server: `status` (phase, pending, last error, last sync), `subscribe`, `syncNow()`. Undefined without `sync`. */
   get sync(): Sync | undefined {
     return this.engine
+  }
+
+  /**
+   * Serverless sync through file stores: `link(store, { label })`, `sync()`,
+   * `shareUrl()`, `addPeer(url)`. Throws `InvalidOptionsError` on a database
+   * that syncs with a server.
+   */
+  get files(): FileSync {
+    if (!this.fileSync) throw new InvalidOptionsError('files', 'this database syncs with a server; a replica syncs either with a server or through files')
+    return this.fileSync
   }
 
   /** Mutations the server rejected (their effects rolled back), kept until `ack()`ed, even across restarts. */
@@ -312,8 +337,8 @@ export class Database {
   }
 
   /** Cache hits and misses, writes skipped, and durations of commits, queries and subscription refreshes. */
-  stats(): StatsSnapshot {
-    return this.replica.stats.snapshot()
+  stats(): StatsSnapshot & { files?: FileSync['stats'] } {
+    return { ...this.replica.stats.snapshot(), ...(this.fileSync?.stats.syncs || this.fileSync?.stats.stores ? { files: this.fileSync.stats } : {}) }
   }
 
   private assertOpen(): void {
@@ -330,6 +355,7 @@ export class Database {
     if (this.closed) return
     this.closed = true
     await this.engine?.stop()
+    await this.fileSync?.stop()
     this.tabs?.close()
     await this.replica.close()
   }

@@ -16,6 +16,8 @@ export interface Head {
   schemaVersion: number
   /** The last server revision pulled (0: none). */
   pulledRevision: number
+  /** The replica's hybrid logical clock (encoded), past every event it wrote or merged. */
+  hlc?: string
 }
 
 const HEAD = 'head'

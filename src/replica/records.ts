@@ -31,6 +31,10 @@ export const STORES = {
   indexes: 'indexes',
   /** Which documents each commit changed, so other processes and tabs can refresh what they show. */
   changes: 'changes',
+  /** Serverless sync: every document's ops from every client, keyed by document then event order (see events.ts). */
+  events: 'events',
+  /** Serverless sync's bookkeeping: what was merged of each client, what was uploaded, this client's own log. */
+  files: 'files',
 } as const
 
 /** Outbox and changelog keys sort in sequence order. */

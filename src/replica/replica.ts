@@ -13,6 +13,9 @@ import type { Storage, StorageReader, StorageWriter } from './storage.js'
 import type { PulledChanges, RejectionReason } from '../core/changes.js'
 import { OpsByDoc, rebase } from './rebase.js'
 import { ensureHead, readHead, writeHead } from './head.js'
+import { decodeClock, encodeClock, eventKey, receive, tick, ZERO } from '../core/hlc.js'
+import { fold } from '../core/merge.js'
+import { eventPrefix, eventRecordKey, FILES, localEventKey, opsPerDoc, type LoggedMutation } from './events.js'
 
 /** How a collection's documents are keyed and indexed; the key is stored so a changed definition is caught at open. */
 export interface CollectionInfo {
@@ -243,7 +246,9 @@ export class Replica {
       if (head.schemaVersion > this.schemaVersion) throw new SchemaChangedError(this.schemaVersion, head.schemaVersion)
       const seq = head.seq + 1
       const changeSeq = head.changeSeq + 1
-      const mutation: Mutation = { id: randomId(), clientId: head.clientId, seq, ops, preconditions, schemaVersion: this.schemaVersion, time: Date.now() }
+      const time = Date.now()
+      const hlc = encodeClock(tick(decodeClock(head.hlc ?? '') ?? ZERO, time))
+      const mutation: Mutation = { id: randomId(), clientId: head.clientId, seq, ops, preconditions, schemaVersion: this.schemaVersion, time, hlc }
       const changes: DocChange[] = []
       for (const k of changed) {
         const old = before.get(k)
@@ -255,7 +260,7 @@ export class Replica {
         changes.push({ collection, id, doc: view, pending: true })
       }
       w.put(STORES.outbox, seqKey(seq), mutation)
-      writeHead(w, { ...head, seq, changeSeq })
+      writeHead(w, { ...head, seq, changeSeq, hlc })
       this.logChange(w, changeSeq, changed)
       return { result: { mutation, changed: changed.map(splitDocKey) }, changes, changeSeq }
     })
@@ -463,6 +468,119 @@ export class Replica {
     this.stats.record('pull', performance.now() - start)
     this.deliverOwn(changes, changeSeq)
     return { acked, rejected, stale }
+  }
+
+  /**
+   * Serverless sync: merges other clients' mutations (each client's in
+   * sequence order, from the one after what was merged of it before) and
+   * moves this client's mutations up to `uploaded` from the outbox into the
+   * event log; then every affected document becomes the fold of its events
+   * in event order (core/merge.ts), with the still-pending local mutations
+   * folded in by their clocks for the local view. One storage transaction:
+   * a crash leaves all of it or none. A mutation already merged (the same
+   * client and sequence number, seen through another store) is skipped.
+   */
+  async applyEvents(batch: { remote: Array<{ clientId: string; mutations: LoggedMutation[] }>; uploaded?: number }): Promise<{ merged: number; clamped: string[] }> {
+    const start = performance.now()
+    const { merged, clamped, changes, changeSeq } = await this.storage.write(async w => {
+      const head = await readHead(w)
+      let clock = decodeClock(head.hlc ?? '') ?? ZERO
+      const clamped = new Set<string>()
+      const affected = new Set<string>()
+      let merged = 0
+      for (const { clientId, mutations } of batch.remote) {
+        if (clientId === head.clientId) continue
+        let last = ((await w.get(STORES.files, FILES.received(clientId))) as number | undefined) ?? 0
+        for (const m of mutations) {
+          if (m.seq <= last) continue
+          if (m.seq !== last + 1) break
+          for (const [k, ops] of opsPerDoc(m.ops)) {
+            w.put(STORES.events, eventRecordKey(k, eventKey(m.hlc, clientId, m.seq)), ops)
+            affected.add(k)
+          }
+          const seen = decodeClock(m.hlc)
+          if (seen) {
+            const r = receive(clock, seen, Date.now())
+            clock = r.clock
+            if (r.clamped) clamped.add(clientId)
+          }
+          last = m.seq
+          merged++
+        }
+        w.put(STORES.files, FILES.received(clientId), last)
+      }
+      let outbox = (await w.scan(STORES.outbox)).map(([, v]) => v as Mutation)
+      if (batch.uploaded !== undefined) {
+        for (const m of outbox.filter(m => m.seq <= batch.uploaded!)) {
+          for (const [k, ops] of opsPerDoc(m.ops)) {
+            w.put(STORES.events, eventRecordKey(k, localEventKey(m)), ops)
+            affected.add(k)
+          }
+          w.put(STORES.files, FILES.own(m.seq), { seq: m.seq, id: m.id, hlc: m.hlc ?? '', ops: m.ops, time: m.time } satisfies LoggedMutation)
+          w.delete(STORES.outbox, seqKey(m.seq))
+        }
+        outbox = outbox.filter(m => m.seq > batch.uploaded!)
+      }
+      const keyList = [...affected]
+      const records = (await w.getMany(STORES.docs, keyList)) as Array<DocRecord | undefined>
+      const pendingOps = new Map<string, Array<{ key: string; ops: Op[]; seq: number }>>()
+      for (const m of outbox) {
+        for (const [k, ops] of opsPerDoc(m.ops)) {
+          if (!affected.has(k)) continue
+          let list = pendingOps.get(k)
+          if (!list) pendingOps.set(k, (list = []))
+          list.push({ key: localEventKey(m), ops, seq: m.seq })
+        }
+      }
+      const changes: DocChange[] = []
+      for (let i = 0; i < keyList.length; i++) {
+        const k = keyList[i]!
+        const events = (await w.scan(STORES.events, { gte: eventPrefix(k), lt: prefixEnd(eventPrefix(k)) })).map(([key, ops]) => ({ key: key.slice(eventPrefix(k).length), ops: ops as Op[] }))
+        const base = fold(events.map(e => e.ops))
+        const pending = pendingOps.get(k) ?? []
+        const view = pending.length ? fold([...events, ...pending].sort((a, b) => (a.key < b.key ? -1 : 1)).map(e => e.ops)) : undefined
+        const old = records[i]
+        const record: DocRecord = { base, rev: 0, ...(pending.length ? { view: view ?? null, seq: pending.at(-1)!.seq } : {}) }
+        if (!base && !pending.length) w.delete(STORES.docs, k)
+        else w.put(STORES.docs, k, record)
+        const before = localView(old)
+        const after = localView(record)
+        const { collection, id } = splitDocKey(k)
+        this.updateIndexes(w, collection, id, before, after)
+        if (!deepEqual(before, after) || (old?.view !== undefined) !== (record.view !== undefined)) changes.push({ collection, id, doc: after, pending: record.view !== undefined })
+      }
+      const changeSeq = changes.length ? head.changeSeq + 1 : 0
+      writeHead(w, { ...head, hlc: encodeClock(clock), changeSeq: changeSeq || head.changeSeq })
+      if (changes.length) this.logChange(w, changeSeq, changes.map(c => docKey(c.collection, c.id)))
+      return { merged, clamped: [...clamped], changes, changeSeq }
+    })
+    this.stats.record('pull', performance.now() - start)
+    this.deliverOwn(changes, changeSeq)
+    return { merged, clamped }
+  }
+
+  /** Serverless sync: how far each other client's mutations are merged (client id → last sequence number). */
+  async mergedUpTo(): Promise<Record<string, number>> {
+    const entries = await this.storage.read(r => r.scan(STORES.files, { gte: FILES.receivedPrefix, lt: prefixEnd(FILES.receivedPrefix) }))
+    return Object.fromEntries(entries.map(([k, v]) => [k.slice(FILES.receivedPrefix.length), v as number]))
+  }
+
+  /** This client's mutations after `seq`, in order: those already in the event log, then those still pending. */
+  async ownMutations(after: number): Promise<LoggedMutation[]> {
+    return this.storage.read(async r => {
+      const logged = (await r.scan(STORES.files, { gt: FILES.own(after), lt: prefixEnd(FILES.ownPrefix) })).map(([, v]) => v as LoggedMutation)
+      const pending = (await r.scan(STORES.outbox, { gt: seqKey(after) })).map(([, v]) => v as Mutation)
+      return [...logged, ...pending.map(m => ({ seq: m.seq, id: m.id, hlc: m.hlc ?? '', ops: m.ops, time: m.time }))]
+    })
+  }
+
+  /** Serverless sync's own records (what was uploaded where, linked peers), kept with the replica. */
+  async fileState<T>(key: string): Promise<T | undefined> {
+    return (await this.storage.getMany(STORES.files, [`state/${key}`]))[0] as T | undefined
+  }
+
+  async setFileState(key: string, value: unknown): Promise<void> {
+    await this.storage.write(async w => w.put(STORES.files, `state/${key}`, value))
   }
 
   /**

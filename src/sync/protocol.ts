@@ -81,7 +81,8 @@ const op = (type: string, extra: Record<string, JsonSchema> = {}, required: stri
     additionalProperties: false,
   }) as JsonSchema
 
-const opSchema = {
+/** One op as JSON Schema: what the server accepts in a push, and what serverless sync accepts from a file. */
+export const opSchema = {
   oneOf: [
     op('create', { data: { type: 'object' } }, ['data']),
     op('put', { data: { type: 'object' }, fields: { type: 'array', items: { type: 'string' } } as JsonSchema }, ['data', 'fields']),
