@@ -63,7 +63,10 @@ describe('serverless convergence (property)', () => {
             else {
               const committed = await db
                 .run({ retries: 0 }, async tx => {
-                  if (a.kind === 'create') return void tx.createOrOverwrite(Item, { id: a.doc, label: a.label }) ?? true
+                  if (a.kind === 'create') {
+                    tx.createOrOverwrite(Item, { id: a.doc, label: a.label })
+                    return true
+                  }
                   const doc = await tx.get(Item, a.doc)
                   if (!doc) return false
                   else if (a.kind === 'set') doc.label = a.label
