@@ -64,6 +64,8 @@ interface Linked {
 interface Uploaded {
   latest: number
   parts: Array<{ first: number; last: number; bytes: number }>
+  /** The peers the master index was last written with. */
+  peers?: string[]
 }
 
 /**
@@ -244,7 +246,8 @@ export class FileSync {
     const state = (await this.replica.fileState<Uploaded>(key)) ?? { latest: 0, parts: [] }
     const fresh = await this.replica.ownMutations(state.latest)
     const indexPath = clientIndexPath(this.db, this.replica.clientId)
-    if (fresh.length === 0 && state.latest > 0) return 0
+    const peers = (await this.replica.fileState<string[]>('peers')) ?? []
+    if (fresh.length === 0 && state.latest > 0 && (state.peers ?? []).join() === peers.join()) return 0
     // the newest part is rewritten with the new mutations until it is full
     const parts = [...state.parts]
     const open = parts.at(-1)
@@ -277,10 +280,10 @@ export class FileSync {
     // the master index last; a lost race here hides nobody: readers also list the client folders
     const master: MasterIndex = (await this.readParsed(store, masterPath(this.db), parseMaster, { merged: 0, uploaded: 0, skipped: [], clamped: [], bytesRead: 0, bytesWritten: 0 })) ?? { format: FORMAT, db: this.db, clients: {}, peers: {} }
     master.clients[this.replica.clientId] = { label: l.label, latest, updated }
-    for (const url of (await this.replica.fileState<string[]>('peers')) ?? []) master.peers[url] ??= {}
+    for (const url of peers) master.peers[url] ??= {}
     master.latestUpdate = this.replica.clientId
     await store.write(masterPath(this.db), serialize(master))
-    await this.replica.setFileState(key, { latest, parts } satisfies Uploaded)
+    await this.replica.setFileState(key, { latest, parts, peers } satisfies Uploaded)
     return fresh.length
   }
 }

@@ -1,6 +1,13 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Model, S, openDatabase, type Database } from '../../src/index.js'
 import { memoryFileStore, type FileStore } from '../../src/files/store.js'
+import { webdavStore } from '../../src/files/webdav.js'
+import { folderStore } from '../../src/files/folder.js'
+import { startWebdav } from '../helpers/webdav.js'
 
 class Note extends Model {
   static override COLLECTION = 'Note'
@@ -52,5 +59,99 @@ describe('serverless sync through a file store', () => {
 
   it('a replica syncs with a server or through files, not both', async () => {
     await expect(openDatabase({ name: 'x', models: [Note], sync: { url: 'http://127.0.0.1:1' }, files: [memoryFileStore()] })).rejects.toThrow(/either with a server .* or through files/)
+  })
+})
+
+describe('half-synced and corrupt files', () => {
+  it('are reported and skipped without advancing, never crash a replica or touch its own data, and merge once repaired', async () => {
+    const store = memoryFileStore()
+    const warnings: string[] = []
+    const a = await open([store], 'a')
+    const b = await openDatabase({ name: 'notes', models: [Note], files: { stores: [store], interval: 0, onWarning: w => warnings.push(w) } })
+    await b.run(tx => void tx.create(Note, { id: 'mine', text: 'b’s own' }))
+    await a.run(tx => void tx.create(Note, { id: 'n1', text: 'first' }))
+    await a.files.sync()
+    await a.run(tx => void tx.create(Note, { id: 'n2', text: 'second' }))
+    await a.files.sync()
+    const [part] = (await store.list('')).filter(p => /client-.*\/part-/.test(p) && !p.includes(b.clientId))
+    const whole = (await store.read(part!))!
+    await store.write(part!, whole.slice(0, whole.length / 2))
+    const skipped = await b.files.sync()
+    expect(skipped.merged).toBe(0)
+    expect(skipped.skipped).toEqual([`${store.url}${part}`])
+    expect(warnings.join('\n')).toMatch(/part-.*not valid JSON .*truncated or half-synced/)
+    expect(await notes(b)).toEqual(['mine:b’s own:0'])
+
+    // a garbage client index and master index are skipped too; the listing still finds the client
+    const index = part!.replace(/part-\d+\.json$/, 'client-index.json')
+    const goodIndex = (await store.read(index))!
+    await store.write(index, '{"format":1,"clientId":')
+    await store.write('tidepool-notes/master-index.json', 'garbage')
+    expect((await b.files.sync()).skipped).toHaveLength(2)
+    await store.write(index, goodIndex)
+    await store.write(part!, whole)
+    const repaired = await b.files.sync()
+    expect(repaired.merged).toBe(2)
+    expect(await notes(b)).toEqual(['mine:b’s own:0', 'n1:first:0', 'n2:second:0'])
+    // b's own upload rewrote a readable master index
+    await a.files.sync()
+    expect(await notes(a)).toEqual(await notes(b))
+    for (const db of [a, b]) await db.close()
+  })
+})
+
+describe('several processes and users', () => {
+  it('replicas in separate processes sync through one folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidepool-shared-folder-'))
+    try {
+      // the note everyone will like exists before they start (concurrent creates of one document: the newest wins)
+      const first = await openDatabase({ name: 'shared', models: [Note], files: { stores: [folderStore(join(dir, 'folder'))], interval: 0 } })
+      await first.run(tx => void tx.create(Note, { id: 'shared', text: 'liked by all' }))
+      await first.files.sync()
+      await first.close()
+      const run = (label: string) =>
+        new Promise<{ label: string; notes: Array<[string, number]> }>((resolve, reject) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'folder-client.ts'), join(dir, 'folder'), join(dir, `${label}.db`), label, '12', String(3 * 12 + 1)], { stdio: ['ignore', 'pipe', 'pipe'] })
+          let out = ''
+          let err = ''
+          child.stdout.on('data', d => (out += d))
+          child.stderr.on('data', d => (err += d))
+          child.on('exit', code => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`${label} exited ${code}: ${err}`))))
+        })
+      const results = await Promise.all(['ann', 'bob', 'cy'].map(run))
+      // a last sync in this process: what each one saw, plus everything
+      for (const r of results) {
+        expect(r.notes).toHaveLength(37)
+        expect(r.notes.find(([id]) => id === 'shared')).toEqual(['shared', 36])
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
+  it('two users on a real WebDAV server share by master-index address', async () => {
+    const dav = await startWebdav()
+    try {
+      const auth = { username: dav.username, password: dav.password }
+      const alice = await open([webdavStore(`${dav.url}/alice`, auth)], 'alice')
+      const bob = await open([webdavStore(`${dav.url}/bob`, auth)], 'bob')
+      await alice.run(tx => void tx.create(Note, { id: 'from-alice', text: 'hi bob' }))
+      await bob.run(tx => void tx.create(Note, { id: 'from-bob', text: 'hi alice' }))
+      await alice.files.sync()
+      await bob.files.sync()
+      expect(alice.files.shareUrl()).toBe(`${dav.url}/alice/tidepool-notes/master-index.json`)
+      await bob.files.addPeer(alice.files.shareUrl(), auth)
+      await alice.files.addPeer(bob.files.shareUrl(), auth)
+      await bob.files.sync()
+      await alice.files.sync()
+      expect(await notes(alice)).toEqual(['from-alice:hi bob:0', 'from-bob:hi alice:0'])
+      expect(await notes(bob)).toEqual(await notes(alice))
+      // bob's master index names alice's, so bob's other devices find her too
+      const master = JSON.parse((await webdavStore(`${dav.url}/bob`, auth).read('tidepool-notes/master-index.json'))!) as { peers: Record<string, unknown> }
+      expect(Object.keys(master.peers)).toEqual([alice.files.shareUrl()])
+      for (const db of [alice, bob]) await db.close()
+    } finally {
+      await dav.close()
+    }
   })
 })
