@@ -107,6 +107,17 @@ export class FileSync {
     if (!peers.includes(url)) await this.replica.setFileState('peers', [...peers, url])
   }
 
+  /**
+   * Starts (or brings up to date) this replica from a database's address —
+   * a master index, as `shareUrl()` gives it — as one more device of the
+   * same user: links that store (this client writes there too) and syncs.
+   * A replica that already holds the database merges only what it lacks.
+   */
+  async fromUrl(url: string, auth: WebdavOptions = {}): Promise<FileSyncReport> {
+    this.link(storeForMaster(url, this.db, auth))
+    return this.sync()
+  }
+
   /** The address of this database's master index in the first linked store: what another user passes to `addPeer`. */
   shareUrl(): string {
     const own = this.linked.find(l => !l.peer)

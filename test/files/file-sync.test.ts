@@ -155,3 +155,27 @@ describe('several processes and users', () => {
     }
   })
 })
+
+describe('fromUrl', () => {
+  it('starts a new replica from a database address, and brings an existing one up to date without duplicates', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidepool-from-url-'))
+    try {
+      const laptop = await open([folderStore(dir)], 'laptop')
+      await laptop.run(tx => void tx.create(Note, { id: 'n1', text: 'from the laptop', likes: 1 }))
+      await laptop.files.sync()
+      const phone = await openDatabase({ name: 'notes', models: [Note], files: { interval: 0 } })
+      const first = await phone.files.fromUrl(laptop.files.shareUrl())
+      expect(first.merged).toBe(1)
+      expect(await notes(phone)).toEqual(['n1:from the laptop:1'])
+      await laptop.run(async tx => (await tx.get(Note, 'n1'))!.getField('likes').incrementBy(1))
+      await laptop.files.sync()
+      // again, on a replica that already holds the database
+      expect((await phone.files.fromUrl(laptop.files.shareUrl())).merged).toBe(1)
+      expect(await notes(phone)).toEqual(['n1:from the laptop:2'])
+      await expect(phone.files.fromUrl('file:///tmp/tidepool-other/master-index.json')).rejects.toThrow(/not the master index of database notes/)
+      for (const db of [laptop, phone]) await db.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
