@@ -5,8 +5,10 @@ import { parseArgs } from 'node:util'
 import { Model } from '../orm/model.js'
 import type { ModelClass } from '../orm/types.js'
 import { createServer, type ServerOptions } from '../server/app.js'
+import { files } from './files.js'
 
 const USAGE = `Usage: tidepool serve [options]
+       tidepool files inspect|sync <folder or WebDAV URL> [options]   (tidepool files help)
 
   --port <n>        port to listen on (default 4000; 0 picks a free one)
   --host <addr>     address to listen on (default 127.0.0.1)
@@ -71,6 +73,7 @@ async function serve(args: string[]): Promise<void> {
 const [command, ...rest] = process.argv.slice(2)
 try {
   if (command === 'serve') await serve(rest)
+  else if (command === 'files') await files(rest)
   else {
     console.log(USAGE)
     process.exit(command === undefined || command === 'help' || command === '--help' ? 0 : 2)
