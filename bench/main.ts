@@ -1,5 +1,6 @@
 import { cpus } from 'node:os'
 import { browserBench } from './browser.js'
+import { filesBench, printFilesBench } from './files.js'
 import { queryBench } from './queries.js'
 import { sqliteBench } from './sqlite.js'
 import { printSyncTable, syncBench } from './sync.js'
@@ -9,6 +10,7 @@ console.log(`Tidepool benchmarks â€” Node ${process.version}, ${cpus().length} Ã
 printTable('SQLite replica (Node) versus raw better-sqlite3, same run', await sqliteBench())
 printTable('Queries and live queries (SQLite replica) versus raw SQLite and TinyBase, same run', await queryBench())
 printSyncTable(await syncBench())
+printFilesBench(await filesBench())
 const browser = await browserBench()
 printTable('In Chromium (IndexedDB): Tidepool versus raw IndexedDB and Dexie, same run', browser.rows)
 console.log(`\nCross-tab latency, db.run in tab A to the live callback in tab B: p50 ${browser.crossTab.p50.toFixed(1)} ms, p95 ${browser.crossTab.p95.toFixed(1)} ms`)

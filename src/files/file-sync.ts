@@ -258,7 +258,8 @@ export class FileSync {
     const fresh = await this.replica.ownMutations(state.latest)
     const indexPath = clientIndexPath(this.db, this.replica.clientId)
     const peers = (await this.replica.fileState<string[]>('peers')) ?? []
-    if (fresh.length === 0 && state.latest > 0 && (state.peers ?? []).join() === peers.join()) return 0
+    // nothing new to say: a sync that found nothing new reads only the indexes and writes nothing
+    if (fresh.length === 0 && (state.peers ?? []).join() === peers.join()) return 0
     // the newest part is rewritten with the new mutations until it is full
     const parts = [...state.parts]
     const open = parts.at(-1)

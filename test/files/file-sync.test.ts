@@ -38,6 +38,8 @@ describe('serverless sync through a file store', () => {
     expect(await notes(a)).toEqual(['n2:from b:8'])
     expect(await notes(b)).toEqual(['n2:from b:8'])
     expect(await a.pendingMutations()).toEqual([])
+    expect(a.stats().files).toMatchObject({ syncs: 4, merged: 3, stores: 1, peers: 0, lastError: undefined })
+    expect(a.stats().files!.bytesRead).toBeGreaterThan(0)
     for (const db of [a, b]) await db.close()
   })
 

@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Model, S, openDatabase } from '../src/index.js'
+import { encodeClock } from '../src/core/hlc.js'
+import { folderStore } from '../src/files/folder.js'
+import { clientIndexPath, FORMAT, masterPath, PART_BYTES, partPath, serialize, type ClientIndex, type MasterIndex } from '../src/files/layout.js'
+import type { LoggedMutation } from '../src/replica/events.js'
+import { sqliteStorage } from '../src/sqlite.js'
+
+class Note extends Model {
+  static override COLLECTION = 'Note'
+  static override FIELDS = { text: S.str, n: S.int }
+  static override INDEXES = [['n']]
+}
+
+const CLIENTS = 10
+const PER_CLIENT = 10_000
+
+/** Writes ten clients' folders as their replicas would have: parts of about 500 KB, client indexes, a master index. */
+async function writeFolders(dir: string): Promise<void> {
+  const store = folderStore(dir)
+  const master: MasterIndex = { format: FORMAT, db: 'bench', clients: {}, peers: {} }
+  for (let c = 0; c < CLIENTS; c++) {
+    const clientId = `client-${c}`
+    const parts: ClientIndex['parts'] = []
+    let part: LoggedMutation[] = []
+    let bytes = 0
+    const flush = async () => {
+      const text = serialize({ format: FORMAT, clientId, first: part[0]!.seq, mutations: part })
+      await store.write(partPath('bench', clientId, part[0]!.seq), text)
+      parts.push({ first: part[0]!.seq, last: part.at(-1)!.seq, bytes: text.length })
+      part = []
+      bytes = 0
+    }
+    for (let i = 1; i <= PER_CLIENT; i++) {
+      const id = `${c}-${i}`
+      // mostly new documents, some edits of earlier ones: a merge does both
+      const ops: LoggedMutation['ops'] = i % 4 === 0 ? [{ type: 'increment', collection: 'Note', id: `${c}-${i - 1}`, path: ['n'], by: 1 }] : [{ type: 'create', collection: 'Note', id, data: { id, text: `note ${i} of client ${c}`, n: i } }]
+      const m: LoggedMutation = { seq: i, id: `${clientId}-${i}`, hlc: encodeClock({ wall: 1_700_000_000_000 + i * 10 + c, counter: 0 }), ops, time: 0 }
+      part.push(m)
+      bytes += JSON.stringify(m).length
+      if (bytes > PART_BYTES) await flush()
+    }
+    if (part.length) await flush()
+    const index: ClientIndex = { format: FORMAT, clientId, label: clientId, latest: PER_CLIENT, updated: new Date().toISOString(), parts, lastReceived: {} }
+    await store.write(clientIndexPath('bench', clientId), serialize(index))
+    master.clients[clientId] = { label: clientId, latest: PER_CLIENT, updated: index.updated }
+  }
+  await store.write(masterPath('bench'), serialize(master))
+}
+
+export interface FilesBench {
+  mutationsPerSecond: number
+  mutations: number
+  bytesFirst: number
+  bytesWhenNothingChanged: number
+  indexBytes: number
+}
+
+/** A fresh SQLite replica merges 100,000 mutations from 10 clients' folders; then a sync with nothing new. */
+export async function filesBench(): Promise<FilesBench> {
+  const dir = mkdtempSync(join(tmpdir(), 'tidepool-bench-files-'))
+  try {
+    await writeFolders(join(dir, 'shared'))
+    const db = await openDatabase({ name: 'bench', models: [Note], storage: sqliteStorage(join(dir, 'replica.db')), files: { stores: [folderStore(join(dir, 'shared'))], interval: 0 } })
+    const t = performance.now()
+    const first = await db.files.sync()
+    const seconds = (performance.now() - t) / 1000
+    const again = await db.files.sync()
+    const store = folderStore(join(dir, 'shared'))
+    let indexBytes = (await store.read(masterPath('bench')))!.length
+    for (let c = 0; c < CLIENTS; c++) indexBytes += (await store.read(clientIndexPath('bench', `client-${c}`)))!.length
+    await db.close()
+    return { mutationsPerSecond: first.merged / seconds, mutations: first.merged, bytesFirst: first.bytesRead, bytesWhenNothingChanged: again.bytesRead, indexBytes }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+export function printFilesBench(r: FilesBench): void {
+  console.log('\nServerless sync through a folder (SQLite replica)\n')
+  console.log(`| workload | tidepool | target |`)
+  console.log(`|---|---|---|`)
+  console.log(`| merge ${r.mutations} mutations from ${CLIENTS} clients' folders into a fresh replica | ${r.mutationsPerSecond.toFixed(0)} mutations/s (${(r.bytesFirst / 1024 / 1024).toFixed(1)} MiB read) | |`)
+  console.log(`| bytes read by a sync when nothing changed | ${r.bytesWhenNothingChanged} B (the indexes: ${r.indexBytes} B) | only the indexes |`)
+}
