@@ -250,6 +250,38 @@ export class FileSync {
     }
   }
 
+  /**
+   * Updates the master index, last. Where the store has conditional writes,
+   * a concurrent writer makes this one read again and retry; elsewhere a lost
+   * race hides nobody, since readers also list the client folders.
+   */
+  private async writeMaster(store: CountingStore, update: (m: MasterIndex) => void): Promise<void> {
+    const path = masterPath(this.db)
+    const fresh = (): MasterIndex => ({ format: FORMAT, db: this.db, clients: {}, peers: {} })
+    const parsed = (text: string | undefined) => {
+      if (text === undefined) return fresh()
+      try {
+        return parseMaster(path, text)
+      } catch (e) {
+        if (!(e instanceof CorruptFileError)) throw e
+        // a corrupt master index is rebuilt: the clients list themselves by their folders
+        return fresh()
+      }
+    }
+    if (store.conditional) {
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const current = await store.readVersioned(path)
+        const master = parsed(current?.text)
+        update(master)
+        if (current && current.version === undefined) break // the store gave no version: write plainly
+        if (await store.writeIfUnchanged(path, serialize(master), current?.version)) return
+      }
+    }
+    const master = parsed(await store.read(path))
+    update(master)
+    await store.write(path, serialize(master))
+  }
+
   /** Writes this client's mutations that the store lacks: parts, then the client index, then the master index. */
   private async upload(l: Linked): Promise<number> {
     const { store } = l
@@ -289,12 +321,11 @@ export class FileSync {
     const updated = new Date().toISOString()
     const index: ClientIndex = { format: FORMAT, clientId: this.replica.clientId, label: l.label, latest, updated, parts, lastReceived: await this.replica.mergedUpTo() }
     await store.write(indexPath, serialize(index))
-    // the master index last; a lost race here hides nobody: readers also list the client folders
-    const master: MasterIndex = (await this.readParsed(store, masterPath(this.db), parseMaster, { merged: 0, uploaded: 0, skipped: [], clamped: [], bytesRead: 0, bytesWritten: 0 })) ?? { format: FORMAT, db: this.db, clients: {}, peers: {} }
-    master.clients[this.replica.clientId] = { label: l.label, latest, updated }
-    for (const url of peers) master.peers[url] ??= {}
-    master.latestUpdate = this.replica.clientId
-    await store.write(masterPath(this.db), serialize(master))
+    await this.writeMaster(store, master => {
+      master.clients[this.replica.clientId] = { label: l.label, latest, updated }
+      for (const url of peers) master.peers[url] ??= {}
+      master.latestUpdate = this.replica.clientId
+    })
     await this.replica.setFileState(key, { latest, parts, peers } satisfies Uploaded)
     return fresh.length
   }

@@ -13,6 +13,14 @@ export interface FileStore {
   /** Writes the whole file; readers see the old or the new content, never a mix, where the store can rename. */
   write(path: string, data: string): Promise<void>
   delete(path: string): Promise<void>
+  /**
+   * Optional, where the store can: the file's text with a version tag (an
+   * ETag; undefined when the store gives none), and a write that succeeds
+   * only while the file still has that version (`undefined`: only while it
+   * does not exist), returning false when another writer came first.
+   */
+  readVersioned?(path: string): Promise<{ text: string; version: string | undefined } | undefined>
+  writeIfUnchanged?(path: string, data: string, version: string | undefined): Promise<boolean>
 }
 
 /** A store that counts what crosses it: how much a sync read and wrote. */
@@ -46,6 +54,23 @@ export class CountingStore implements FileStore {
   delete(path: string): Promise<void> {
     return this.inner.delete(path)
   }
+
+  get conditional(): boolean {
+    return !!this.inner.readVersioned && !!this.inner.writeIfUnchanged
+  }
+
+  async readVersioned(path: string): Promise<{ text: string; version: string | undefined } | undefined> {
+    const r = await this.inner.readVersioned!(path)
+    this.reads++
+    this.bytesRead += r ? byteLength(r.text) : 0
+    return r
+  }
+
+  async writeIfUnchanged(path: string, data: string, version: string | undefined): Promise<boolean> {
+    const ok = await this.inner.writeIfUnchanged!(path, data, version)
+    if (ok) this.bytesWritten += byteLength(data)
+    return ok
+  }
 }
 
 export function byteLength(text: string): number {
@@ -55,7 +80,26 @@ export function byteLength(text: string): number {
 /** Files in memory, for tests and for trying things out. */
 export function memoryFileStore(name = 'files'): FileStore {
   const files = new Map<string, string>()
+  const versions = new Map<string, number>()
+  let clock = 0
+  const tick = () => {
+    // a turn of the event loop between reading and writing, as any real store has
+    return new Promise<void>(resolve => setTimeout(resolve, 0))
+  }
   return {
+    async readVersioned(path) {
+      await tick()
+      const text = files.get(path)
+      return text === undefined ? undefined : { text, version: String(versions.get(path)) }
+    },
+    async writeIfUnchanged(path, data, version) {
+      await tick()
+      const current = files.has(path) ? String(versions.get(path)) : undefined
+      if (current !== version) return false
+      files.set(path, data)
+      versions.set(path, ++clock)
+      return true
+    },
     url: `memory://${name}`,
     async list(prefix) {
       return [...files.keys()].filter(p => p.startsWith(prefix)).sort()
@@ -65,6 +109,7 @@ export function memoryFileStore(name = 'files'): FileStore {
     },
     async write(path, data) {
       files.set(path, data)
+      versions.set(path, ++clock)
     },
     async delete(path) {
       files.delete(path)

@@ -93,6 +93,21 @@ export function webdavStore(url: string, options: WebdavOptions = {}): FileStore
       await move.text()
       if (!move.ok) await fail(move, 'MOVE', temp)
     },
+    async readVersioned(path) {
+      const res = await call('GET', path)
+      if (res.status === 404) return void (await res.text())
+      if (!res.ok) await fail(res, 'GET', path)
+      return { text: await res.text(), version: res.headers.get('etag') ?? undefined }
+    },
+    // a conditional PUT in place (If-Match / If-None-Match): servers that keep ETags refuse a stale one with 412
+    async writeIfUnchanged(path, data, version) {
+      await ensureFolder(path.split('/').slice(0, -1).join('/'))
+      const res = await call('PUT', path, { body: data, headers: { 'content-type': 'application/json', ...(version === undefined ? { 'if-none-match': '*' } : { 'if-match': version }) } })
+      await res.text()
+      if (res.status === 412) return false
+      if (!res.ok) await fail(res, 'PUT', path)
+      return true
+    },
     async delete(path) {
       const res = await call('DELETE', path)
       await res.text()

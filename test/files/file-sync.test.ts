@@ -181,3 +181,34 @@ describe('fromUrl', () => {
     }
   })
 })
+
+describe('several linked stores', () => {
+  it('a client seen through two stores is merged once, and each store gets every mutation', async () => {
+    const [home, work] = [memoryFileStore('home'), memoryFileStore('work')]
+    const a = await open([home, work], 'a')
+    const c = await open([home, work], 'c')
+    const b = await open([work], 'b')
+    for (let i = 0; i < 3; i++) await a.run(async tx => void tx.createOrOverwrite(Note, { id: 'shared', text: `v${i}` }))
+    await a.run(async tx => (await tx.get(Note, 'shared'))!.getField('likes').incrementBy(5))
+    await a.files.sync()
+    const r = await c.files.sync()
+    expect(r.merged).toBe(4)
+    expect(await notes(c)).toEqual(['shared:v2:5'])
+    await b.files.sync()
+    expect(await notes(b)).toEqual(['shared:v2:5'])
+    for (const s of [home, work]) expect((await s.list('')).filter(p => p.includes(a.clientId))).toHaveLength(2)
+    for (const db of [a, b, c]) await db.close()
+  })
+})
+
+describe('the master index under concurrent writers', () => {
+  it('with conditional writes, clients updating it at once all end up in it', async () => {
+    const store = memoryFileStore()
+    const dbs = await Promise.all(['a', 'b', 'c', 'd'].map(label => open([store], label)))
+    for (const db of dbs) await db.run(tx => void tx.create(Note, { id: db.clientId, text: 'hi' }))
+    await Promise.all(dbs.map(db => db.files.sync()))
+    const master = JSON.parse((await store.read('tidepool-notes/master-index.json'))!) as { clients: Record<string, unknown> }
+    expect(Object.keys(master.clients).sort()).toEqual(dbs.map(d => d.clientId).sort())
+    for (const db of dbs) await db.close()
+  })
+})
