@@ -8,6 +8,9 @@ import { memoryFileStore, type FileStore } from '../../src/files/store.js'
 import { webdavStore } from '../../src/files/webdav.js'
 import { folderStore } from '../../src/files/folder.js'
 import { startWebdav } from '../helpers/webdav.js'
+import { decodeClock, encodeClock, MAX_DRIFT } from '../../src/core/hlc.js'
+import { clientIndexPath, FORMAT, partPath, serialize } from '../../src/files/layout.js'
+import type { LoggedMutation } from '../../src/replica/events.js'
 
 class Note extends Model {
   static override COLLECTION = 'Note'
@@ -210,5 +213,33 @@ describe('the master index under concurrent writers', () => {
     const master = JSON.parse((await store.read('tidepool-notes/master-index.json'))!) as { clients: Record<string, unknown> }
     expect(Object.keys(master.clients).sort()).toEqual(dbs.map(d => d.clientId).sort())
     for (const db of dbs) await db.close()
+  })
+})
+
+describe('clocks', () => {
+  it('a client whose clock runs far ahead is merged and reported, and moves local clocks only 5 minutes ahead', async () => {
+    const store = memoryFileStore()
+    const warnings: string[] = []
+    const db = await openDatabase({ name: 'notes', models: [Note], files: { stores: [store], interval: 0, onWarning: w => warnings.push(w) } })
+    const ahead = encodeClock({ wall: Date.now() + 24 * 3600_000, counter: 0 })
+    const mutation = { seq: 1, id: 'm1', hlc: ahead, time: 0, ops: [{ type: 'create', collection: 'Note', id: 'future', data: { id: 'future', text: 'from tomorrow', likes: 0, tags: [] } }] }
+    const part = serialize({ format: FORMAT, clientId: 'skewed', first: 1, mutations: [mutation as LoggedMutation] })
+    await store.write(partPath('notes', 'skewed', 1), part)
+    await store.write(clientIndexPath('notes', 'skewed'), serialize({ format: FORMAT, clientId: 'skewed', label: 'skewed', latest: 1, updated: '', parts: [{ first: 1, last: 1, bytes: part.length }], lastReceived: {} }))
+    const report = await db.files.sync()
+    expect(report.clamped).toEqual(['skewed'])
+    expect(warnings.join()).toMatch(/client skewed's clock runs more than 5 minutes ahead/)
+    // this replica's clock moved only 5 minutes ahead: a write made now is older, by the clocks, than the skewed
+    // create, which stays the newest on every replica until the clocks agree (what the warning says)
+    await db.run(async tx => void ((await tx.get(Note, 'future'))!.text = 'edited today'))
+    const wall = decodeClock((await db.pendingMutations())[0]!.hlc!)!.wall
+    expect(wall).toBeGreaterThan(Date.now() + MAX_DRIFT - 60_000)
+    expect(wall).toBeLessThanOrEqual(Date.now() + MAX_DRIFT)
+    await db.files.sync()
+    expect((await db.run(tx => tx.get(Note, 'future')))?.text).toBe('from tomorrow')
+    const other = await openDatabase({ name: 'notes', models: [Note], files: { stores: [store], interval: 0, onWarning: () => undefined } })
+    await other.files.sync()
+    expect((await other.run(tx => tx.get(Note, 'future')))?.text).toBe('from tomorrow')
+    for (const d of [db, other]) await d.close()
   })
 })
