@@ -1,7 +1,8 @@
 import { deepEqual } from '../core/json.js'
 import { compareKeys, effectiveOrders, hitKey, type Order, type QuerySpec } from '../core/query.js'
 import type { QueryHit } from './query.js'
-import type { DocChange, Replica } from './replica.js'
+import type { DocChange } from './change-feed.js'
+import type { Replica } from './replica.js'
 
 export interface Change {
   type: 'added' | 'modified' | 'removed'

@@ -1,6 +1,6 @@
 import { applyOp, describe, holds, type Doc } from '../core/apply.js'
 import { ConditionFailedError, InvalidOptionsError, SchemaChangedError } from '../core/errors.js'
-import { deepEqual, type JsonObject } from '../core/json.js'
+import { deepEqual } from '../core/json.js'
 import { docKey, splitDocKey } from '../core/key.js'
 import type { Mutation, Op, Precondition } from '../core/mutation.js'
 import { prefixEnd } from '../core/encoding.js'
@@ -8,6 +8,7 @@ import type { QuerySpec } from '../core/query.js'
 import { indexDef, indexEntries, indexPrefix, containsPrefix, type IndexDef } from './indexes.js'
 import { execute, plan, type Plan, type QueryHit } from './query.js'
 import { collectionRange, localView, seqKey, STORES, type DocRecord } from './records.js'
+import { ChangeFeed, type ChangeListener, type DocChange, type PeerNotices } from './change-feed.js'
 import { Stats } from './stats.js'
 import type { Storage, StorageReader, StorageWriter } from './storage.js'
 import type { PulledChanges, RejectionReason } from '../core/changes.js'
@@ -44,17 +45,6 @@ export interface ReplicaOptions {
   peers?: PeerNotices
 }
 
-/** A changelog entry as tabs announce it: the document keys one commit or pull changed. */
-export interface ChangeNotice {
-  changeSeq: number
-  keys: string[]
-}
-
-export interface PeerNotices {
-  post(notice: ChangeNotice): void
-  subscribe(listener: (notice: ChangeNotice) => void): () => void
-}
-
 /** A mutation the server refused, kept until the app acknowledges it. */
 export interface Rejection {
   id: string
@@ -65,17 +55,6 @@ export interface Rejection {
   collections: string[]
   at: number
 }
-
-/** A document that changed, as it is now (undefined: deleted). */
-export interface DocChange {
-  collection: string
-  id: string
-  doc: JsonObject | undefined
-  pending: boolean
-}
-
-/** Change events: the documents a commit changed, or `reset` when changes were missed and everything must be re-read. */
-export type ChangeListener = (changes: DocChange[] | 'reset') => void
 
 /** What a commit did: the outbox entry it appended and the documents it changed (none: nothing was written). */
 export interface CommitResult {
@@ -96,17 +75,7 @@ const BUILD_CHUNK = 1000
  */
 export class Replica {
   readonly stats: Stats
-  private readonly listeners = new Set<ChangeListener>()
-  private stopWatching: (() => void) | undefined
-  /** The last changelog entry this replica has delivered to its listeners. */
-  private seenChange = 0
-  private readonly ownChanges = new Set<number>()
-  private catchingUp: Promise<void> | undefined
-  /** A notice arrived while catching up: read again when done. */
-  private catchUpAgain = false
-  private hint: ChangeNotice | undefined
-  private closed = false
-  private readonly peers: PeerNotices | undefined
+  private readonly feed: ChangeFeed
 
   private constructor(
     readonly storage: Storage,
@@ -116,7 +85,7 @@ export class Replica {
     options: ReplicaOptions,
   ) {
     this.stats = new Stats(options.debug)
-    this.peers = options.peers
+    this.feed = new ChangeFeed(storage, options.peers)
   }
 
   static async open(storage: Storage, options: ReplicaOptions): Promise<Replica> {
@@ -147,7 +116,7 @@ export class Replica {
         return { clientId: head.clientId, seen: head.changeSeq, build }
       })
       const replica = new Replica(storage, clientId, options.schemaVersion, indexes, options)
-      replica.seenChange = seen
+      replica.feed.start(seen)
       for (const { collection, def } of build) await replica.buildIndex(collection, def, options.onProgress)
       return replica
     } catch (e) {
@@ -265,7 +234,7 @@ export class Replica {
       return { result: { mutation, changed: changed.map(splitDocKey) }, changes, changeSeq }
     })
     this.stats.record('commit', performance.now() - start)
-    this.deliverOwn(changes, changeSeq)
+    this.feed.deliver(changes, changeSeq)
     return result
   }
 
@@ -297,105 +266,14 @@ export class Replica {
     return plan(spec, this.indexes.get(spec.collection) ?? [])
   }
 
-  /** Calls `listener` after every change to the documents, made here or, where the storage can tell, elsewhere. */
+  /** Calls `listener` after every change to the documents, made here or, where the storage can tell, elsewhere (another process or tab). */
   onChange(listener: ChangeListener): () => void {
-    this.listeners.add(listener)
-    if (this.listeners.size === 1) {
-      const stops = [this.storage.watch?.(() => void this.catchUp()), this.peers?.subscribe(n => void this.catchUp(n))]
-      this.stopWatching = () => stops.forEach(s => s?.())
-    }
-    return () => {
-      this.listeners.delete(listener)
-      if (this.listeners.size === 0) {
-        this.stopWatching?.()
-        this.stopWatching = undefined
-      }
-    }
+    return this.feed.subscribe(listener)
   }
 
-  /** Delivers the changes of a write made here (logged as changelog entry `changeSeq`), and tells the other tabs. */
-  private deliverOwn(changes: DocChange[], changeSeq: number): void {
-    if (!changes.length) return
-    this.peers?.post({ changeSeq, keys: changes.map(c => docKey(c.collection, c.id)) })
-    this.ownChanges.add(changeSeq)
-    this.emit(changes)
-    // another writer committed in between: catch up on what it changed (only listeners care)
-    if (changeSeq !== this.seenChange + 1 && this.listeners.size > 0) void this.catchUp()
-    else this.advanceSeen(changeSeq)
-  }
-
-  private emit(changes: DocChange[] | 'reset'): void {
-    for (const l of [...this.listeners]) l(changes)
-  }
-
-  private advanceSeen(changeSeq: number): void {
-    this.seenChange = Math.max(this.seenChange, changeSeq)
-    for (const s of this.ownChanges) if (s <= this.seenChange) this.ownChanges.delete(s)
-  }
-
-  /**
-   * Reads the changelog entries this replica has not delivered and delivers
-   * the documents they name; a tab's notice of the very next entry names its
-   * keys, which spares reading the changelog. Runs in the background: it
-   * never rejects. A notice that arrives meanwhile makes it read again, so
-   * none is lost.
-   */
-  catchUp(hint?: ChangeNotice): Promise<void> {
-    if (this.catchingUp) {
-      this.catchUpAgain = true
-      return this.catchingUp
-    }
-    this.hint = hint
-    this.catchingUp = (async () => {
-      try {
-        do {
-          this.catchUpAgain = false
-          const hint = this.hint
-          this.hint = undefined
-          await this.catchUpOnce(hint?.changeSeq === this.seenChange + 1 ? hint : undefined)
-        } while (this.catchUpAgain && !this.closed)
-      } catch (e) {
-        // closed meanwhile: nothing left to deliver to
-        if (!this.closed) console.warn('tidepool: could not read changes made elsewhere', e)
-      } finally {
-        this.catchingUp = undefined
-      }
-    })()
-    return this.catchingUp
-  }
-
-  private async catchUpOnce(next: ChangeNotice | undefined): Promise<void> {
-    const keys = new Set<string>()
-    let latest: number
-    if (next) {
-      latest = next.changeSeq
-      for (const key of next.keys) keys.add(key)
-    } else {
-      const read = await this.storage.read(async r => ({
-        entries: await r.scan(STORES.changes, { gt: seqKey(this.seenChange) }),
-        latest: (await readHead(r)).changeSeq,
-      }))
-      latest = read.latest
-      if (latest <= this.seenChange) return
-      const first = read.entries[0] ? Number(read.entries[0][0]) : latest + 1
-      if (first > this.seenChange + 1) {
-        this.advanceSeen(latest)
-        this.emit('reset')
-        return
-      }
-      for (const [k, v] of read.entries) if (!this.ownChanges.has(Number(k))) for (const key of v as string[]) keys.add(key)
-    }
-    const list = [...keys]
-    const records = await this.storage.getMany(STORES.docs, list)
-    this.advanceSeen(latest)
-    if (list.length) {
-      this.emit(
-        list.map((k, i) => {
-          const r = records[i] as DocRecord | undefined
-          return { ...splitDocKey(k), doc: localView(r), pending: r?.view !== undefined }
-        }),
-      )
-    }
+  /** Delivers what other processes or tabs changed that this replica has not delivered yet. */
+  catchUp(): Promise<void> {
+    return this.feed.catchUp()
   }
 
   /** The last server revision this replica has pulled (0: none). */
@@ -466,7 +344,7 @@ export class Replica {
       return { acked, rejected, changes, changeSeq, stale: false }
     })
     this.stats.record('pull', performance.now() - start)
-    this.deliverOwn(changes, changeSeq)
+    this.feed.deliver(changes, changeSeq)
     return { acked, rejected, stale }
   }
 
@@ -555,7 +433,7 @@ export class Replica {
       return { merged, clamped: [...clamped], changes, changeSeq }
     })
     this.stats.record('pull', performance.now() - start)
-    this.deliverOwn(changes, changeSeq)
+    this.feed.deliver(changes, changeSeq)
     return { merged, clamped }
   }
 
@@ -636,10 +514,7 @@ export class Replica {
   }
 
   close(): Promise<void> {
-    this.closed = true
-    this.stopWatching?.()
-    this.stopWatching = undefined
-    this.listeners.clear()
+    this.feed.close()
     return this.storage.close()
   }
 }
