@@ -8,7 +8,8 @@ import type { QuerySpec } from '../core/query.js'
 import { indexDef, indexEntries, indexPrefix, containsPrefix, type IndexDef } from './indexes.js'
 import { execute, plan, type Plan, type QueryHit } from './query.js'
 import { collectionRange, localView, seqKey, STORES, type DocRecord } from './records.js'
-import { ChangeFeed, type ChangeListener, type DocChange, type PeerNotices } from './change-feed.js'
+import { ChangeFeed, type ChangeListener, type PeerNotices } from './change-feed.js'
+import { ViewWriter } from './view-writer.js'
 import { Stats } from './stats.js'
 import type { Storage, StorageReader, StorageWriter } from './storage.js'
 import type { PulledChanges, RejectionReason } from '../core/changes.js'
@@ -62,9 +63,6 @@ export interface CommitResult {
   changed: Array<{ collection: string; id: string }>
 }
 
-/** Changelog entries kept for other processes and tabs to catch up from. */
-const CHANGELOG_KEEP = 1000
-const PRUNE_EVERY = 100
 const BUILD_CHUNK = 1000
 
 /**
@@ -214,43 +212,27 @@ export class Replica {
       // a newer version of the app opened this replica (another tab): its indexes and schema are not this code's to write
       if (head.schemaVersion > this.schemaVersion) throw new SchemaChangedError(this.schemaVersion, head.schemaVersion)
       const seq = head.seq + 1
-      const changeSeq = head.changeSeq + 1
       const time = Date.now()
       const hlc = encodeClock(tick(decodeClock(head.hlc ?? '') ?? ZERO, time))
       const mutation: Mutation = { id: randomId(), clientId: head.clientId, seq, ops, preconditions, schemaVersion: this.schemaVersion, time, hlc }
-      const changes: DocChange[] = []
+      const vw = this.viewWriter(w)
       for (const k of changed) {
         const old = before.get(k)
         const view = views.get(k)
-        const { collection, id } = splitDocKey(k)
-        if (!old?.base && !view) w.delete(STORES.docs, k)
-        else w.put(STORES.docs, k, { base: old?.base, rev: old?.rev ?? 0, view: view ?? null, seq } satisfies DocRecord)
-        this.updateIndexes(w, collection, id, localView(old), view)
-        changes.push({ collection, id, doc: view, pending: true })
+        vw.write(k, old, !old?.base && !view ? undefined : { base: old?.base, rev: old?.rev ?? 0, view: view ?? null, seq })
       }
       w.put(STORES.outbox, seqKey(seq), mutation)
+      const changeSeq = vw.log(head.changeSeq)
       writeHead(w, { ...head, seq, changeSeq, hlc })
-      this.logChange(w, changeSeq, changed)
-      return { result: { mutation, changed: changed.map(splitDocKey) }, changes, changeSeq }
+      return { result: { mutation, changed: changed.map(splitDocKey) }, changes: vw.changes, changeSeq }
     })
     this.stats.record('commit', performance.now() - start)
     this.feed.deliver(changes, changeSeq)
     return result
   }
 
-  private updateIndexes(w: StorageWriter, collection: string, id: string, before: Doc, after: Doc): void {
-    for (const def of this.indexes.get(collection) ?? []) {
-      const old = indexEntries(collection, def, id, before)
-      const next = indexEntries(collection, def, id, after)
-      for (const k of old) if (!next.includes(k)) w.delete(STORES.indexes, k)
-      for (const k of next) if (!old.includes(k)) w.put(STORES.indexes, k, id)
-    }
-  }
-
-  private logChange(w: StorageWriter, changeSeq: number, keys: string[]): void {
-    w.put(STORES.changes, seqKey(changeSeq), keys)
-    // pruned a hundred entries at a time: one request, not one per commit
-    if (changeSeq % PRUNE_EVERY === 0 && changeSeq > CHANGELOG_KEEP) w.deleteRange(STORES.changes, { lt: seqKey(changeSeq - CHANGELOG_KEEP) })
+  private viewWriter(w: StorageWriter): ViewWriter {
+    return new ViewWriter(w, collection => this.indexes.get(collection) ?? [])
   }
 
   /** Runs a query against the local views, with the plan it used. */
@@ -315,33 +297,19 @@ export class Replica {
       const keys = new Set([...changeByKey.keys(), ...ackedOps.keys(), ...new OpsByDoc(rejected.map(r => r.mutation)).keys()])
       const keyList = [...keys]
       const records = (await w.getMany(STORES.docs, keyList)) as Array<DocRecord | undefined>
-      const changes: DocChange[] = []
+      const vw = this.viewWriter(w)
       keyList.forEach((k, i) => {
         const old = records[i]
         const change = changeByKey.get(k)
         const next = rebase(k, old?.base, ackedOps, change, pendingOps)
-        const { collection, id } = splitDocKey(k)
         const record: DocRecord = { base: next.base, rev: change?.revision ?? old?.rev ?? 0, ...(next.seq !== undefined ? { view: next.view ?? null, seq: next.seq } : {}) }
-        if (!record.base && next.seq === undefined) w.delete(STORES.docs, k)
-        else w.put(STORES.docs, k, record)
-        const before = localView(old)
-        const after = localView(record)
-        this.updateIndexes(w, collection, id, before, after)
-        if (!deepEqual(before, after) || (old?.view !== undefined) !== (record.view !== undefined)) changes.push({ collection, id, doc: after, pending: record.view !== undefined })
+        vw.write(k, old, !record.base && next.seq === undefined ? undefined : record)
       })
       for (const seq of done) w.delete(STORES.outbox, seqKey(seq))
       for (const r of rejected) w.put(STORES.rejections, r.id, r)
-      let changeSeq = 0
-      if (changes.length) changeSeq = head.changeSeq + 1
+      const changeSeq = vw.log(head.changeSeq)
       writeHead(w, { ...head, pulledRevision: res.revision, changeSeq: changeSeq || head.changeSeq })
-      if (changes.length) {
-        this.logChange(
-          w,
-          changeSeq,
-          changes.map(c => docKey(c.collection, c.id)),
-        )
-      }
-      return { acked, rejected, changes, changeSeq, stale: false }
+      return { acked, rejected, changes: vw.changes, changeSeq, stale: false }
     })
     this.stats.record('pull', performance.now() - start)
     this.feed.deliver(changes, changeSeq)
@@ -410,27 +378,18 @@ export class Replica {
           list.push({ key: localEventKey(m), ops, seq: m.seq })
         }
       }
-      const changes: DocChange[] = []
+      const vw = this.viewWriter(w)
       for (let i = 0; i < keyList.length; i++) {
         const k = keyList[i]!
         const events = (await w.scan(STORES.events, { gte: eventPrefix(k), lt: prefixEnd(eventPrefix(k)) })).map(([key, ops]) => ({ key: key.slice(eventPrefix(k).length), ops: ops as Op[] }))
         const base = fold(events.map(e => e.ops))
         const pending = pendingOps.get(k) ?? []
         const view = pending.length ? fold([...events, ...pending].sort((a, b) => (a.key < b.key ? -1 : 1)).map(e => e.ops)) : undefined
-        const old = records[i]
-        const record: DocRecord = { base, rev: 0, ...(pending.length ? { view: view ?? null, seq: pending.at(-1)!.seq } : {}) }
-        if (!base && !pending.length) w.delete(STORES.docs, k)
-        else w.put(STORES.docs, k, record)
-        const before = localView(old)
-        const after = localView(record)
-        const { collection, id } = splitDocKey(k)
-        this.updateIndexes(w, collection, id, before, after)
-        if (!deepEqual(before, after) || (old?.view !== undefined) !== (record.view !== undefined)) changes.push({ collection, id, doc: after, pending: record.view !== undefined })
+        vw.write(k, records[i], !base && !pending.length ? undefined : { base, rev: 0, ...(pending.length ? { view: view ?? null, seq: pending.at(-1)!.seq } : {}) })
       }
-      const changeSeq = changes.length ? head.changeSeq + 1 : 0
+      const changeSeq = vw.log(head.changeSeq)
       writeHead(w, { ...head, hlc: encodeClock(clock), changeSeq: changeSeq || head.changeSeq })
-      if (changes.length) this.logChange(w, changeSeq, changes.map(c => docKey(c.collection, c.id)))
-      return { merged, clamped: [...clamped], changes, changeSeq }
+      return { merged, clamped: [...clamped], changes: vw.changes, changeSeq }
     })
     this.stats.record('pull', performance.now() - start)
     this.feed.deliver(changes, changeSeq)
