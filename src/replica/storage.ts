@@ -62,10 +62,11 @@ export interface Storage {
    */
   getMany(store: string, keys: readonly string[]): Promise<unknown[]>
   /**
-   * Calls `onChange` soon after another connection (another process, tab, or
-   * database object on the same storage) commits; returns a function that
-   * stops watching. Optional: without it, changes made elsewhere reach only
-   * new reads.
+   * Calls `onChange` soon after another connection (another process or
+   * database object on the same file) commits; returns a function that stops
+   * watching. Optional: without it, changes made elsewhere reach only new
+   * reads. Storages that tabs share say so with `shared` instead, and the
+   * tabs tell each other (src/tabs).
    */
   watch?(onChange: () => void): () => void
   /** Set where other tabs open the same data: the name they coordinate on (src/tabs). */
