@@ -283,6 +283,10 @@ class IdbTx implements StorageWriter {
     })
   }
 
+  count(store: string): Promise<number> {
+    return request(this.tx.objectStore(store).count())
+  }
+
   put(store: string, key: string, value: unknown): void {
     this.tx.objectStore(store).put(value, key)
   }

@@ -115,6 +115,19 @@ class MemoryTx implements StorageWriter {
     return keys.map(k => [k, merged.get(k)])
   }
 
+  async count(store: string): Promise<number> {
+    const own = this.pending.get(store)
+    if (!own) return this.tree(store).size
+    // pending writes change the count: only those that add or remove an entry
+    let n = this.tree(store).size
+    for (const [k, v] of own) {
+      const existed = this.tree(store).has(k)
+      if (v === DELETED && existed) n--
+      else if (v !== DELETED && !existed) n++
+    }
+    return n
+  }
+
   put(store: string, key: string, value: unknown): void {
     this.tree(store)
     let p = this.pending.get(store)

@@ -454,6 +454,11 @@ export class Replica {
     return (r as DocRecord | undefined)?.view !== undefined
   }
 
+  /** How many mutations are pending, without reading them. */
+  pendingCount(): Promise<number> {
+    return this.storage.read(r => r.count(STORES.outbox))
+  }
+
   /** Pending mutations in commit order. */
   outbox(): Promise<Mutation[]> {
     return this.storage.read(async r => (await r.scan(STORES.outbox)).map(([, v]) => v as Mutation))

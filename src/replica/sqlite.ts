@@ -224,6 +224,15 @@ class SqliteTx implements StorageWriter {
     return stmt.all(...params).map(r => [r.k, JSON.parse(r.v)])
   }
 
+  async count(store: string): Promise<number> {
+    const { table } = this.st(store)
+    this.flush()
+    const sql = `SELECT COUNT(*) AS k, '' AS v FROM ${table}`
+    let stmt = this.st(store).scans.get(sql)
+    if (!stmt) this.st(store).scans.set(sql, (stmt = this.db.prepare<Array<string | number>, { k: string; v: string }>(sql)))
+    return Number(stmt.get()!.k)
+  }
+
   put(store: string, key: string, value: unknown): void {
     this.buffer(store).set(key, JSON.stringify(value))
   }

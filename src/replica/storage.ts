@@ -36,6 +36,8 @@ export interface StorageReader {
   getMany(store: string, keys: readonly string[]): Promise<unknown[]>
   /** Entries in key order (reversed with `reverse`), within the range. */
   scan(store: string, range?: KeyRange): Promise<Array<[string, unknown]>>
+  /** How many entries the store holds, without reading them. */
+  count(store: string): Promise<number>
 }
 
 export interface StorageWriter extends StorageReader {

@@ -127,8 +127,8 @@ export class SyncEngine implements Sync {
     this.stopCommits = this.replica.onChange(changes => {
       // with pushes delegated, a change without pending writes may be another pusher's acknowledgements
       if (changes === 'reset' || (!this.options.pushVia && !changes.some(c => c.pending))) return
-      void this.replica.outbox().then(
-        o => this.set({ pending: o.length }),
+      void this.replica.pendingCount().then(
+        pending => this.set({ pending }),
         () => undefined,
       )
       this.kick()
@@ -268,7 +268,7 @@ export class SyncEngine implements Sync {
       if (!stale) this.set({ revision: pulled.revision })
     } while ((pulled.more || stale) && !this.stopped)
     this.announced = Math.max(this.announced, pulled.revision)
-    this.set({ phase: 'in-sync', pending: (await this.replica.outbox()).length, revision: pulled.revision, lastSyncAt: Date.now(), lastError: undefined })
+    this.set({ phase: 'in-sync', pending: await this.replica.pendingCount(), revision: pulled.revision, lastSyncAt: Date.now(), lastError: undefined })
     // the status is current before anyone waiting on these mutations resumes
     for (const m of acked) this.settle(m.id, results.find(r => r.id === m.id)!)
     for (const r of rejected) {

@@ -78,6 +78,22 @@ export function describeStorage(adapter: Adapter): void {
       expect(await storage.read(r => r.scan('a', { gte: 'e' }))).toEqual([['e', 'E']])
     })
 
+    it('counts entries, including a transaction’s own writes', async () => {
+      expect(await storage.read(r => r.count('a'))).toBe(0)
+      await storage.write(async w => {
+        for (const k of ['a', 'b', 'c']) w.put('a', k, k)
+        expect(await w.count('a')).toBe(3)
+      })
+      await storage.write(async w => {
+        w.delete('a', 'b')
+        w.put('a', 'c', 'again')
+        w.put('a', 'd', 'd')
+        expect(await w.count('a')).toBe(3)
+      })
+      expect(await storage.read(r => r.count('a'))).toBe(3)
+      expect(await storage.read(r => r.count('b'))).toBe(0)
+    })
+
     it('deletes a range of keys, including ones written earlier in the same transaction', async () => {
       await storage.write(async w => {
         for (const k of ['a', 'b', 'c', 'd', 'e']) w.put('a', k, k)
