@@ -106,33 +106,39 @@ describe('half-synced and corrupt files', () => {
 })
 
 describe('several processes and users', () => {
-  it('replicas in separate processes sync through one folder', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tidepool-shared-folder-'))
-    try {
-      // the note everyone will like exists before they start (concurrent creates of one document: the newest wins)
-      const first = await openDatabase({ name: 'shared', models: [Note], files: { stores: [folderStore(join(dir, 'folder'))], interval: 0 } })
-      await first.run(tx => void tx.create(Note, { id: 'shared', text: 'liked by all' }))
-      await first.files.sync()
-      await first.close()
-      const run = (label: string) =>
-        new Promise<{ label: string; notes: Array<[string, number]> }>((resolve, reject) => {
-          const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'folder-client.ts'), join(dir, 'folder'), join(dir, `${label}.db`), label, '12', String(3 * 12 + 1)], { stdio: ['ignore', 'pipe', 'pipe'] })
-          let out = ''
-          let err = ''
-          child.stdout.on('data', d => (out += d))
-          child.stderr.on('data', d => (err += d))
-          child.on('exit', code => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`${label} exited ${code}: ${err}`))))
-        })
-      const results = await Promise.all(['ann', 'bob', 'cy'].map(run))
-      // a last sync in this process: what each one saw, plus everything
-      for (const r of results) {
-        expect(r.notes).toHaveLength(37)
-        expect(r.notes.find(([id]) => id === 'shared')).toEqual(['shared', 36])
+  for (const medium of ['folder', 'webdav'] as const) {
+    it(`replicas in separate processes sync through one ${medium === 'folder' ? 'folder' : 'WebDAV share'}`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tidepool-shared-'))
+      const dav = medium === 'webdav' ? await startWebdav() : undefined
+      try {
+        const where = dav ? `${dav.url}/shared` : join(dir, 'folder')
+        const store = dav ? webdavStore(where, { username: dav.username, password: dav.password }) : folderStore(where)
+        // the note everyone will like exists before they start (concurrent creates of one document: the newest wins)
+        const first = await openDatabase({ name: 'shared', models: [Note], files: { stores: [store], interval: 0 } })
+        await first.run(tx => void tx.create(Note, { id: 'shared', text: 'liked by all' }))
+        await first.files.sync()
+        await first.close()
+        const env = { ...process.env, ...(dav ? { TIDEPOOL_WEBDAV_USER: dav.username, TIDEPOOL_WEBDAV_PASSWORD: dav.password } : {}) }
+        const run = (label: string) =>
+          new Promise<{ label: string; notes: Array<[string, number]> }>((resolve, reject) => {
+            const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'folder-client.ts'), where, join(dir, `${label}.db`), label, '12', String(3 * 12 + 1)], { stdio: ['ignore', 'pipe', 'pipe'], env })
+            let out = ''
+            let err = ''
+            child.stdout.on('data', d => (out += d))
+            child.stderr.on('data', d => (err += d))
+            child.on('exit', code => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`${label} exited ${code}: ${err}`))))
+          })
+        const results = await Promise.all(['ann', 'bob', 'cy'].map(run))
+        for (const r of results) {
+          expect(r.notes).toHaveLength(37)
+          expect(r.notes.find(([id]) => id === 'shared')).toEqual(['shared', 36])
+        }
+      } finally {
+        await dav?.close()
+        rmSync(dir, { recursive: true, force: true })
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  }, 60_000)
+    }, 60_000)
+  }
 
   it('two users on a real WebDAV server share by master-index address', async () => {
     const dav = await startWebdav()

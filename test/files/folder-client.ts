@@ -1,7 +1,8 @@
-// A replica in its own process, syncing through a folder: writes its notes, then syncs until it sees everyone's.
-// Usage: folder-client.ts <folder> <replica.db> <label> <notes to write> <notes expected in all>
+// A replica in its own process, syncing through a folder or a WebDAV share: writes its notes, then syncs until it sees everyone's.
+// Usage: folder-client.ts <folder or http(s) URL> <replica.db> <label> <notes to write> <notes expected in all>
+// (WebDAV credentials in TIDEPOOL_WEBDAV_USER / TIDEPOOL_WEBDAV_PASSWORD)
 import { Model, S, openDatabase } from 'tidepool'
-import { folderStore } from 'tidepool/files'
+import { folderStore, webdavStore } from 'tidepool/files'
 import { sqliteStorage } from 'tidepool/sqlite'
 
 class Note extends Model {
@@ -10,7 +11,8 @@ class Note extends Model {
 }
 
 const [folder, file, label, write, expected] = process.argv.slice(2) as [string, string, string, string, string]
-const db = await openDatabase({ name: 'shared', models: [Note], storage: sqliteStorage(file), files: { stores: [folderStore(folder)], label, interval: 0 } })
+const store = /^https?:/.test(folder) ? webdavStore(folder, { username: process.env.TIDEPOOL_WEBDAV_USER, password: process.env.TIDEPOOL_WEBDAV_PASSWORD }) : folderStore(folder)
+const db = await openDatabase({ name: 'shared', models: [Note], storage: sqliteStorage(file), files: { stores: [store], label, interval: 0 } })
 // the shared note was made before the processes started: find it first
 while (!(await db.run(tx => tx.get(Note, 'shared')))) await db.files.sync()
 for (let i = 0; i < Number(write); i++) {
