@@ -66,6 +66,11 @@ export class IndexedDbStorage implements Storage {
     return this.memory ? 'memory' : 'indexeddb'
   }
 
+  /** Records are indexed by their `ix` keys in an IndexedDB multi-entry index (not in memory). */
+  get recordIndex(): boolean {
+    return !this.memory
+  }
+
   /** Tabs of an origin open the same database under this name, and coordinate on it. */
   get shared(): { channel: string } | undefined {
     return this.memory ? undefined : { channel: `tidepool:${this.name}` }
@@ -105,7 +110,7 @@ export class IndexedDbStorage implements Storage {
 
   private async connect(): Promise<IDBDatabase> {
     let db = await this.openVersion(undefined)
-    if (this.stores.some(s => !db.objectStoreNames.contains(s))) {
+    if (this.stores.some(s => !db.objectStoreNames.contains(s)) || !this.hasRecordIndexes(db)) {
       db.close()
       db = await this.openVersion(db.version + 1)
     }
@@ -129,7 +134,10 @@ export class IndexedDbStorage implements Storage {
       let timer: ReturnType<typeof setTimeout> | undefined
       const req = version === undefined ? factory.open(this.name) : factory.open(this.name, version)
       req.onupgradeneeded = () => {
-        for (const s of this.stores) if (!req.result.objectStoreNames.contains(s)) req.result.createObjectStore(s)
+        for (const s of this.stores) {
+          const store = req.result.objectStoreNames.contains(s) ? req.transaction!.objectStore(s) : req.result.createObjectStore(s)
+          if (!store.indexNames.contains(IX)) store.createIndex(IX, IX, { multiEntry: true })
+        }
       }
       req.onsuccess = () => {
         clearTimeout(timer)
@@ -150,6 +158,13 @@ export class IndexedDbStorage implements Storage {
         }, this.options.blockedTimeout ?? 10_000)
       }
     })
+  }
+
+  /** Every store has the multi-entry index on `ix` (databases from before it existed get it by an upgrade). */
+  private hasRecordIndexes(db: IDBDatabase): boolean {
+    if (this.stores.length === 0) return true
+    const tx = db.transaction([...this.stores], 'readonly')
+    return this.stores.every(s => tx.objectStore(s).indexNames.contains(IX))
   }
 
   async close(): Promise<void> {
@@ -206,6 +221,9 @@ export class IndexedDbStorage implements Storage {
   }
 }
 
+/** The multi-entry index over each value's `ix` keys (`recordIndex`). */
+const IX = 'ix'
+
 /** From this many keys on, `getMany` reads by range (see getRange). */
 const MANY = 64
 
@@ -251,18 +269,45 @@ class IdbTx implements StorageWriter {
     return keys.map(k => values.get(k))
   }
 
-  scan(store: string, range: KeyRange = {}): Promise<Array<[string, unknown]>> {
+  /** The IndexedDB key range for a range; 'empty' where IDBKeyRange.bound would throw (an empty range is just empty). */
+  private keyRange(range: KeyRange): IDBKeyRange | undefined | 'empty' {
     const lower = range.gte ?? range.gt
     const upper = range.lte ?? range.lt
-    const out: Array<[string, unknown]> = []
-    // IDBKeyRange.bound throws on an empty range; an empty range is just empty
-    if (lower !== undefined && upper !== undefined && (lower > upper || (lower === upper && (range.gt !== undefined || range.lt !== undefined)))) {
-      return Promise.resolve(out)
+    if (lower !== undefined && upper !== undefined && (lower > upper || (lower === upper && (range.gt !== undefined || range.lt !== undefined)))) return 'empty'
+    if (lower !== undefined && upper !== undefined) return this.KeyRange.bound(lower, upper, range.gte === undefined, range.lte === undefined)
+    if (lower !== undefined) return this.KeyRange.lowerBound(lower, range.gte === undefined)
+    if (upper !== undefined) return this.KeyRange.upperBound(upper, range.lte === undefined)
+    return undefined
+  }
+
+  scanIndex(store: string, range: KeyRange = {}): Promise<Array<[string, string, unknown]>> {
+    const kr = this.keyRange(range)
+    const out: Array<[string, string, unknown]> = []
+    if (kr === 'empty') return Promise.resolve(out)
+    const index = this.tx.objectStore(store).index(IX)
+    // a whole range in two bulk requests (the index keys are only needed to continue a limited scan)
+    if (range.limit === undefined) {
+      return Promise.all([request(index.getAllKeys(kr)), request(index.getAll(kr))]).then(([keys, values]) => {
+        const entries = keys.map((k, i): [string, string, unknown] => ['', k as string, values[i]])
+        return range.reverse ? entries.reverse() : entries
+      })
     }
-    let kr: IDBKeyRange | undefined
-    if (lower !== undefined && upper !== undefined) kr = this.KeyRange.bound(lower, upper, range.gte === undefined, range.lte === undefined)
-    else if (lower !== undefined) kr = this.KeyRange.lowerBound(lower, range.gte === undefined)
-    else if (upper !== undefined) kr = this.KeyRange.upperBound(upper, range.lte === undefined)
+    return new Promise((resolve, reject) => {
+      const req = index.openCursor(kr, range.reverse ? 'prev' : 'next')
+      req.onerror = () => reject(req.error)
+      req.onsuccess = () => {
+        const cursor = req.result
+        if (!cursor || (range.limit !== undefined && out.length >= range.limit)) return resolve(out)
+        out.push([cursor.key as string, cursor.primaryKey as string, cursor.value])
+        cursor.continue()
+      }
+    })
+  }
+
+  scan(store: string, range: KeyRange = {}): Promise<Array<[string, unknown]>> {
+    const out: Array<[string, unknown]> = []
+    const kr = this.keyRange(range)
+    if (kr === 'empty') return Promise.resolve(out)
     const os = this.tx.objectStore(store)
     // two bulk requests are much faster than a cursor step per entry; a cursor serves the reverse-with-limit case
     if (!range.reverse || range.limit === undefined) {

@@ -95,7 +95,7 @@ function rangeFor(base: string, filters: Filter[]): { gte: string; lt: string } 
 const CHUNK = 256
 
 /** Runs a query against the local views. */
-export async function execute(reader: StorageReader, spec: QuerySpec, p: Plan): Promise<QueryHit[]> {
+export async function execute(reader: StorageReader, spec: QuerySpec, p: Plan, recordIndex = false): Promise<QueryHit[]> {
   const orders = effectiveOrders(spec)
   const hits: QueryHit[] = []
   const consider = (id: string, record: DocRecord | undefined) => {
@@ -112,13 +112,22 @@ export async function execute(reader: StorageReader, spec: QuerySpec, p: Plan): 
     const streaming = p.ordered && spec.limit !== undefined
     let range: KeyRange = { ...p.range, reverse: p.reverse }
     for (;;) {
-      const entries = await reader.scan(STORES.indexes, streaming ? { ...range, limit: Math.max(CHUNK, spec.limit!) } : range)
-      const ids = entries.map(([, id]) => id as string)
-      const records = await reader.getMany(
-        STORES.docs,
-        ids.map(id => docKey(spec.collection, id)),
-      )
-      ids.forEach((id, i) => consider(id, records[i] as DocRecord | undefined))
+      const chunk = streaming ? { ...range, limit: Math.max(CHUNK, spec.limit!) } : range
+      let entries: Array<[string, unknown]>
+      if (recordIndex) {
+        // the records come with their index keys: one read
+        const found = await reader.scanIndex!(STORES.docs, chunk)
+        for (const [, key, record] of found) consider(key.slice(spec.collection.length + 1), record as DocRecord)
+        entries = found.map(([k]) => [k, undefined])
+      } else {
+        entries = await reader.scan(STORES.indexes, chunk)
+        const ids = entries.map(([, id]) => id as string)
+        const records = await reader.getMany(
+          STORES.docs,
+          ids.map(id => docKey(spec.collection, id)),
+        )
+        ids.forEach((id, i) => consider(id, records[i] as DocRecord | undefined))
+      }
       const last = entries.at(-1)
       if (!streaming || !last || hits.length >= spec.limit! || entries.length < (range.limit ?? Infinity)) break
       range = p.reverse ? { ...range, lt: last[0] } : { ...range, gte: last[0] + '\u0000' }

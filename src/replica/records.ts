@@ -12,6 +12,8 @@ export interface DocRecord {
   rev: number
   view?: JsonObject | null
   seq?: number
+  /** The document's index entry keys, where the storage indexes records itself (`recordIndex`). */
+  ix?: string[]
 }
 
 /** What the app sees of a document: the local view while pending, else the base. */

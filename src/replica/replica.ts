@@ -90,11 +90,19 @@ export class Replica {
     await storage.open(Object.values(STORES))
     try {
       const indexes = new Map(options.collections.map(c => [c.name, c.indexes.map(indexDef)]))
+      // where the medium indexes records itself, index entries live in the records (`ix`), not in the indexes store
+      const native = storage.recordIndex === true
       const { clientId, seen, build } = await storage.write(async w => {
         const head = await ensureHead(w, randomId)
+        if (((await w.get(STORES.meta, 'recordIndex')) as boolean | undefined) !== native) {
+          // the entries were kept the other way: every index is built again
+          for (const c of options.collections) w.put(STORES.meta, `indexes:${c.name}`, [])
+          w.deleteRange(STORES.indexes, { gte: '' })
+          w.put(STORES.meta, 'recordIndex', native)
+        }
         if (head.schemaVersion > options.schemaVersion) throw new SchemaChangedError(options.schemaVersion, head.schemaVersion)
         if (head.schemaVersion !== options.schemaVersion) writeHead(w, { ...head, schemaVersion: options.schemaVersion })
-        const build: Array<{ collection: string; def: IndexDef }> = []
+        const build: Array<{ collection: string; defs: IndexDef[] }> = []
         for (const c of options.collections) {
           const stored = (await w.get(STORES.meta, `key:${c.name}`)) as string[] | undefined
           if (!stored) w.put(STORES.meta, `key:${c.name}`, c.key)
@@ -107,15 +115,22 @@ export class Replica {
           }
           const built = ((await w.get(STORES.meta, `indexes:${c.name}`)) as string[] | undefined) ?? []
           const declared = indexes.get(c.name)!
-          for (const old of built.filter(id => !declared.some(d => d.id === id))) dropIndex(w, c.name, old)
-          for (const def of declared) if (!built.includes(def.id)) build.push({ collection: c.name, def })
+          const dropped = built.filter(id => !declared.some(d => d.id === id))
+          const added = declared.filter(def => !built.includes(def.id))
+          if (native) {
+            // one pass rewrites every record's entries for the declared indexes
+            if (dropped.length || added.length) build.push({ collection: c.name, defs: declared })
+          } else {
+            for (const old of dropped) dropIndex(w, c.name, old)
+            for (const def of added) build.push({ collection: c.name, defs: [def] })
+          }
           w.put(STORES.meta, `indexes:${c.name}`, built.filter(id => declared.some(d => d.id === id)))
         }
         return { clientId: head.clientId, seen: head.changeSeq, build }
       })
       const replica = new Replica(storage, clientId, options.schemaVersion, indexes, options)
       replica.feed.start(seen)
-      for (const { collection, def } of build) await replica.buildIndex(collection, def, options.onProgress)
+      for (const { collection, defs } of build) await replica.buildIndex(collection, defs, options.onProgress)
       return replica
     } catch (e) {
       await storage.close()
@@ -123,29 +138,38 @@ export class Replica {
     }
   }
 
-  /** Fills a new index from the collection's documents, a chunk per storage transaction, reporting progress. */
-  private async buildIndex(collection: string, def: IndexDef, onProgress: ReplicaOptions['onProgress']): Promise<void> {
+  /**
+   * Fills new indexes from the collection's documents, a chunk per storage
+   * transaction, reporting progress: entries in the indexes store, or, where
+   * the medium indexes records itself, every record rewritten with the
+   * entries of all the declared indexes.
+   */
+  private async buildIndex(collection: string, defs: IndexDef[], onProgress: ReplicaOptions['onProgress']): Promise<void> {
     const total = await this.storage.read(async r => (await r.scan(STORES.docs, collectionRange(collection))).length)
     const { gte: first, lt: end } = collectionRange(collection)
+    const index = defs.map(d => d.id).join(' + ')
     let after = first
     let done = 0
-    onProgress?.({ phase: 'index', collection, index: def.id, done, total })
+    onProgress?.({ phase: 'index', collection, index, done, total })
     for (;;) {
       const n = await this.storage.write(async w => {
         const chunk = await w.scan(STORES.docs, { gt: after, lt: end, limit: BUILD_CHUNK })
+        const vw = this.viewWriter(w)
         for (const [k, v] of chunk) {
-          for (const entry of indexEntries(collection, def, splitDocKey(k).id, localView(v as DocRecord))) w.put(STORES.indexes, entry, splitDocKey(k).id)
+          const id = splitDocKey(k).id
+          if (vw.native) vw.reindex(k, v as DocRecord)
+          else for (const entry of defs.flatMap(def => indexEntries(collection, def, id, localView(v as DocRecord)))) w.put(STORES.indexes, entry, id)
         }
         if (chunk.length) after = chunk[chunk.length - 1]![0]
         else {
           const built = ((await w.get(STORES.meta, `indexes:${collection}`)) as string[] | undefined) ?? []
-          w.put(STORES.meta, `indexes:${collection}`, [...built, def.id])
+          w.put(STORES.meta, `indexes:${collection}`, [...new Set([...built, ...defs.map(d => d.id)])])
         }
         return chunk.length
       })
       if (n === 0) break
       done += n
-      onProgress?.({ phase: 'index', collection, index: def.id, done, total })
+      onProgress?.({ phase: 'index', collection, index, done, total })
     }
   }
 
@@ -232,14 +256,14 @@ export class Replica {
   }
 
   private viewWriter(w: StorageWriter): ViewWriter {
-    return new ViewWriter(w, collection => this.indexes.get(collection) ?? [])
+    return new ViewWriter(w, collection => this.indexes.get(collection) ?? [], this.storage.recordIndex === true)
   }
 
   /** Runs a query against the local views, with the plan it used. */
   async query(spec: QuerySpec): Promise<{ hits: QueryHit[]; plan: Plan }> {
     const p = this.explain(spec)
     const start = performance.now()
-    const hits = await this.storage.read(r => execute(r, spec, p))
+    const hits = await this.storage.read(r => execute(r, spec, p, this.storage.recordIndex === true))
     this.stats.record('query', performance.now() - start, () => `${spec.collection} ${p.type === 'index' ? `by index ${p.index}` : 'by scan'}`)
     return { hits, plan: p }
   }

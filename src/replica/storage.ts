@@ -38,6 +38,12 @@ export interface StorageReader {
   scan(store: string, range?: KeyRange): Promise<Array<[string, unknown]>>
   /** How many entries the store holds, without reading them. */
   count(store: string): Promise<number>
+  /**
+   * Where the storage has `recordIndex`: the entries of `store` whose values
+   * list, in their `ix` array, keys within the range — as [that key, the
+   * entry's key, its value], in order of those keys.
+   */
+  scanIndex?(store: string, range?: KeyRange): Promise<Array<[string, string, unknown]>>
 }
 
 export interface StorageWriter extends StorageReader {
@@ -71,6 +77,12 @@ export interface Storage {
    * tabs tell each other (src/tabs).
    */
   watch?(onChange: () => void): () => void
+  /**
+   * The medium indexes values by the keys in their `ix` array itself
+   * (IndexedDB's multi-entry indexes), so `scanIndex` reads them: cheaper
+   * than index entries written as entries of their own.
+   */
+  readonly recordIndex?: boolean
   /** Set where other tabs open the same data: the name they coordinate on (src/tabs). */
   readonly shared?: { channel: string }
   close(): Promise<void>

@@ -22,18 +22,33 @@ export class ViewWriter {
   constructor(
     private readonly w: StorageWriter,
     private readonly indexes: (collection: string) => readonly IndexDef[],
+    /** The medium indexes records by their `ix` keys (`recordIndex`): entries go in the records. */
+    readonly native = false,
   ) {}
 
   /** Puts `record` (or removes the document when it is undefined) in place of `old`. */
   write(key: string, old: DocRecord | undefined, record: DocRecord | undefined): void {
-    if (record) this.w.put(STORES.docs, key, record)
-    else this.w.delete(STORES.docs, key)
     const before = localView(old)
     const after = localView(record)
     const { collection, id } = splitDocKey(key)
-    this.updateIndexes(collection, id, before, after)
+    if (record) this.w.put(STORES.docs, key, this.native ? this.withEntries(collection, id, record) : record)
+    else this.w.delete(STORES.docs, key)
+    if (!this.native) this.updateIndexes(collection, id, before, after)
     const pending = record?.view !== undefined
     if (!deepEqual(before, after) || (old?.view !== undefined) !== pending) this.changes.push({ collection, id, doc: after, pending })
+  }
+
+  /** Writes a record again with the entries of the declared indexes (building or dropping an index, natively). */
+  reindex(key: string, record: DocRecord): void {
+    const { collection, id } = splitDocKey(key)
+    this.w.put(STORES.docs, key, this.withEntries(collection, id, record))
+  }
+
+  private withEntries(collection: string, id: string, record: DocRecord): DocRecord {
+    const { ix: _old, ...rest } = record
+    const doc = localView(record)
+    const ix = [...new Set(this.indexes(collection).flatMap(def => indexEntries(collection, def, id, doc)))]
+    return ix.length ? { ...rest, ix } : rest
   }
 
   private updateIndexes(collection: string, id: string, before: Doc, after: Doc): void {

@@ -22,7 +22,7 @@ function counting(storage: Storage): { storage: Storage; docsRead: () => number 
       get(target, prop, receiver) {
         const v = Reflect.get(target, prop, receiver) as unknown
         if (prop === 'getMany') return async (store: string, keys: string[]) => ((n += store === 'docs' ? keys.length : 0), (v as (s: string, k: string[]) => Promise<unknown[]>).call(target, store, keys))
-        if (prop === 'scan') return async (store: string, range: object) => {
+        if (prop === 'scan' || prop === 'scanIndex') return async (store: string, range: object) => {
           const out = await (v as (s: string, r: object) => Promise<unknown[]>).call(target, store, range)
           if (store === 'docs') n += out.length
           return out
