@@ -27,7 +27,7 @@ describe('index entries kept in the records (IndexedDB)', () => {
     const progress: number[] = []
     const again = await Replica.open(storage(), { collections, schemaVersion: 1, onProgress: p => progress.push(p.done) })
     expect(progress.at(-1)).toBe(5)
-    const spec = { collection: 'Note', filters: [{ path: ['n'], op: '>=' as const, value: 2 }], orders: [{ path: ['n'], direction: 'asc' as const }] }
+    const spec = { collection: 'Note', filters: [{ path: ['n'], op: '>=' as const, value: 2 }], orders: [{ path: ['n'], dir: 'asc' as const }] }
     const { hits, plan } = await again.query(spec)
     expect(plan.type).toBe('index')
     expect(hits.map(h => h.id)).toEqual(['n2', 'n3', 'n4'])
