@@ -8,6 +8,7 @@ import { memoryFileStore, type FileStore } from '../../src/files/store.js'
 import { webdavStore } from '../../src/files/webdav.js'
 import { folderStore } from '../../src/files/folder.js'
 import { startWebdav } from '../helpers/webdav.js'
+import { until } from '../helpers/until.js'
 import { decodeClock, encodeClock, MAX_DRIFT } from '../../src/core/hlc.js'
 import { clientIndexPath, FORMAT, partPath, serialize } from '../../src/files/layout.js'
 import type { LoggedMutation } from '../../src/replica/events.js'
@@ -247,5 +248,33 @@ describe('clocks', () => {
     await other.files.sync()
     expect((await other.run(tx => tx.get(Note, 'future')))?.text).toBe('from tomorrow')
     for (const d of [db, other]) await d.close()
+  })
+})
+
+describe('periodic sync', () => {
+  it('syncs by itself once a store is linked, keeps going through failures (reporting the last one), and stops on close', async () => {
+    const shared = memoryFileStore()
+    let failing = true
+    const flaky: FileStore = {
+      url: shared.url,
+      list: p => shared.list(p),
+      read: async p => {
+        if (failing) throw new Error('the share is unreachable')
+        return shared.read(p)
+      },
+      write: (p, d) => shared.write(p, d),
+      delete: p => shared.delete(p),
+    }
+    const a = await open([shared], 'a')
+    await a.run(tx => void tx.create(Note, { id: 'n1', text: 'synced by itself' }))
+    await a.files.sync()
+    const b = await openDatabase({ name: 'notes', models: [Note], files: { interval: 20, onWarning: () => undefined } })
+    b.files.link(flaky)
+    await until('a failure is reported', () => b.stats().files?.lastError === 'the share is unreachable')
+    failing = false
+    await until('the note arrives without anyone calling sync()', async () => (await notes(b)).length === 1, 5000)
+    expect(b.stats().files?.lastError).toBeUndefined()
+    await b.close()
+    await a.close()
   })
 })
