@@ -76,6 +76,7 @@ interface Uploaded {
 export class FileSync {
   private readonly linked: Linked[] = []
   private running: Promise<FileSyncReport> | undefined
+  private queued: Promise<FileSyncReport> | undefined
   private timer: ReturnType<typeof setTimeout> | undefined
   private failures = 0
   private stopped = false
@@ -130,10 +131,24 @@ export class FileSync {
     return { ...this.totals, stores: this.linked.filter(l => !l.peer).length, peers: this.linked.filter(l => l.peer).length }
   }
 
-  /** Downloads and merges what others wrote, then uploads this client's new mutations. One at a time. */
+  /**
+   * Downloads and merges what others wrote, then uploads this client's new
+   * mutations. One round at a time: called while a round runs (a periodic
+   * one, say), it resolves after the next round, which sees everything
+   * committed before the call.
+   */
   sync(): Promise<FileSyncReport> {
-    this.running ??= this.round().finally(() => (this.running = undefined))
-    return this.running
+    if (!this.running) {
+      this.running = this.round().finally(() => (this.running = undefined))
+      return this.running
+    }
+    this.queued ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined
+        return this.sync()
+      })
+    return this.queued
   }
 
   /** Syncs every `interval` ms, backing off after failures (up to 16×). */

@@ -278,3 +278,39 @@ describe('periodic sync', () => {
     await a.close()
   })
 })
+
+describe('sync() while a round runs', () => {
+  it('resolves after a round that sees what was committed before the call', async () => {
+    const shared = memoryFileStore()
+    let release: () => void = () => undefined
+    const gate = new Promise<void>(r => (release = r))
+    let blocked = false
+    // holds the first upload at its first write, after it has read what to upload
+    const gated: FileStore = {
+      url: shared.url,
+      list: p => shared.list(p),
+      read: p => shared.read(p),
+      write: async (p, d) => {
+        if (!blocked) {
+          blocked = true
+          await gate
+        }
+        return shared.write(p, d)
+      },
+      delete: p => shared.delete(p),
+    }
+    const a = await open([gated], 'a')
+    const b = await open([shared], 'b')
+    await a.run(tx => void tx.create(Note, { id: 'early', text: 'before the round' }))
+    const early = a.files.sync()
+    await until('the round is writing', () => blocked)
+    await a.run(tx => void tx.create(Note, { id: 'late', text: 'committed during the round' }))
+    const next = a.files.sync()
+    release()
+    expect((await early).uploaded).toBe(1)
+    expect((await next).uploaded).toBe(1)
+    await b.files.sync()
+    expect(await notes(b)).toEqual(['early:before the round:0', 'late:committed during the round:0'])
+    for (const db of [a, b]) await db.close()
+  })
+})
