@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { afterAll, beforeAll } from 'vitest'
 import { createServer, type TidepoolServer } from 'tidepool/server'
 import { models } from '../../examples/todo/models.js'
 import { bundle, launchChromium } from './chromium.js'
@@ -55,5 +56,20 @@ export async function startBrowserEnv(): Promise<BrowserEnv> {
       await server.close()
       rmSync(dir, { recursive: true, force: true })
     },
+  }
+}
+
+/** One environment for the tests of a `describe`: started before them, closed after. Call the result inside a test. */
+export function useBrowserEnv(): () => BrowserEnv {
+  let env: BrowserEnv | undefined
+  beforeAll(async () => {
+    env = await startBrowserEnv()
+  }, 60_000)
+  afterAll(async () => {
+    await env?.close()
+  })
+  return () => {
+    if (!env) throw new Error('the browser environment is not started (call it inside a test)')
+    return env
   }
 }

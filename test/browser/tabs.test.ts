@@ -1,19 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startBrowserEnv, type BrowserEnv } from './harness.js'
+import { describe, expect, it } from 'vitest'
+import { useBrowserEnv } from './harness.js'
 import type { Page } from 'playwright-core'
 import { until } from '../helpers/until.js'
 
 describe('several tabs in Chromium', () => {
-  let env: BrowserEnv
-  beforeAll(async () => {
-    env = await startBrowserEnv()
-  }, 60_000)
-  afterAll(async () => {
-    await env?.close()
-  })
+  const env = useBrowserEnv()
 
   it('a write in one tab appears in the live queries of the others', async () => {
-    const tabs = [await env.tab(), await env.tab(), await env.tab()]
+    const tabs = [await env().tab(), await env().tab(), await env().tab()]
     for (const t of tabs) await t.tp(tp => tp.open({ name: 'live', sync: false }))
     for (const t of tabs) await t.tp(tp => tp.watch('home'))
     await tabs[0]!.tp(tp => tp.add('home', 'water plants'))
@@ -43,37 +37,31 @@ async function serverDocs(url: string): Promise<Map<string, Record<string, unkno
 }
 
 describe('one sync leader among tabs in Chromium', () => {
-  let env: BrowserEnv
-  beforeAll(async () => {
-    env = await startBrowserEnv()
-  }, 60_000)
-  afterAll(async () => {
-    await env?.close()
-  })
+  const env = useBrowserEnv()
 
   it('only the leader tab holds a WebSocket; writes in other tabs reach the server through it', async () => {
-    const tabs = [await env.tab(), await env.tab(), await env.tab()]
+    const tabs = [await env().tab(), await env().tab(), await env().tab()]
     for (const t of tabs) await t.tp(tp => tp.open({ name: 'one-socket' }))
     await until('a leader', async () => (await Promise.all(tabs.map(t => t.tp(tp => tp.status().leader)))).filter(Boolean).length === 1)
     await tabs[1]!.tp(tp => tp.add('work', 'report'))
     await tabs[2]!.tp(tp => tp.add('work', 'slides'))
     for (const t of tabs) await until('every tab sees the writes confirmed', async () => (await t.tp(tp => tp.status())).pending === 0 && (await t.tp(tp => tp.pending())) === 0)
-    const docs = await serverDocs(env.server.url)
+    const docs = await serverDocs(env().server.url)
     expect(docs.get('TodoList/work')?.open).toBe(2)
-    expect(await env.sockets()).toBe(1)
+    expect(await env().sockets()).toBe(1)
     expect((await Promise.all(tabs.map(t => t.tp(tp => tp.status().leader)))).filter(Boolean)).toHaveLength(1)
     for (const t of tabs) await t.close()
-    await until('the socket closed', async () => (await env.sockets()) === 0)
+    await until('the socket closed', async () => (await env().sockets()) === 0)
   })
 
   for (const mode of ['Web Locks', 'lease'] as const) {
     it(`closing the leader hands over within 2 s, and unpushed writes reach the server exactly once (${mode})`, async () => {
       const name = `handover-${mode === 'lease' ? 'lease' : 'locks'}`
       const noLocks = mode === 'lease'
-      const a = await env.tab()
+      const a = await env().tab()
       await a.tp((tp, o) => tp.open(o), { name, noLocks })
       await until('tab A leads', () => a.tp(tp => tp.status().leader))
-      const b = await env.tab()
+      const b = await env().tab()
       await b.tp((tp, o) => tp.open(o), { name, noLocks })
       expect(await b.tp(tp => tp.status().leader)).toBe(false)
       // the leader's pushes reach the server, but it never hears back: the server applied what the tab still thinks unpushed
@@ -92,14 +80,14 @@ describe('one sync leader among tabs in Chromium', () => {
       const handover = Date.now() - closed
       expect(handover).toBeLessThan(2000)
       await until('tab B pushed everything', async () => (await b.tp(tp => tp.pending())) === 0)
-      const docs = await serverDocs(env.server.url)
+      const docs = await serverDocs(env().server.url)
       for (let i = 0; i < 5; i++) expect(docs.get(`TodoList/shop-${name}-${i}`)?.open).toBe(1)
       await b.close()
     })
   }
 
   it("a rejection reaches every tab, and a tab that is not the leader can wait for the server's verdict", async () => {
-    const [a, b] = [await env.tab(), await env.tab()]
+    const [a, b] = [await env().tab(), await env().tab()]
     for (const t of [a, b]) await t.tp(tp => tp.open({ name: 'verdicts' }))
     await until('a leader', async () => (await a.tp(tp => tp.status().leader)) || (await b.tp(tp => tp.status().leader)))
     const follower = (await a.tp(tp => tp.status().leader)) ? b : a
@@ -107,14 +95,14 @@ describe('one sync leader among tabs in Chromium', () => {
     expect(await follower.tp(tp => tp.addConfirmed('c', 'confirmed from a follower'))).toBe('confirmed')
 
     // another device creates a todo while this one is offline and creates the same
-    const device2 = await env.browser.newContext()
-    const other = await env.tab(device2)
+    const device2 = await env().browser.newContext()
+    const other = await env().tab(device2)
     await other.tp(tp => tp.open({ name: 'verdicts' }))
     await until('the other device is connected', async () => (await other.tp(tp => tp.status())).phase === 'in-sync')
-    await env.context.setOffline(true)
+    await env().context.setOffline(true)
     expect(await other.tp(tp => tp.addConfirmed('dup', 'first'))).toBe('confirmed')
     await follower.tp(tp => tp.add('dup', 'first'))
-    await env.context.setOffline(false)
+    await env().context.setOffline(false)
     for (const t of [a, b]) {
       await until('the rejection reached the tab', async () => (await t.tp(tp => tp.rejected())).length === 1)
       expect(await t.tp(tp => tp.rejected())).toEqual(['already-exists: dup'])
@@ -125,42 +113,42 @@ describe('one sync leader among tabs in Chromium', () => {
   })
 
   it('a visible tab takes the lead from a hidden one', async () => {
-    const a = await env.tab()
+    const a = await env().tab()
     await a.tp(tp => tp.open({ name: 'hidden' }))
     await until('tab A leads', () => a.tp(tp => tp.status().leader))
-    const b = await env.tab()
+    const b = await env().tab()
     await b.tp(tp => tp.open({ name: 'hidden' }))
     await a.tp(tp => tp.setHidden(true))
     await until('tab B leads', () => b.tp(tp => tp.status().leader), 2000)
     expect(await a.tp(tp => tp.status().leader)).toBe(false)
     await a.tp(tp => tp.add('h', 'written in the hidden tab'))
     await until('the visible leader pushed it', async () => (await b.tp(tp => tp.status())).pending === 0 && (await a.tp(tp => tp.pending())) === 0)
-    expect(await env.sockets()).toBe(1)
+    expect(await env().sockets()).toBe(1)
     for (const t of [a, b]) await t.close()
   })
 
   it('going offline queues writes, and coming back online syncs them', async () => {
-    const a = await env.tab()
+    const a = await env().tab()
     await a.tp(tp => tp.open({ name: 'offline' }))
     await until('online and leading', async () => (await a.tp(tp => tp.status())).phase === 'in-sync')
-    await env.context.setOffline(true)
+    await env().context.setOffline(true)
     for (let i = 0; i < 3; i++) await a.tp((tp, n) => tp.add('trip', `thing ${n}`), i)
     await until('the tab noticed it is offline', async () => ['offline', 'error'].includes((await a.tp(tp => tp.status())).phase))
     expect(await a.tp(tp => tp.pending())).toBe(3)
     expect(await a.tp(tp => tp.titles('trip'))).toEqual(['thing 0', 'thing 1', 'thing 2'])
-    await env.context.setOffline(false)
+    await env().context.setOffline(false)
     await until('synced after coming back', async () => (await a.tp(tp => tp.pending())) === 0, 5000)
-    expect((await serverDocs(env.server.url)).get('TodoList/trip')?.open).toBe(3)
+    expect((await serverDocs(env().server.url)).get('TodoList/trip')?.open).toBe(3)
     await a.close()
   })
 
   it('a tab that crashes mid-write leaves whole commits only: every todo is counted in its list and queued in the outbox', async () => {
-    const a = await env.tab()
+    const a = await env().tab()
     await a.tp(tp => tp.open({ name: 'crash', sync: false }))
     await a.tp(tp => tp.writeForever('c'))
     await until('some commits', async () => (await a.tp(tp => tp.titles('c'))).length >= 20)
     await crash(a)
-    const b = await env.tab()
+    const b = await env().tab()
     await b.tp(tp => tp.open({ name: 'crash', sync: false }))
     const titles = await b.tp(tp => tp.titles('c'))
     expect(titles.length).toBeGreaterThanOrEqual(20)
@@ -170,10 +158,10 @@ describe('one sync leader among tabs in Chromium', () => {
   })
 
   it('when the leader tab crashes, another takes over within 2 s and pushes what the crashed tab committed', async () => {
-    const a = await env.tab()
+    const a = await env().tab()
     await a.tp(tp => tp.open({ name: 'leader-crash' }))
     await until('tab A leads', () => a.tp(tp => tp.status().leader))
-    const b = await env.tab()
+    const b = await env().tab()
     await b.tp(tp => tp.open({ name: 'leader-crash' }))
     await a.route('**/v1/push', route => route.abort())
     for (let i = 0; i < 3; i++) await a.tp((tp, n) => tp.add('lc', `before the crash ${n}`), i)
@@ -181,13 +169,13 @@ describe('one sync leader among tabs in Chromium', () => {
     await crash(a)
     await until('tab B leads', () => b.tp(tp => tp.status().leader), 2000)
     expect(Date.now() - crashed).toBeLessThan(2000)
-    await until('tab B pushed the crashed tab’s writes', async () => (await serverDocs(env.server.url)).get('TodoList/lc')?.open === 3)
+    await until('tab B pushed the crashed tab’s writes', async () => (await serverDocs(env().server.url)).get('TodoList/lc')?.open === 3)
     await b.close()
     await a.close().catch(() => undefined)
   })
 
   it('a reload keeps every document and the pending writes', async () => {
-    const a = await env.tab()
+    const a = await env().tab()
     await a.tp(tp => tp.open({ name: 'reload', sync: false }))
     for (let i = 0; i < 4; i++) await a.tp((tp, n) => tp.add('garden', `plant ${n}`), i)
     await a.reload()
@@ -201,17 +189,11 @@ describe('one sync leader among tabs in Chromium', () => {
 })
 
 describe('IndexedDB in Chromium: upgrades, schema versions, no IndexedDB', () => {
-  let env: BrowserEnv
-  beforeAll(async () => {
-    env = await startBrowserEnv()
-  }, 60_000)
-  afterAll(async () => {
-    await env?.close()
-  })
+  const env = useBrowserEnv()
 
   it("another tab's upgrade is not blocked: open tabs step aside and reopen on their next use", async () => {
-    const a = await env.tab()
-    const b = await env.tab()
+    const a = await env().tab()
+    const b = await env().tab()
     await a.tp(tp => tp.open({ name: 'upgrade', sync: false }))
     await a.tp(tp => tp.watch('u'))
     await a.tp(tp => tp.add('u', 'before'))
@@ -224,8 +206,8 @@ describe('IndexedDB in Chromium: upgrades, schema versions, no IndexedDB', () =>
   })
 
   it('a tab opened with a newer schema version makes older tabs refuse writes with SchemaChangedError, and keeps their reads', async () => {
-    const old = await env.tab()
-    const newer = await env.tab()
+    const old = await env().tab()
+    const newer = await env().tab()
     await old.tp(tp => tp.open({ name: 'schema', sync: false }))
     await old.tp(tp => tp.add('s', 'v1 write'))
     await newer.tp(tp => tp.open({ name: 'schema', sync: false, schemaVersion: 2 }))
@@ -237,7 +219,7 @@ describe('IndexedDB in Chromium: upgrades, schema versions, no IndexedDB', () =>
   })
 
   it('without IndexedDB (private modes) the replica falls back to memory and says so loudly', async () => {
-    const a = await env.tab()
+    const a = await env().tab()
     await a.tp(tp => tp.open({ name: 'private', sync: false, noIndexedDB: true }))
     const s = await a.tp(tp => tp.storage())
     expect(s.kind).toBe('memory')
@@ -251,79 +233,67 @@ describe('IndexedDB in Chromium: upgrades, schema versions, no IndexedDB', () =>
 
 // its own origin: Chromium did not apply a quota override to an origin that earlier tests had used
 describe('IndexedDB quota in Chromium', () => {
-  let env: BrowserEnv
-  beforeAll(async () => {
-    env = await startBrowserEnv()
-  }, 60_000)
-  afterAll(async () => {
-    await env?.close()
-  })
+  const env = useBrowserEnv()
 
   it('a write over the quota fails with StorageError(quota-exceeded) and writes nothing; with space again, writes go on', async () => {
-    const a = await env.tab()
-    const cdp = await env.context.newCDPSession(a)
+    const a = await env().tab()
+    const cdp = await env().context.newCDPSession(a)
     // Chromium applies an override only to an origin whose storage it has already looked at
     await a.evaluate(() => navigator.storage.estimate())
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin: env.server.url, quotaSize: 2 * 1024 * 1024 })
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: env().server.url, quotaSize: 2 * 1024 * 1024 })
     await a.tp(tp => tp.open({ name: 'quota', sync: false }))
     const result = await a.tp(tp => tp.addBig('big', 20_000, 200))
     expect(result).toMatch(/^StorageError: .*quota/)
     expect(await a.tp(tp => tp.titles('big'))).toEqual([])
     // space freed (here: the quota restored), the replica goes on
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin: env.server.url })
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: env().server.url })
     expect(await a.tp(tp => tp.attempt('add'))).toBe('ok')
     await a.close()
   })
 })
 
 describe('pushes by a service worker (sync: { serviceWorker: true })', () => {
-  let env: BrowserEnv
-  beforeAll(async () => {
-    env = await startBrowserEnv()
-  }, 60_000)
-  afterAll(async () => {
-    await env?.close()
-  })
+  const env = useBrowserEnv()
 
   it('the worker pushes what the tabs commit, exactly once, and the tabs hear the verdicts', async () => {
-    const [a, b] = [await env.tab(), await env.tab()]
+    const [a, b] = [await env().tab(), await env().tab()]
     // the pages may not push: whatever reaches the server came from the worker
     for (const t of [a, b]) await t.route('**/v1/push', route => route.abort())
     for (const t of [a, b]) await t.tp(tp => tp.open({ name: 'sw', serviceWorker: true }))
     await a.tp(tp => tp.add('sw', 'from tab A'))
     await b.tp(tp => tp.add('sw', 'from tab B'))
-    await until('the worker pushed both', async () => (await serverDocs(env.server.url)).get('TodoList/sw')?.open === 2)
+    await until('the worker pushed both', async () => (await serverDocs(env().server.url)).get('TodoList/sw')?.open === 2)
     for (const t of [a, b]) await until('the tab sees its writes confirmed', async () => (await t.tp(tp => tp.pending())) === 0 && (await t.tp(tp => tp.status())).pending === 0)
     await until('in sync', async () => (await a.tp(tp => tp.status())).phase === 'in-sync' && (await b.tp(tp => tp.status())).phase === 'in-sync')
     expect(await b.tp(tp => tp.addConfirmed('sw', 'confirmed through the worker'))).toBe('confirmed')
-    expect((await serverDocs(env.server.url)).get('TodoList/sw')?.open).toBe(2)
-    expect((await serverDocs(env.server.url)).has('Todo/sw/confirmed through the worker')).toBe(true)
+    expect((await serverDocs(env().server.url)).get('TodoList/sw')?.open).toBe(2)
+    expect((await serverDocs(env().server.url)).has('Todo/sw/confirmed through the worker')).toBe(true)
     for (const t of [a, b]) await t.close()
   })
 
   it('Background Sync: a write left unpushed when the page closed offline is pushed by the worker once the browser fires sync', async () => {
-    const a = await env.tab()
+    const a = await env().tab()
     await a.tp(tp => tp.open({ name: 'bgsync', serviceWorker: true }))
     await until('in sync', async () => (await a.tp(tp => tp.status())).phase === 'in-sync')
-    await env.context.setOffline(true)
+    await env().context.setOffline(true)
     await a.tp(tp => tp.add('bg', 'written offline'))
     await new Promise(r => setTimeout(r, 500))
-    expect((await serverDocs(env.server.url)).has('TodoList/bg')).toBe(false)
+    expect((await serverDocs(env().server.url)).has('TodoList/bg')).toBe(false)
     await a.close()
-    await env.context.setOffline(false)
+    await env().context.setOffline(false)
     // the browser fires sync when it sees the network back; here the test fires it through DevTools
-    const page = await env.context.newPage()
-    await page.goto(`${env.server.url}/health`)
-    const cdp = await env.context.newCDPSession(page)
+    const page = await env().context.newPage()
+    await page.goto(`${env().server.url}/health`)
+    const cdp = await env().context.newCDPSession(page)
     const registration = new Promise<string>(resolve =>
       cdp.on('ServiceWorker.workerRegistrationUpdated', e => {
-        const r = e.registrations.find(x => x.scopeURL.startsWith(env.server.url) && !x.isDeleted)
+        const r = e.registrations.find(x => x.scopeURL.startsWith(env().server.url) && !x.isDeleted)
         if (r) resolve(r.registrationId)
       }),
     )
     await cdp.send('ServiceWorker.enable')
-    await cdp.send('ServiceWorker.dispatchSyncEvent', { origin: env.server.url, registrationId: await registration, tag: 'tidepool-push:tidepool:bgsync', lastChance: false })
-    await until('the worker pushed the write', async () => (await serverDocs(env.server.url)).get('TodoList/bg')?.open === 1)
+    await cdp.send('ServiceWorker.dispatchSyncEvent', { origin: env().server.url, registrationId: await registration, tag: 'tidepool-push:tidepool:bgsync', lastChance: false })
+    await until('the worker pushed the write', async () => (await serverDocs(env().server.url)).get('TodoList/bg')?.open === 1)
     await page.close()
   })
 })
