@@ -37,6 +37,11 @@ export interface SyncStatus {
   revision: number
 }
 
+/** Whether a status says the last round reached the server. */
+export function isConnected(s: SyncStatus): boolean {
+  return s.phase !== 'offline' && s.phase !== 'error' && s.phase !== 'connecting'
+}
+
 /** The minimal WebSocket the engine needs (the browser's, or the `ws` package's). */
 export interface SocketLike {
   onopen: ((e: unknown) => void) | null
@@ -98,7 +103,7 @@ export class SyncEngine implements Sync {
 
   /** Whether the last round reached the server. */
   get connected(): boolean {
-    return this.current.phase !== 'offline' && this.current.phase !== 'error' && this.current.phase !== 'connecting'
+    return isConnected(this.current)
   }
 
   /** True while the replica has pulled everything the server announced. */

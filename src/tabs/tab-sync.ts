@@ -1,6 +1,6 @@
 import type { MutationResult } from '../core/changes.js'
 import type { Rejection, Replica } from '../replica/replica.js'
-import type { SyncEngine, SyncStatus } from '../sync/engine.js'
+import { isConnected, type SyncEngine, type SyncStatus } from '../sync/engine.js'
 import type { Sync } from '../sync/index.js'
 import type { TabChannel, TabMessage } from './channel.js'
 import { electLeader, type Leadership } from './leader.js'
@@ -66,7 +66,7 @@ export class TabSync implements Sync {
   }
 
   get connected(): boolean {
-    return this.current.phase !== 'offline' && this.current.phase !== 'error' && this.current.phase !== 'connecting'
+    return isConnected(this.current)
   }
 
   get upToDate(): boolean {
