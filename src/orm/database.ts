@@ -338,7 +338,8 @@ export class Database {
 
   /** Cache hits and misses, writes skipped, and durations of commits, queries and subscription refreshes. */
   stats(): StatsSnapshot & { files?: FileSync['stats'] } {
-    return { ...this.replica.stats.snapshot(), ...(this.fileSync?.stats.syncs || this.fileSync?.stats.stores ? { files: this.fileSync.stats } : {}) }
+    const files = this.fileSync?.stats
+    return { ...this.replica.stats.snapshot(), ...(files && (files.syncs || files.stores) ? { files } : {}) }
   }
 
   private assertOpen(): void {
