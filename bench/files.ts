@@ -5,7 +5,7 @@ import { Model, S, openDatabase } from '../src/index.js'
 import { encodeClock } from '../src/core/hlc.js'
 import { folderStore } from '../src/files/folder.js'
 import { clientIndexPath, FORMAT, masterPath, PART_BYTES, partPath, serialize, type ClientIndex, type MasterIndex } from '../src/files/layout.js'
-import type { LoggedMutation } from '../src/replica/events.js'
+import type { LoggedMutation } from '../src/core/mutation.js'
 import { sqliteStorage } from '../src/sqlite.js'
 
 class Note extends Model {

@@ -5,7 +5,9 @@ export type { Mutation, Op, Path, Precondition } from './core/mutation.js'
 export {
   ClosedError,
   ConditionFailedError,
+  CorruptFileError,
   DeletedTwiceError,
+  HttpError,
   InvalidFieldError,
   InvalidOptionsError,
   InvalidParameterError,

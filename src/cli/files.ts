@@ -1,9 +1,10 @@
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { CorruptFileError, InvalidOptionsError } from '../core/errors.js'
 import { openDatabase } from '../orm/database.js'
 import { sqliteStorage } from '../sqlite.js'
 import { folderStore } from '../files/folder.js'
-import { clientIndexPath, clientsListed, CorruptFileError, masterPath, parseClientIndex, parseMaster } from '../files/layout.js'
+import { clientIndexPath, clientsListed, masterPath, parseClientIndex, parseMaster } from '../files/layout.js'
 import type { FileStore } from '../files/store.js'
 import { webdavStore } from '../files/webdav.js'
 
@@ -75,7 +76,7 @@ export async function files(args: string[]): Promise<void> {
   })
   const store = storeAt(where, values.user, values.password)
   if (command === 'inspect') return inspect(store, values.db)
-  if (!values.db) throw new Error('files sync needs --db <name>')
+  if (!values.db) throw new InvalidOptionsError('--db', 'files sync needs --db <name>')
   const db = await openDatabase({
     name: values.db,
     models: [],
@@ -89,7 +90,7 @@ export async function files(args: string[]): Promise<void> {
   await once()
   if (!values.watch) return db.close()
   const every = Number(values.watch)
-  if (!Number.isInteger(every) || every < 100) throw new Error('--watch takes milliseconds (at least 100)')
+  if (!Number.isInteger(every) || every < 100) throw new InvalidOptionsError('--watch', 'takes milliseconds (at least 100)')
   const timer = setInterval(() => void once().catch(e => console.error(`sync failed: ${(e as Error).message}`)), every)
   const stop = () => {
     clearInterval(timer)

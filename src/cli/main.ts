@@ -2,6 +2,7 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { InvalidOptionsError } from '../core/errors.js'
 import { Model } from '../orm/model.js'
 import type { ModelClass } from '../orm/types.js'
 import { createServer, type ServerOptions } from '../server/app.js'
@@ -24,7 +25,7 @@ const USAGE = `Usage: tidepool serve [options]
 async function loadModels(file: string): Promise<ModelClass[]> {
   const mod = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>
   const models = Object.values(mod).filter((v): v is ModelClass => typeof v === 'function' && (v as { prototype?: unknown }).prototype instanceof Model)
-  if (models.length === 0) throw new Error(`${file} exports no models`)
+  if (models.length === 0) throw new InvalidOptionsError('--models', `${file} exports no models`)
   return models
 }
 
@@ -44,7 +45,7 @@ async function serve(args: string[]): Promise<void> {
     },
   })
   const port = Number(values.port)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got ${values.port}`)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidOptionsError('--port', `must be a port number, got ${values.port}`)
   const secret = values.secret ?? process.env.TIDEPOOL_JWT_SECRET
   const auth: ServerOptions['auth'] = secret ? { secret } : values.jwks ? { jwksUrl: values.jwks } : 'none'
   const models = values.models ? await loadModels(values.models) : undefined

@@ -47,6 +47,25 @@ export function applyOp(doc: Doc, op: Op): Doc {
   }
 }
 
+/**
+ * Applies ops in order, skipping any that cannot apply: what a replica does
+ * with mutations the server will reject (or already has), and what serverless
+ * merge does everywhere alike. With `createReplaces`, a create that meets a
+ * document replaces it (in serverless merge the newest create wins);
+ * otherwise it is skipped like any op that cannot apply.
+ */
+export function applyLenient(doc: Doc, ops: Iterable<Op>, options: { createReplaces?: boolean } = {}): Doc {
+  let out = doc
+  for (const op of ops) {
+    try {
+      out = options.createReplaces && op.type === 'create' ? op.data : applyOp(out, op)
+    } catch {
+      // not applicable here, and so nowhere
+    }
+  }
+  return out
+}
+
 function asArray(v: Json | undefined, path: Path): Json[] {
   if (v === undefined) return []
   if (!Array.isArray(v)) throw new ValidationError(path.join('.'), 'is not an array', v)

@@ -112,7 +112,8 @@ export class ConditionFailedError extends TidepoolError {
     readonly collection: string,
     readonly id: string,
     readonly reason: ConditionReason,
-    detail: string,
+    /** What changed (or what is missing), in words. */
+    readonly detail: string,
   ) {
     super(`${reason === 'not-found' ? 'Document not found' : 'Condition failed'}: ${collection} ${JSON.stringify(id)} (${detail})`)
     this.retryable = reason === 'condition-failed'
@@ -144,12 +145,13 @@ export class MissingIndexError extends TidepoolError {
 
 /**
  * The storage could not do what was asked: out of quota, an upgrade that
- * other connections kept blocked, or a medium that refused to open. `code`
- * names the case (`quota-exceeded`, `blocked`, `unavailable`).
+ * other connections kept blocked, a medium that refused to open, or data
+ * written by a newer Tidepool. `code` names the case (`quota-exceeded`,
+ * `blocked`, `unavailable`, `newer-format`).
  */
 export class StorageError extends TidepoolError {
   constructor(
-    readonly code: 'quota-exceeded' | 'blocked' | 'unavailable',
+    readonly code: 'quota-exceeded' | 'blocked' | 'unavailable' | 'newer-format',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -168,5 +170,32 @@ export class SchemaChangedError extends TidepoolError {
     readonly stored: number,
   ) {
     super(`this replica was opened elsewhere with schema version ${stored}, newer than this code's ${current}; reload to use the new version (writes are refused until then)`)
+  }
+}
+
+/**
+ * An HTTP exchange with a Tidepool server failed, on either side: `status`
+ * is the HTTP status (0: the network — offline, refused, timed out) and
+ * `code` the protocol's error code (`unauthenticated`, `invalid-message`,
+ * `too-large`, `offline`...).
+ */
+export class HttpError extends TidepoolError {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+  }
+}
+
+/** A sync file that cannot be used: missing, half-written, or not Tidepool's. Readers skip it and keep their cursor. */
+export class CorruptFileError extends TidepoolError {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${path}: ${reason}`)
   }
 }

@@ -1,4 +1,4 @@
-import { applyOp, type Doc } from './apply.js'
+import { applyLenient, type Doc } from './apply.js'
 import type { Op } from './mutation.js'
 
 /**
@@ -7,8 +7,8 @@ import type { Op } from './mutation.js'
  * writer, then sequence number), whoever wrote them and whenever they
  * arrived. So replicas that have read the same logs hold the same documents.
  *
- * Folding in event order gives the rules of DESIGN.md: the newest create or
- * put against the newest delete decides whether the document exists (a field
+ * Folding in event order gives the merge rules: the newest create or put
+ * against the newest delete decides whether the document exists (a field
  * write after a delete finds no document and does nothing, so it never
  * resurrects one); a field holds its last `set` plus the increments after it;
  * an op that cannot apply (an increment of a string, say) is skipped on every
@@ -16,15 +16,8 @@ import type { Op } from './mutation.js'
  */
 export function fold(events: Iterable<readonly Op[]>, start: Doc = undefined): Doc {
   let doc = start
-  for (const ops of events) {
-    for (const op of ops) {
-      try {
-        // a create that meets a document is the newest create: it replaces it
-        doc = op.type === 'create' ? op.data : applyOp(doc, op)
-      } catch {
-        // not applicable here, and so nowhere
-      }
-    }
-  }
+  for (const ops of events) doc = applyLenient(doc, ops, NEWEST_CREATE_WINS)
   return doc
 }
+
+const NEWEST_CREATE_WINS = { createReplaces: true }

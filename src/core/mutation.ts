@@ -49,3 +49,17 @@ export interface Mutation {
   /** The hybrid logical clock of the commit (core/hlc.ts): the order of serverless merges. */
   hlc?: string
 }
+
+/**
+ * A mutation as serverless sync logs it, in the replica's event log and in
+ * part files: ordered by its clock, with neither preconditions (merge checks
+ * none) nor the writer (its folder names it).
+ */
+export interface LoggedMutation {
+  seq: number
+  id: string
+  /** The hybrid logical clock of the commit (core/hlc.ts). */
+  hlc: string
+  ops: Op[]
+  time: number
+}

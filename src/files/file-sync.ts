@@ -1,10 +1,9 @@
-import { InvalidParameterError } from '../core/errors.js'
-import type { LoggedMutation } from '../replica/events.js'
+import { CorruptFileError, InvalidParameterError } from '../core/errors.js'
+import type { LoggedMutation } from '../core/mutation.js'
 import type { Replica } from '../replica/replica.js'
 import {
   clientIndexPath,
   clientsListed,
-  CorruptFileError,
   dbFolder,
   FORMAT,
   masterPath,

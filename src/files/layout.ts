@@ -1,7 +1,8 @@
-import type { Op } from '../core/mutation.js'
+import { CorruptFileError } from '../core/errors.js'
+import type { LoggedMutation } from '../core/mutation.js'
 import type { JsonSchema } from '../core/schema.js'
 import { compileCheck } from '../core/validate.js'
-import { opSchema } from '../sync/protocol.js'
+import { opSchema } from '../protocol/schemas.js'
 
 const checkOp = compileCheck(opSchema as unknown as JsonSchema)
 
@@ -47,21 +48,11 @@ export function clientsListed(db: string, paths: string[]): string[] {
   return [...ids].sort()
 }
 
-/** One mutation as a file carries it. */
-export interface FileMutation {
-  seq: number
-  id: string
-  /** The hybrid logical clock of the commit (core/hlc.ts). */
-  hlc: string
-  ops: Op[]
-  time: number
-}
-
 export interface Part {
   format: number
   clientId: string
   first: number
-  mutations: FileMutation[]
+  mutations: LoggedMutation[]
 }
 
 export interface ClientIndex {
@@ -89,16 +80,6 @@ export interface MasterIndex {
   latestUpdate?: string
 }
 
-/** A file that could not be used: missing, half-written, or not ours. Readers skip it and keep their cursor. */
-export class CorruptFileError extends Error {
-  constructor(
-    readonly path: string,
-    reason: string,
-  ) {
-    super(`${path}: ${reason}`)
-  }
-}
-
 function parse(path: string, text: string): Record<string, unknown> {
   let v: unknown
   try {
@@ -118,7 +99,7 @@ export function parsePart(path: string, text: string): Part {
   const o = parse(path, text)
   if (typeof o.clientId !== 'string' || !isInt(o.first) || !Array.isArray(o.mutations)) throw new CorruptFileError(path, 'not a part file')
   o.mutations.forEach((m: unknown, i) => {
-    const x = m as Partial<FileMutation> | null
+    const x = m as Partial<LoggedMutation> | null
     if (!x || x.seq !== (o.first as number) + i || typeof x.id !== 'string' || typeof x.hlc !== 'string' || !Array.isArray(x.ops)) {
       throw new CorruptFileError(path, `mutation ${i} is malformed or out of sequence`)
     }

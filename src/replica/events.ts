@@ -2,15 +2,6 @@ import { docKey } from '../core/key.js'
 import { eventKey } from '../core/hlc.js'
 import type { Mutation, Op } from '../core/mutation.js'
 
-/** A mutation as serverless sync logs it: ordered by its clock. */
-export interface LoggedMutation {
-  seq: number
-  id: string
-  hlc: string
-  ops: Op[]
-  time: number
-}
-
 /**
  * The events store holds each document's ops from every client under
  * `{length of the document key}:{document key}{event key}`: one document's

@@ -1,3 +1,4 @@
+import { StorageError } from '../core/errors.js'
 import { STORES } from './records.js'
 import type { StorageReader, StorageWriter } from './storage.js'
 
@@ -26,7 +27,7 @@ const LEGACY = ['clientId', 'seq', 'changeSeq', 'schemaVersion', 'pulledRevision
 
 export async function readHead(r: StorageReader): Promise<Head> {
   const head = (await r.get(STORES.meta, HEAD)) as Head | undefined
-  if (!head) throw new Error('the replica has no head record (not opened?)')
+  if (!head) throw new StorageError('unavailable', 'the replica has no head record (not opened?)')
   return head
 }
 

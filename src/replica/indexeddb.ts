@@ -129,7 +129,7 @@ export class IndexedDbStorage implements Storage {
 
   private openVersion(version: number | undefined): Promise<IDBDatabase> {
     const factory = this.options.indexedDB ?? globalThis.indexedDB
-    if (!factory) return Promise.reject(new Error('no indexedDB in this environment'))
+    if (!factory) return Promise.reject(new StorageError('unavailable', 'no indexedDB in this environment'))
     return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined
       const req = version === undefined ? factory.open(this.name) : factory.open(this.name, version)
@@ -149,7 +149,7 @@ export class IndexedDbStorage implements Storage {
         if (req.error?.name === 'VersionError') {
           req.onsuccess = null
           resolve(this.openVersion(undefined))
-        } else reject(req.error ?? new Error('IndexedDB open failed'))
+        } else reject(req.error ?? new StorageError('unavailable', 'IndexedDB open failed'))
       }
       // blocked: a connection that does not step aside on versionchange (old code in another tab)
       req.onblocked = () => {
@@ -202,7 +202,7 @@ export class IndexedDbStorage implements Storage {
     const done = new Promise<void>((resolve, reject) => {
       tx.oncomplete = () => resolve()
       tx.onerror = () => reject(storageFailure(tx.error, this.name))
-      tx.onabort = () => reject(storageFailure(tx.error, this.name) ?? new Error('IndexedDB transaction aborted'))
+      tx.onabort = () => reject(storageFailure(tx.error, this.name) ?? new StorageError('unavailable', 'IndexedDB transaction aborted'))
     })
     let result: T
     try {
@@ -344,7 +344,7 @@ class IdbTx implements StorageWriter {
     const { gte, lt } = range
     if (gte !== undefined && lt !== undefined && gte >= lt) return
     const kr = gte !== undefined && lt !== undefined ? this.KeyRange.bound(gte, lt, false, true) : gte !== undefined ? this.KeyRange.lowerBound(gte) : lt !== undefined ? this.KeyRange.upperBound(lt, true) : undefined
-    if (!kr) throw new Error('deleteRange needs a bound')
+    if (!kr) throw new InvalidParameterError('range', 'deleteRange needs a bound')
     this.tx.objectStore(store).delete(kr)
   }
 }

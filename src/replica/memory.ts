@@ -1,6 +1,7 @@
 import BTreeModule from 'sorted-btree'
 import { ClosedError, InvalidParameterError } from '../core/errors.js'
-import { inRange, Mutex, type KeyRange, type Storage, type StorageReader, type StorageWriter } from './storage.js'
+import { Mutex } from '../core/mutex.js'
+import { inRange, type KeyRange, type Storage, type StorageReader, type StorageWriter } from './storage.js'
 
 // sorted-btree is CommonJS: Node hands its exports object to a default import, bundlers its default export
 type BTreeClass = typeof BTreeModule.default

@@ -1,8 +1,9 @@
-import { applyOp, describe, holds, type Doc } from '../core/apply.js'
-import { ConditionFailedError, InvalidOptionsError, SchemaChangedError } from '../core/errors.js'
+import type { Doc } from '../core/apply.js'
+import { applyMutation, touchedKeys } from '../core/commit.js'
+import { InvalidOptionsError, SchemaChangedError } from '../core/errors.js'
 import { deepEqual } from '../core/json.js'
 import { docKey, splitDocKey } from '../core/key.js'
-import type { Mutation, Op, Precondition } from '../core/mutation.js'
+import type { LoggedMutation, Mutation, Op, Precondition } from '../core/mutation.js'
 import { prefixEnd } from '../core/encoding.js'
 import type { QuerySpec } from '../core/query.js'
 import { indexDef, indexEntries, indexPrefix, containsPrefix, type IndexDef } from './indexes.js'
@@ -17,7 +18,7 @@ import { OpsByDoc, rebase } from './rebase.js'
 import { ensureHead, readHead, writeHead } from './head.js'
 import { decodeClock, encodeClock, eventKey, receive, tick, ZERO } from '../core/hlc.js'
 import { fold } from '../core/merge.js'
-import { eventPrefix, eventRecordKey, FILES, localEventKey, opsPerDoc, type LoggedMutation } from './events.js'
+import { eventPrefix, eventRecordKey, FILES, localEventKey, opsPerDoc } from './events.js'
 
 /** How a collection's documents are keyed and indexed; the key is stored so a changed definition is caught at open. */
 export interface CollectionInfo {
@@ -207,29 +208,12 @@ export class Replica {
   async commit(ops: Op[], preconditions: Precondition[]): Promise<CommitResult> {
     const start = performance.now()
     const { result, changes, changeSeq } = await this.storage.write(async w => {
-      const keys = new Set<string>()
-      for (const x of preconditions) keys.add(docKey(x.collection, x.id))
-      for (const x of ops) keys.add(docKey(x.collection, x.id))
-      const keyList = [...keys]
+      const keyList = touchedKeys(ops, preconditions)
       // both reads in flight at once: in a browser each is a round trip to the storage process
       const [records, head] = await Promise.all([w.getMany(STORES.docs, keyList) as Promise<Array<DocRecord | undefined>>, readHead(w)])
-      const before = new Map<string, DocRecord | undefined>()
-      const views = new Map<string, Doc>()
-      keyList.forEach((k, i) => {
-        before.set(k, records[i])
-        views.set(k, localView(records[i]))
-      })
-      for (const pc of preconditions) {
-        if (!holds(views.get(docKey(pc.collection, pc.id)), pc)) {
-          throw new ConditionFailedError(pc.collection, pc.id, 'condition-failed', describe(pc))
-        }
-      }
-      for (const op of ops) {
-        const k = docKey(op.collection, op.id)
-        views.set(k, applyOp(views.get(k), op))
-      }
-      const changed: string[] = []
-      for (const k of keyList) if (!deepEqual(views.get(k), localView(before.get(k)))) changed.push(k)
+      const before = new Map<string, DocRecord | undefined>(keyList.map((k, i) => [k, records[i]]))
+      const views = applyMutation(new Map(keyList.map((k, i) => [k, localView(records[i])])), ops, preconditions)
+      const changed = keyList.filter(k => !deepEqual(views.get(k), localView(before.get(k))))
       this.stats.writesSkipped += new Set(ops.map(o => docKey(o.collection, o.id))).size - changed.length
       if (changed.length === 0) return { result: { changed: [] }, changes: [], changeSeq: 0 }
 

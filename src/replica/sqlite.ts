@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import { ClosedError, InvalidParameterError } from '../core/errors.js'
-import { Mutex, type Durability, type KeyRange, type Storage, type StorageReader, type StorageWriter } from './storage.js'
+import { Mutex } from '../core/mutex.js'
+import { type Durability, type KeyRange, type Storage, type StorageReader, type StorageWriter } from './storage.js'
 
 export interface SqliteStorageOptions {
   /** How often to look for commits by other connections to the file, in ms, while anything watches (default 50). */
@@ -245,7 +246,7 @@ class SqliteTx implements StorageWriter {
     const { table } = this.st(store)
     this.flush()
     const where = [range.gte !== undefined && 'k >= ?', range.lt !== undefined && 'k < ?'].filter(Boolean)
-    if (!where.length) throw new Error('deleteRange needs a bound')
+    if (!where.length) throw new InvalidParameterError('range', 'deleteRange needs a bound')
     this.db.prepare(`DELETE FROM ${table} WHERE ${where.join(' AND ')}`).run(...[range.gte, range.lt].filter(b => b !== undefined))
   }
 

@@ -5,11 +5,12 @@ import type { IncomingMessage } from 'node:http'
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { InvalidOptionsError, PermissionDeniedError } from '../core/errors.js'
+import { HttpError, InvalidOptionsError, PermissionDeniedError } from '../core/errors.js'
 import { compileCheck } from '../core/validate.js'
 import type { JsonSchema } from '../core/schema.js'
 import type { ModelClass } from '../orm/types.js'
-import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, REQUEST_SCHEMAS, type DocumentChange, type ErrorResponse, type Poke, type PullRequest, type PushRequest } from '../sync/protocol.js'
+import { REQUEST_SCHEMAS } from '../protocol/schemas.js'
+import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type DocumentChange, type ErrorResponse, type Poke, type PullRequest, type PushRequest } from '../protocol/messages.js'
 import { postgresServerStore } from './postgres-store.js'
 import { pull } from './pull.js'
 import { push, type PushContext } from './push.js'
@@ -45,16 +46,6 @@ export interface TidepoolServer {
   readonly store: ServerStore
   /** Stops accepting work, finishes requests in flight (no acknowledged push is lost) and closes the store. */
   close(): Promise<void>
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message)
-  }
 }
 
 const checkPush = compileCheck(REQUEST_SCHEMAS.push as unknown as JsonSchema)
@@ -205,10 +196,10 @@ function authenticator(auth: NonNullable<ServerOptions['auth']>): (token: string
     if (!token) throw new HttpError(401, 'unauthenticated', 'a bearer token is required')
     try {
       const { payload } = await jwtVerify(token, key as Uint8Array)
-      if (!payload.sub) throw new Error('the token has no subject')
-      return payload.sub
+      if (payload.sub) return payload.sub
     } catch (e) {
       throw new HttpError(401, 'unauthenticated', `invalid token: ${(e as Error).message}`)
     }
+    throw new HttpError(401, 'unauthenticated', 'invalid token: the token has no subject')
   }
 }

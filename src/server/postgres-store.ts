@@ -1,6 +1,7 @@
 import pg from 'pg'
+import { InvalidOptionsError, StorageError } from '../core/errors.js'
 import type { JsonObject } from '../core/json.js'
-import type { MutationResult } from '../sync/protocol.js'
+import type { MutationResult } from '../protocol/messages.js'
 import { page, SERVER_SCHEMA_VERSION, type ClientRow, type FieldMeta, type PullData, type ServerDoc, type ServerStore, type ServerTx } from './store.js'
 
 /**
@@ -62,7 +63,7 @@ class PostgresServerStore implements ServerStore {
 
   constructor(connectionString: string, options: PostgresStoreOptions) {
     this.schema = options.schema ?? 'public'
-    if (!/^[a-z_][a-z0-9_]*$/.test(this.schema)) throw new Error(`invalid PostgreSQL schema name ${this.schema}`)
+    if (!/^[a-z_][a-z0-9_]*$/.test(this.schema)) throw new InvalidOptionsError('schema', `${this.schema} is not a valid PostgreSQL schema name (lowercase letters, digits, _)`)
     this.pool = new pg.Pool({ connectionString, max: options.max ?? 10 })
     // an idle client's error (the server restarted) must not crash the process
     this.pool.on('error', () => undefined)
@@ -81,7 +82,7 @@ class PostgresServerStore implements ServerStore {
       const r = await client.query<{ version: number }>('SELECT version FROM tp_schema')
       let version = r.rows[0]?.version ?? 0
       if (r.rows.length === 0) await client.query('INSERT INTO tp_schema VALUES (0)')
-      if (version > SERVER_SCHEMA_VERSION) throw new Error(`the database was written by a newer Tidepool server (schema ${version})`)
+      if (version > SERVER_SCHEMA_VERSION) throw new StorageError('newer-format', `the database was written by a newer Tidepool server (schema ${version})`)
       for (; version < MIGRATIONS.length; version++) {
         await client.query(MIGRATIONS[version]!)
         await client.query('UPDATE tp_schema SET version = $1', [version + 1])

@@ -1,5 +1,5 @@
 import type { Json } from '../core/json.js'
-import { PROTOCOL_VERSION, type DocumentChange, type PullRequest, type PullResponse } from '../sync/protocol.js'
+import { PROTOCOL_VERSION, type DocumentChange, type PullRequest, type PullResponse } from '../protocol/messages.js'
 import type { FieldMeta, ServerStore } from './store.js'
 
 /**

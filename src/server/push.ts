@@ -1,9 +1,10 @@
-import { applyOp, describe, holds, type Doc } from '../core/apply.js'
-import { ConditionFailedError, ModelAlreadyExistsError, PermissionDeniedError, TidepoolError, ValidationError } from '../core/errors.js'
+import type { Doc } from '../core/apply.js'
+import { applyMutation, touchedKeys } from '../core/commit.js'
+import { ConditionFailedError, ModelAlreadyExistsError, PermissionDeniedError, TidepoolError } from '../core/errors.js'
 import { deepEqual, type JsonObject } from '../core/json.js'
-import { docKey } from '../core/key.js'
+import { docKey, splitDocKey } from '../core/key.js'
 import type { Op } from '../core/mutation.js'
-import { PROTOCOL_VERSION, type MutationResult, type PushRequest, type PushResponse, type RejectionReason } from '../sync/protocol.js'
+import { PROTOCOL_VERSION, type MutationResult, type PushRequest, type PushResponse, type RejectionReason } from '../protocol/messages.js'
 import type { FieldMeta, ServerDoc, ServerStore, ServerTx } from './store.js'
 
 export interface PushContext {
@@ -64,35 +65,29 @@ async function handle(tx: ServerTx, clientId: string, m: PushRequest['mutations'
 
 /** Checks and applies one mutation; a failure is a rejection with a reason, and nothing of it is written. */
 async function apply(tx: ServerTx, clientId: string, m: PushRequest['mutations'][number], revision: number, ctx: PushContext, written: ServerDoc[]): Promise<MutationResult> {
-  const keys = new Map<string, { collection: string; id: string }>()
-  for (const x of [...m.preconditions, ...m.ops]) keys.set(docKey(x.collection, x.id), { collection: x.collection, id: x.id })
-  const keyList = [...keys.keys()]
-  const stored = await tx.getDocs([...keys.values()])
+  const keyList = touchedKeys(m.ops, m.preconditions)
+  const stored = await tx.getDocs(keyList.map(splitDocKey))
   const before = new Map<string, ServerDoc | undefined>(keyList.map((k, i) => [k, stored[i]]))
-  const views = new Map<string, Doc>(keyList.map((k, i) => [k, stored[i]?.data ?? undefined]))
   const reject = (reason: RejectionReason, message: string): MutationResult => ({ seq: m.seq, id: m.id, status: 'rejected', revision, reason, message })
-
-  for (const pc of m.preconditions) {
-    if (!holds(views.get(docKey(pc.collection, pc.id)), pc)) return reject('condition-failed', `${pc.collection} ${JSON.stringify(pc.id)}: ${describe(pc)}`)
+  let views: Map<string, Doc>
+  try {
+    views = applyMutation(new Map(keyList.map((k, i) => [k, stored[i]?.data ?? undefined])), m.ops, m.preconditions)
+  } catch (e) {
+    if (e instanceof ConditionFailedError) return e.reason === 'condition-failed' ? reject('condition-failed', `${e.collection} ${JSON.stringify(e.id)}: ${e.detail}`) : reject('not-found', e.message)
+    if (e instanceof ModelAlreadyExistsError) return reject('already-exists', e.message)
+    if (e instanceof TidepoolError) return reject('invalid', e.message)
+    throw e
   }
   const touched = new Map<string, Map<string, FieldMeta['kind']>>()
   for (const op of m.ops) {
     const k = docKey(op.collection, op.id)
-    try {
-      views.set(k, applyOp(views.get(k), op))
-    } catch (e) {
-      if (e instanceof ModelAlreadyExistsError) return reject('already-exists', e.message)
-      if (e instanceof ConditionFailedError) return reject('not-found', e.message)
-      if (e instanceof ValidationError || e instanceof TidepoolError) return reject('invalid', e.message)
-      throw e
-    }
     let fields = touched.get(k)
     if (!fields) touched.set(k, (fields = new Map()))
     for (const [field, kind] of fieldsOf(op, before.get(k)?.data ?? undefined)) fields.set(field, kind)
   }
   const writes: ServerDoc[] = []
   for (const [k, fields] of touched) {
-    const { collection, id } = keys.get(k)!
+    const { collection, id } = splitDocKey(k)
     const old = before.get(k)
     const after = views.get(k)
     if (after && ctx.validate) {

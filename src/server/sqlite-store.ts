@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3'
+import { StorageError } from '../core/errors.js'
 import type { JsonObject } from '../core/json.js'
-import { Mutex } from '../replica/storage.js'
-import type { MutationResult } from '../sync/protocol.js'
+import { Mutex } from '../core/mutex.js'
+import type { MutationResult } from '../protocol/messages.js'
 import { page, SERVER_SCHEMA_VERSION, type ClientRow, type FieldMeta, type PullData, type ServerDoc, type ServerStore, type ServerTx } from './store.js'
 
 const MIGRATIONS: string[] = [
@@ -40,7 +41,7 @@ class SqliteServerStore implements ServerStore {
     this.db.pragma('synchronous = FULL')
     this.db.pragma('busy_timeout = 10000')
     const version = this.db.pragma('user_version', { simple: true }) as number
-    if (version > SERVER_SCHEMA_VERSION) throw new Error(`${this.path} was written by a newer Tidepool server (schema ${version})`)
+    if (version > SERVER_SCHEMA_VERSION) throw new StorageError('newer-format', `${this.path} was written by a newer Tidepool server (schema ${version})`)
     for (let v = version; v < MIGRATIONS.length; v++) {
       this.db.transaction(() => {
         this.db.exec(MIGRATIONS[v]!)

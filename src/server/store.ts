@@ -1,5 +1,5 @@
 import type { JsonObject } from '../core/json.js'
-import type { MutationResult } from '../sync/protocol.js'
+import type { MutationResult } from '../protocol/messages.js'
 
 /**
  * The last change of one field of a server document: its revision, the

@@ -1,8 +1,9 @@
 import type { MutationResult } from '../core/changes.js'
 import type { Mutation } from '../core/mutation.js'
 import type { Replica, Rejection } from '../replica/replica.js'
-import { MAX_MESSAGE_BYTES, MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullResponse } from './protocol.js'
-import { SyncHttpError, type Transport } from './transport.js'
+import { MAX_MESSAGE_BYTES, MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullResponse } from '../protocol/messages.js'
+import { ClosedError, HttpError } from '../core/errors.js'
+import type { Transport } from './transport.js'
 import type { Sync } from './index.js'
 
 /** A push stays well under the server's message limit. */
@@ -16,7 +17,7 @@ function takeBatch(pending: Mutation[], count: number): Mutation[] {
     if (out.length >= count) break
     const size = JSON.stringify(m).length
     if (out.length > 0 && bytes + size > BATCH_BYTES) break
-    if (size > MAX_MESSAGE_BYTES - 1024) throw new SyncHttpError(413, 'too-large', `mutation ${m.seq} is ${size} bytes, more than a server accepts; split the transaction`)
+    if (size > MAX_MESSAGE_BYTES - 1024) throw new HttpError(413, 'too-large', `mutation ${m.seq} is ${size} bytes, more than a server accepts; split the transaction`)
     out.push(m)
     bytes += size
   }
@@ -155,7 +156,7 @@ export class SyncEngine implements Sync {
     this.stopCommits?.()
     this.stopOnline?.()
     this.socket?.close()
-    for (const w of this.waiters.values()) w.reject(new Error('sync stopped'))
+    for (const w of this.waiters.values()) w.reject(new ClosedError('sync'))
     await this.running?.catch(() => undefined)
   }
 
@@ -202,7 +203,7 @@ export class SyncEngine implements Sync {
         this.schedule(this.options.pollInterval ?? 30_000)
       } catch (e) {
         this.failures++
-        const offline = e instanceof SyncHttpError && e.status === 0
+        const offline = e instanceof HttpError && e.status === 0
         this.set({ phase: offline ? 'offline' : 'error', lastError: (e as Error).message })
         for (const w of this.waiters.values()) w.reject(e as Error)
         this.waiters.clear()
@@ -250,7 +251,7 @@ export class SyncEngine implements Sync {
         from = 0
         continue
       }
-      if (res.stopped) throw new SyncHttpError(409, res.stopped.reason, res.stopped.message)
+      if (res.stopped) throw new HttpError(409, res.stopped.reason, res.stopped.message)
       from += batch.length
       pushed = true
     }

@@ -66,4 +66,4 @@ export async function startSync(replica: Replica, options: SyncOptions): Promise
 }
 
 export { SyncEngine, type SyncPhase, type SyncStatus } from './engine.js'
-export { httpTransport, SyncHttpError, type Transport } from './transport.js'
+export { httpTransport, type Transport } from './transport.js'

@@ -1,17 +1,5 @@
-import type { ErrorResponse, PullRequest, PullResponse, PushRequest, PushResponse } from './protocol.js'
-
-/** A failure talking to the server: `status` 0 means the network (offline, refused, timed out). */
-export class SyncHttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options)
-    this.name = 'SyncHttpError'
-  }
-}
+import { HttpError } from '../core/errors.js'
+import type { ErrorResponse, PullRequest, PullResponse, PushRequest, PushResponse } from '../protocol/messages.js'
 
 export interface Transport {
   push(req: PushRequest): Promise<PushResponse>
@@ -48,7 +36,7 @@ export function httpTransport(url: string, token?: () => string | Promise<string
           retriedReset = true
           continue
         }
-        throw new SyncHttpError(0, 'offline', `cannot reach ${base}: ${(e as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`, { cause: e })
+        throw new HttpError(0, 'offline', `cannot reach ${base}: ${(e as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`, { cause: e })
       }
       if (res.status === 401 && token && attempt === 0) continue
       const text = await res.text()
@@ -56,11 +44,11 @@ export function httpTransport(url: string, token?: () => string | Promise<string
       try {
         data = JSON.parse(text)
       } catch {
-        throw new SyncHttpError(res.status, 'bad-response', `${base}${path} answered ${res.status} with non-JSON`)
+        throw new HttpError(res.status, 'bad-response', `${base}${path} answered ${res.status} with non-JSON`)
       }
       if (!res.ok) {
         const e = data as ErrorResponse
-        throw new SyncHttpError(res.status, e.error ?? 'error', e.message ?? `${res.status}`)
+        throw new HttpError(res.status, e.error ?? 'error', e.message ?? `${res.status}`)
       }
       return data as T
     }

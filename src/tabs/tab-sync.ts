@@ -1,4 +1,5 @@
 import type { MutationResult } from '../core/changes.js'
+import { ClosedError, HttpError } from '../core/errors.js'
 import type { Rejection, Replica } from '../replica/replica.js'
 import { isConnected, type SyncEngine, type SyncStatus } from '../sync/engine.js'
 import type { Sync } from '../sync/index.js'
@@ -113,7 +114,7 @@ export class TabSync implements Sync {
     this.leadership.release()
     await this.transition
     await this.follow()
-    for (const w of this.waiters.values()) w.reject(new Error('sync stopped'))
+    for (const w of this.waiters.values()) w.reject(new ClosedError('sync'))
     this.waiters.clear()
   }
 
@@ -205,7 +206,8 @@ export class TabSync implements Sync {
     if (!w) return
     this.waiters.delete(id)
     if (result) w.resolve(result)
-    else w.reject(new Error(error ?? 'no verdict'))
+    // the leader lost its connection before the verdict
+    else w.reject(new HttpError(0, 'offline', error ?? 'no verdict'))
   }
 
   private rejected(r: Rejection): void {

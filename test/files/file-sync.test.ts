@@ -11,7 +11,7 @@ import { startWebdav } from '../helpers/webdav.js'
 import { until } from '../helpers/until.js'
 import { decodeClock, encodeClock, MAX_DRIFT } from '../../src/core/hlc.js'
 import { clientIndexPath, FORMAT, partPath, serialize } from '../../src/files/layout.js'
-import type { LoggedMutation } from '../../src/replica/events.js'
+import type { LoggedMutation } from '../../src/core/mutation.js'
 
 class Note extends Model {
   static override COLLECTION = 'Note'

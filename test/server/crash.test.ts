@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { serveCli } from '../helpers/cli-server.js'
-import { PROTOCOL_VERSION, type PushResponse } from '../../src/sync/protocol.js'
+import { PROTOCOL_VERSION, type PushResponse } from '../../src/protocol/messages.js'
 import { postgresAvailable, storeFactories } from './stores.js'
 
 const batch = Array.from({ length: 400 }, (_, i) => ({

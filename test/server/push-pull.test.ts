@@ -4,7 +4,7 @@ import { PermissionDeniedError } from '../../src/index.js'
 import { pull } from '../../src/server/pull.js'
 import { push, type PushContext } from '../../src/server/push.js'
 import type { ServerStore } from '../../src/server/store.js'
-import { PROTOCOL_VERSION, type PullRequest, type PushRequest } from '../../src/sync/protocol.js'
+import { PROTOCOL_VERSION, type PullRequest, type PushRequest } from '../../src/protocol/messages.js'
 import { postgresAvailable, storeFactories, type StoreFactory } from './stores.js'
 
 const ctx: PushContext = { userId: 'ann', minSchemaVersion: 1 }

@@ -8,8 +8,9 @@ import { pull } from '../../src/server/pull.js'
 import { push } from '../../src/server/push.js'
 import { sqliteServerStore } from '../../src/server/sqlite-store.js'
 import type { ServerStore } from '../../src/server/store.js'
-import { PROTOCOL_VERSION } from '../../src/sync/protocol.js'
-import { SyncHttpError, type Transport } from '../../src/sync/transport.js'
+import { PROTOCOL_VERSION } from '../../src/protocol/messages.js'
+import { HttpError } from '../../src/index.js'
+import type { Transport } from '../../src/sync/transport.js'
 
 class Item extends Model {
   static override COLLECTION = 'Item'
@@ -22,11 +23,11 @@ class Item extends Model {
  */
 function flaky(store: ServerStore, decide: () => 'ok' | 'drop-request' | 'drop-response', online: () => boolean): Transport {
   const call = async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (!online()) throw new SyncHttpError(0, 'offline', 'offline')
+    if (!online()) throw new HttpError(0, 'offline', 'offline')
     const fate = decide()
-    if (fate === 'drop-request') throw new SyncHttpError(0, 'offline', 'request lost')
+    if (fate === 'drop-request') throw new HttpError(0, 'offline', 'request lost')
     const result = await fn()
-    if (fate === 'drop-response') throw new SyncHttpError(0, 'offline', 'response lost')
+    if (fate === 'drop-response') throw new HttpError(0, 'offline', 'response lost')
     return result
   }
   return {

@@ -1,0 +1,71 @@
+import type { DocumentChange, MutationResult } from '../core/changes.js'
+import type { Mutation } from '../core/mutation.js'
+
+export type { DocumentChange, MutationResult, RejectionReason } from '../core/changes.js'
+
+/**
+ * The wire protocol between a replica and a Tidepool server. Every message
+ * carries its `type` and the protocol version `v`; servers validate each one
+ * (structure and size) before looking inside.
+ */
+export const PROTOCOL_VERSION = 1
+/** Largest request body a server accepts, in bytes. */
+export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+/** Most mutations in one push. */
+export const MAX_PUSH_MUTATIONS = 1000
+
+export interface PushRequest {
+  type: 'push'
+  v: typeof PROTOCOL_VERSION
+  clientId: string
+  mutations: Array<Pick<Mutation, 'seq' | 'id' | 'ops' | 'preconditions' | 'schemaVersion'>>
+}
+
+export interface PushResponse {
+  type: 'push-result'
+  v: typeof PROTOCOL_VERSION
+  /** Results of the mutations handled, in order (duplicates acknowledged again). */
+  results: MutationResult[]
+  /** Why the server stopped before the end of the batch, if it did. */
+  stopped?: { reason: 'client-diverged' | 'upgrade-required'; message: string; minSchemaVersion?: number }
+  revision: number
+}
+
+export interface PullRequest {
+  type: 'pull'
+  v: typeof PROTOCOL_VERSION
+  clientId: string
+  /** The last revision this client has pulled (0: nothing yet). */
+  since: number
+}
+
+export interface PullResponse {
+  type: 'pull-result'
+  v: typeof PROTOCOL_VERSION
+  revision: number
+  changes: DocumentChange[]
+  /** This client's mutations applied or rejected after `since`. */
+  results: MutationResult[]
+  /** More changes follow `revision`: pull again from it. */
+  more?: true
+}
+
+/** Sent over the WebSocket when a commit may interest the client. */
+export interface Poke {
+  type: 'poke'
+  v: typeof PROTOCOL_VERSION
+  revision: number
+  /**
+   * When small: the documents the push wrote, whole, covering exactly the
+   * revisions after `base` up to `revision`. A client that has pulled up to
+   * `base` may apply them instead of pulling; the pusher (`from`) pulls.
+   */
+  inline?: { base: number; from: string; changes: DocumentChange[] }
+}
+
+export interface ErrorResponse {
+  type: 'error'
+  v: typeof PROTOCOL_VERSION
+  error: string
+  message: string
+}
