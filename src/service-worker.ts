@@ -29,7 +29,7 @@ export function syncWorker(options: SyncWorkerOptions): void {
   let queue: Promise<void> = Promise.resolve()
 
   const open = () =>
-    (engine ??= openReplica({ name: options.name, models: options.models, storage, schemaVersion: options.schemaVersion }).then(({ replica, tabs }) => {
+    (engine ??= openReplica({ name: options.name, models: options.models, storage, schemaVersion: options.schemaVersion, sync: options.sync }).then(({ replica, tabs }) => {
       const e = new SyncEngine(replica, httpTransport(options.sync.url, options.sync.token))
       // the pages hear the verdicts, as they would from their own leader
       e.onSettled(result => tabs?.post({ type: 'result', id: result.id, result }))

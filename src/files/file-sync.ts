@@ -1,6 +1,7 @@
 import { CorruptFileError, InvalidParameterError } from '../core/errors.js'
 import type { LoggedMutation } from '../core/mutation.js'
 import type { Replica } from '../replica/replica.js'
+import { MergeLog } from './merge-log.js'
 import {
   clientIndexPath,
   clientsListed,
@@ -79,13 +80,16 @@ export class FileSync {
   private timer: ReturnType<typeof setTimeout> | undefined
   private failures = 0
   private stopped = false
+  private readonly log: MergeLog
   private readonly totals = { syncs: 0, merged: 0, uploaded: 0, bytesRead: 0, bytesWritten: 0, skipped: 0, lastSyncAt: 0, lastError: undefined as string | undefined }
 
   constructor(
     private readonly replica: Replica,
     private readonly db: string,
     private readonly options: FileSyncOptions = {},
-  ) {}
+  ) {
+    this.log = new MergeLog(replica)
+  }
 
   /** Adds a store this client writes to (and reads its other devices from). */
   link(store: FileStore, options: { label?: string } = {}): void {
@@ -103,8 +107,8 @@ export class FileSync {
     const store = storeForMaster(url, this.db, auth)
     if (this.linked.some(l => l.store.url === store.url)) return
     this.linked.push({ store: new CountingStore(store), label: url, peer: true })
-    const peers = (await this.replica.fileState<string[]>('peers')) ?? []
-    if (!peers.includes(url)) await this.replica.setFileState('peers', [...peers, url])
+    const peers = (await this.log.state<string[]>('peers')) ?? []
+    if (!peers.includes(url)) await this.log.setState('peers', [...peers, url])
   }
 
   /**
@@ -189,8 +193,8 @@ export class FileSync {
       for (const l of this.linked) await this.download(l, report)
       for (const l of this.linked) if (!l.peer) report.uploaded = Math.max(report.uploaded, await this.upload(l))
       // mutations every own store has now leave the outbox for the event log
-      const everywhere = Math.min(...(await Promise.all(this.linked.filter(l => !l.peer).map(async l => (await this.replica.fileState<Uploaded>(`uploaded/${l.store.url}`))?.latest ?? 0))))
-      if (Number.isFinite(everywhere) && everywhere > 0) await this.replica.applyEvents({ remote: [], uploaded: everywhere })
+      const everywhere = Math.min(...(await Promise.all(this.linked.filter(l => !l.peer).map(async l => (await this.log.state<Uploaded>(`uploaded/${l.store.url}`))?.latest ?? 0))))
+      if (Number.isFinite(everywhere) && everywhere > 0) await this.log.merge({ remote: [], uploaded: everywhere })
       this.totals.lastError = undefined
     } catch (e) {
       this.totals.lastError = (e as Error).message
@@ -231,7 +235,7 @@ export class FileSync {
     if (master && !l.peer) for (const url of Object.keys(master.peers)) await this.addPeer(url).catch(e => this.warn(`peer ${url}: ${(e as Error).message}`))
     const listed = clientsListed(this.db, await store.list(dbFolder(this.db)))
     const clients = [...new Set([...Object.keys(master?.clients ?? {}), ...listed])].filter(id => id !== this.replica.clientId).sort()
-    const merged = await this.replica.mergedUpTo()
+    const merged = await this.log.mergedUpTo()
     const wanted: Array<{ clientId: string; index: ClientIndex; from: number }> = []
     for (const clientId of clients) {
       const index = await this.readParsed(store, clientIndexPath(this.db, clientId), parseClientIndex, report)
@@ -255,7 +259,7 @@ export class FileSync {
         }
       }
       if (!mutations.length) continue
-      const result = await this.replica.applyEvents({ remote: [{ clientId, mutations }] })
+      const result = await this.log.merge({ remote: [{ clientId, mutations }] })
       report.merged += result.merged
       for (const c of result.clamped) {
         if (!report.clamped.includes(c)) report.clamped.push(c)
@@ -300,16 +304,16 @@ export class FileSync {
   private async upload(l: Linked): Promise<number> {
     const { store } = l
     const key = `uploaded/${store.url}`
-    const state = (await this.replica.fileState<Uploaded>(key)) ?? { latest: 0, parts: [] }
-    const fresh = await this.replica.ownMutations(state.latest)
+    const state = (await this.log.state<Uploaded>(key)) ?? { latest: 0, parts: [] }
+    const fresh = await this.log.ownMutations(state.latest)
     const indexPath = clientIndexPath(this.db, this.replica.clientId)
-    const peers = (await this.replica.fileState<string[]>('peers')) ?? []
+    const peers = (await this.log.state<string[]>('peers')) ?? []
     // nothing new to say: a sync that found nothing new reads only the indexes and writes nothing
     if (fresh.length === 0 && (state.peers ?? []).join() === peers.join()) return 0
     // the newest part is rewritten with the new mutations until it is full
     const parts = [...state.parts]
     const open = parts.at(-1)
-    let current: LoggedMutation[] = open && open.bytes < PART_BYTES ? (await this.replica.ownMutations(open.first - 1)).filter(m => m.seq <= open.last) : []
+    let current: LoggedMutation[] = open && open.bytes < PART_BYTES ? (await this.log.ownMutations(open.first - 1)).filter(m => m.seq <= open.last) : []
     if (current.length) parts.pop()
     const toWrite: Array<{ first: number; mutations: LoggedMutation[] }> = []
     let size = current.length ? byteLength(JSON.stringify(current)) : 0
@@ -333,14 +337,14 @@ export class FileSync {
     }
     const latest = parts.at(-1)?.last ?? 0
     const updated = new Date().toISOString()
-    const index: ClientIndex = { format: FORMAT, clientId: this.replica.clientId, label: l.label, latest, updated, parts, lastReceived: await this.replica.mergedUpTo() }
+    const index: ClientIndex = { format: FORMAT, clientId: this.replica.clientId, label: l.label, latest, updated, parts, lastReceived: await this.log.mergedUpTo() }
     await store.write(indexPath, serialize(index))
     await this.writeMaster(store, master => {
       master.clients[this.replica.clientId] = { label: l.label, latest, updated }
       for (const url of peers) master.peers[url] ??= {}
       master.latestUpdate = this.replica.clientId
     })
-    await this.replica.setFileState(key, { latest, parts, peers } satisfies Uploaded)
+    await this.log.setState(key, { latest, parts, peers } satisfies Uploaded)
     return fresh.length
   }
 }

@@ -9,6 +9,8 @@ import { Replica, type Progress, type Rejection } from '../replica/replica.js'
 import { startSync, type Sync, type SyncOptions } from '../sync/index.js'
 import { TabChannel } from '../tabs/channel.js'
 import { TabSync } from '../tabs/tab-sync.js'
+import { TABS_AREA } from '../tabs/leader.js'
+import { AREAS as FILE_AREAS } from '../files/events.js'
 import { FileSync, type FileSyncOptions } from '../files/file-sync.js'
 import type { FileStore } from '../files/store.js'
 import type { StatsSnapshot } from '../replica/stats.js'
@@ -131,6 +133,8 @@ export async function openReplica(options: DatabaseOptions): Promise<{ replica: 
       indexes: m.indexes,
     })),
     schemaVersion,
+    // a replica synced with a server keeps no file-sync log; tabs sharing a storage keep their lease in it
+    areas: [...(options.sync ? [] : Object.values(FILE_AREAS)), ...(storage.shared ? [TABS_AREA] : [])],
     onProgress: options.onProgress,
     debug: debugOptions(options.debug),
     peers: tabs?.notices(),

@@ -23,7 +23,7 @@ export function localView(r: DocRecord | undefined): JsonObject | undefined {
   return r.base
 }
 
-/** Store names, shared by every adapter. */
+/** The replica's own store names, shared by every adapter (sync flavours add areas of their own). */
 export const STORES = {
   docs: 'docs',
   outbox: 'outbox',
@@ -33,10 +33,6 @@ export const STORES = {
   indexes: 'indexes',
   /** Which documents each commit changed, so other processes and tabs can refresh what they show. */
   changes: 'changes',
-  /** Serverless sync: every document's ops from every client, keyed by document then event order (see events.ts). */
-  events: 'events',
-  /** Serverless sync's bookkeeping: what was merged of each client, what was uploaded, this client's own log. */
-  files: 'files',
 } as const
 
 /** Outbox and changelog keys sort in sequence order. */

@@ -4,6 +4,7 @@ import type { Replica, Rejection } from '../replica/replica.js'
 import { MAX_MESSAGE_BYTES, MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullResponse } from '../protocol/messages.js'
 import { ClosedError, HttpError } from '../core/errors.js'
 import type { Transport } from './transport.js'
+import { applyPull, renumber } from './apply-pull.js'
 import type { Sync } from './index.js'
 
 /** A push stays well under the server's message limit. */
@@ -225,7 +226,7 @@ export class SyncEngine implements Sync {
   /** Pushes everything pending, then pulls. */
   private async round(): Promise<void> {
     // another tab or worker may have taken a new client id
-    if (this.replica.storage.shared) await this.replica.refreshClientId()
+    if (this.replica.shared) await this.replica.refreshClientId()
     // the outbox as the round starts: commits made meanwhile kick another round
     let outbox = await this.replica.outbox()
     let from = 0
@@ -246,7 +247,7 @@ export class SyncEngine implements Sync {
       })
       this.announced = Math.max(this.announced, res.revision)
       if (res.stopped?.reason === 'client-diverged') {
-        await this.replica.renumber()
+        await renumber(this.replica)
         outbox = await this.replica.outbox()
         from = 0
         continue
@@ -264,9 +265,9 @@ export class SyncEngine implements Sync {
     const results: MutationResult[] = []
     let stale: boolean
     do {
-      const since = await this.replica.pulledRevision()
+      const since = (await this.replica.head()).pulledRevision
       pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId: this.replica.clientId, since })
-      const applied = await this.replica.applyPull(pulled, since)
+      const applied = await applyPull(this.replica, pulled, since)
       stale = applied.stale
       acked.push(...applied.acked)
       rejected.push(...applied.rejected)
@@ -287,7 +288,7 @@ export class SyncEngine implements Sync {
   private async applyInline(): Promise<boolean> {
     const pokes = this.inline.sort((a, b) => a.revision - b.revision)
     this.inline = []
-    let revision = await this.replica.pulledRevision()
+    let revision = (await this.replica.head()).pulledRevision
     const chain: Poke[] = []
     for (const p of pokes) {
       if (p.revision <= revision) continue
@@ -297,7 +298,7 @@ export class SyncEngine implements Sync {
     }
     if (chain.length === 0 || revision < this.announced) return false
     for (const p of chain) {
-      if ((await this.replica.applyPull({ revision: p.revision, changes: p.inline!.changes, results: [] }, p.inline!.base)).stale) return false
+      if ((await applyPull(this.replica, { revision: p.revision, changes: p.inline!.changes, results: [] }, p.inline!.base)).stale) return false
     }
     this.set({ phase: 'in-sync', revision, lastSyncAt: Date.now(), lastError: undefined })
     return true

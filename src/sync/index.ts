@@ -58,7 +58,7 @@ export async function startSync(replica: Replica, options: SyncOptions): Promise
     batchSize: options.batchSize,
     pollInterval: options.pollInterval,
     ...(options.socket === false ? {} : { socket: await socketFactory() }),
-    ...(options.serviceWorker ? { pushVia: askWorkerToPush(replica.storage.shared?.channel ?? '') } : {}),
+    ...(options.serviceWorker ? { pushVia: askWorkerToPush(replica.shared?.channel ?? '') } : {}),
   }
   const engine = new SyncEngine(replica, options.transport ?? httpTransport(options.url, options.token), engineOptions)
   engine.start()

@@ -1,5 +1,7 @@
-import type { Storage } from '../replica/storage.js'
-import { STORES } from '../replica/records.js'
+import type { Replica } from '../replica/replica.js'
+
+/** The replica's storage area where tabs keep their lease (declared where the storage is shared). */
+export const TABS_AREA = 'tabs'
 
 /**
  * Which tab of an origin leads (holds the server connection). Web Locks where
@@ -20,8 +22,8 @@ export interface Leadership {
 export interface LeaderOptions {
   /** The lock's (or lease's) name: one leader per name. */
   name: string
-  /** Where the lease is kept when Web Locks are missing. */
-  storage: Storage
+  /** Where the lease is kept when Web Locks are missing (in its TABS_AREA). */
+  replica: Replica
   /** `null` forces the lease (tests); default `navigator.locks`. */
   locks?: LockManager | null
   /** The lease's length in ms (default 1500); the heartbeat renews it three times as often. */
@@ -30,7 +32,7 @@ export interface LeaderOptions {
 
 export function electLeader(options: LeaderOptions): Leadership {
   const locks = options.locks === undefined ? (globalThis.navigator as Navigator | undefined)?.locks : options.locks
-  return locks ? new LockLeadership(locks, options.name) : new LeaseLeadership(options.storage, options.name, options.lease ?? 1500)
+  return locks ? new LockLeadership(locks, options.name) : new LeaseLeadership(options.replica, options.name, options.lease ?? 1500)
 }
 
 abstract class BaseLeadership implements Leadership {
@@ -109,7 +111,7 @@ class LeaseLeadership extends BaseLeadership {
   private readonly onPageHide = () => this.release()
 
   constructor(
-    private readonly storage: Storage,
+    private readonly replica: Replica,
     private readonly name: string,
     private readonly lease: number,
   ) {
@@ -124,12 +126,12 @@ class LeaseLeadership extends BaseLeadership {
   private async beat(force: boolean): Promise<void> {
     if (this.released) return
     try {
-      const mine = await this.storage.write(async w => {
-        const key = `lease:${this.name}`
-        const current = (await w.get(STORES.meta, key)) as Lease | undefined
+      const mine = await this.replica.transact(null, async scope => {
+        const area = scope.area(TABS_AREA)
+        const current = (await area.get(this.name)) as Lease | undefined
         const now = Date.now()
         if (!force && current && current.owner !== this.id && current.expires > now) return false
-        w.put(STORES.meta, key, { owner: this.id, expires: now + this.lease } satisfies Lease)
+        area.put(this.name, { owner: this.id, expires: now + this.lease } satisfies Lease)
         return true
       })
       if (!this.released) this.set(mine)
@@ -152,10 +154,10 @@ class LeaseLeadership extends BaseLeadership {
     this.set(false)
     if (!wasLeader) return
     // let the next tab take over now rather than when the lease lapses
-    void this.storage
-      .write(async w => {
-        const key = `lease:${this.name}`
-        if (((await w.get(STORES.meta, key)) as Lease | undefined)?.owner === this.id) w.delete(STORES.meta, key)
+    void this.replica
+      .transact(null, async scope => {
+        const area = scope.area(TABS_AREA)
+        if (((await area.get(this.name)) as Lease | undefined)?.owner === this.id) area.delete(this.name)
       })
       .catch(() => undefined)
   }

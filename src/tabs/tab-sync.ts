@@ -45,7 +45,7 @@ export class TabSync implements Sync {
     private readonly channel: TabChannel,
     private readonly options: TabSyncOptions,
   ) {
-    this.leadership = electLeader({ name: `${channel.name}:leader`, storage: replica.storage, locks: options.locks })
+    this.leadership = electLeader({ name: `${channel.name}:leader`, replica, locks: options.locks })
     this.stops.push(
       this.leadership.onChange(leader => {
         this.transition = this.transition.then(() => (leader ? this.lead() : this.follow()))

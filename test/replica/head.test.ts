@@ -12,7 +12,7 @@ describe('the head record', () => {
     })
     const replica = await Replica.open(storage, { collections: [{ name: 'Note', key: ['id:str'], indexes: [] }], schemaVersion: 2 })
     expect(replica.clientId).toBe('old-client')
-    expect(await replica.pulledRevision()).toBe(40)
+    expect((await replica.head()).pulledRevision).toBe(40)
     const { mutation } = await replica.commit([{ type: 'create', collection: 'Note', id: 'n', data: { id: 'n' } }], [])
     expect(mutation).toMatchObject({ clientId: 'old-client', seq: 8 })
     expect(await storage.read(r => r.getMany(STORES.meta, ['clientId', 'seq', 'changeSeq']))).toEqual([undefined, undefined, undefined])

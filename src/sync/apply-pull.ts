@@ -1,0 +1,65 @@
+import type { PulledChanges } from '../core/changes.js'
+import { opsByDoc } from '../core/commit.js'
+import { docKey } from '../core/key.js'
+import type { Mutation } from '../core/mutation.js'
+import type { Rejection, Replica } from '../replica/replica.js'
+import type { DocRecord } from '../replica/records.js'
+import { rebase } from './rebase.js'
+
+/**
+ * Applies a pull: acknowledged mutations leave the outbox and fold into the
+ * bases, rejected ones leave it and are stored as rejections (their effects
+ * roll back), server changes update the bases, and every affected view is
+ * recomputed from its base and the mutations still pending. One storage
+ * transaction: a crash leaves the replica before or after the whole pull.
+ * A pull made `since` a revision the replica has moved past meanwhile (by
+ * another tab's pull) is stale and changes nothing.
+ */
+export function applyPull(replica: Replica, res: PulledChanges, since?: number): Promise<{ acked: Mutation[]; rejected: Rejection[]; stale: boolean }> {
+  return replica.transact('pull', async scope => {
+    const head = await scope.head()
+    if (since !== undefined && head.pulledRevision !== since) return { acked: [], rejected: [], stale: true }
+    const outbox = await scope.outbox()
+    const bySeq = new Map(outbox.map(m => [m.seq, m]))
+    const acked: Mutation[] = []
+    const rejected: Rejection[] = []
+    for (const r of res.results) {
+      const m = bySeq.get(r.seq)
+      if (!m || m.id !== r.id) continue
+      if (r.status === 'applied') acked.push(m)
+      else rejected.push({ id: m.id, mutation: m, reason: r.reason, message: r.message, collections: [...new Set(m.ops.map(o => o.collection))], at: Date.now() })
+    }
+    const done = new Set([...acked.map(m => m.seq), ...rejected.map(r => r.mutation.seq)])
+    const changeByKey = new Map(res.changes.map(c => [docKey(c.collection, c.id), c]))
+    const ackedOps = opsByDoc(acked)
+    const pendingOps = opsByDoc(outbox.filter(m => !done.has(m.seq)))
+    const keyList = [...new Set([...changeByKey.keys(), ...ackedOps.keys(), ...opsByDoc(rejected.map(r => r.mutation)).keys()])]
+    const records = await scope.records(keyList)
+    keyList.forEach((k, i) => {
+      const old = records[i]
+      const change = changeByKey.get(k)
+      const next = rebase(old?.base, ackedOps.get(k), change, pendingOps.get(k))
+      const record: DocRecord = { base: next.base, rev: change?.revision ?? old?.rev ?? 0, ...(next.seq !== undefined ? { view: next.view ?? null, seq: next.seq } : {}) }
+      scope.writeRecord(k, old, !record.base && next.seq === undefined ? undefined : record)
+    })
+    for (const seq of done) scope.deleteOutbox(seq)
+    for (const r of rejected) scope.reject(r)
+    scope.setHead({ ...head, pulledRevision: res.revision })
+    return { acked, rejected, stale: false }
+  })
+}
+
+/**
+ * Takes a new client id and renumbers the outbox from 1, after the server
+ * said this client diverged (restored from a backup, or copied): nothing is
+ * lost, and nothing the server applied under the old id is sent again.
+ */
+export function renumber(replica: Replica): Promise<void> {
+  return replica.transact(null, async scope => {
+    const clientId = globalThis.crypto.randomUUID()
+    const outbox = await scope.outbox()
+    for (const m of outbox) scope.deleteOutbox(m.seq)
+    outbox.forEach((m, i) => scope.putOutbox({ ...m, clientId, seq: i + 1 }))
+    scope.setHead({ ...(await scope.head()), clientId, seq: outbox.length })
+  })
+}
