@@ -2,7 +2,7 @@ import { docKey, splitDocKey } from '../core/key.js'
 import type { JsonObject } from '../core/json.js'
 import { readHead } from './head.js'
 import { localView, seqKey, STORES, type DocRecord } from './records.js'
-import type { Storage } from './storage.js'
+import type { Store } from './store.js'
 
 /** A changelog entry as tabs announce it: the document keys one commit or pull changed. */
 export interface ChangeNotice {
@@ -45,7 +45,7 @@ export class ChangeFeed {
   private closed = false
 
   constructor(
-    private readonly storage: Storage,
+    private readonly storage: Store,
     private readonly peers: PeerNotices | undefined,
   ) {}
 
@@ -58,7 +58,7 @@ export class ChangeFeed {
   subscribe(listener: ChangeListener): () => void {
     this.listeners.add(listener)
     if (this.listeners.size === 1) {
-      const stops = [this.storage.watch?.(() => void this.catchUp()), this.peers?.subscribe(n => void this.catchUp(n))]
+      const stops = [this.storage.watch(() => void this.catchUp()), this.peers?.subscribe(n => void this.catchUp(n))]
       this.stopWatching = () => stops.forEach(s => s?.())
     }
     return () => {

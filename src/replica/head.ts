@@ -1,6 +1,6 @@
 import { StorageError } from '../core/errors.js'
 import { STORES } from './records.js'
-import type { StorageReader, StorageWriter } from './storage.js'
+import type { Reader, Writer } from './store.js'
 
 /**
  * The replica's counters and identity in one meta record, so a commit reads
@@ -25,18 +25,18 @@ const HEAD = 'head'
 /** Replicas written before the head record kept each field under its own key. */
 const LEGACY = ['clientId', 'seq', 'changeSeq', 'schemaVersion', 'pulledRevision'] as const
 
-export async function readHead(r: StorageReader): Promise<Head> {
+export async function readHead(r: Reader): Promise<Head> {
   const head = (await r.get(STORES.meta, HEAD)) as Head | undefined
   if (!head) throw new StorageError('unavailable', 'the replica has no head record (not opened?)')
   return head
 }
 
-export function writeHead(w: StorageWriter, head: Head): void {
+export function writeHead(w: Writer, head: Head): void {
   w.put(STORES.meta, HEAD, head)
 }
 
 /** The head, made (or gathered from a replica written before it existed) where missing. */
-export async function ensureHead(w: StorageWriter, newClientId: () => string): Promise<Head> {
+export async function ensureHead(w: Writer, newClientId: () => string): Promise<Head> {
   const head = (await w.get(STORES.meta, HEAD)) as Head | undefined
   if (head) return head
   const [clientId, seq, changeSeq, schemaVersion, pulledRevision] = (await w.getMany(STORES.meta, LEGACY)) as [string | undefined, number | undefined, number | undefined, number | undefined, number | undefined]

@@ -1,6 +1,6 @@
 import { ClosedError, InvalidParameterError, StorageError } from '../core/errors.js'
 import { memoryStorage } from './memory.js'
-import type { Durability, KeyRange, Storage, StorageReader, StorageWriter } from './storage.js'
+import { inRange, type Durability, type KeyRange, type Storage, type StorageReader, type WriteBatch } from './storage.js'
 
 export interface IndexedDbStorageOptions {
   /** `relaxed` (default, as browsers do) or `strict` (flushed to disk before a commit resolves). */
@@ -177,19 +177,15 @@ export class IndexedDbStorage implements Storage {
 
   read<T>(fn: (reader: StorageReader) => Promise<T>): Promise<T> {
     if (this.memory) return this.memory.read(fn)
-    return this.run('readonly', fn)
+    return this.run('readonly', async tx => ({ result: await fn(tx), batch: undefined }))
   }
 
-  write<T>(fn: (writer: StorageWriter) => Promise<T>): Promise<T> {
+  write<T>(fn: (reader: StorageReader) => Promise<{ result: T; batch: WriteBatch }>): Promise<T> {
     if (this.memory) return this.memory.write(fn)
     return this.run('readwrite', fn)
   }
 
-  getMany(store: string, keys: readonly string[]): Promise<unknown[]> {
-    return this.read(r => r.getMany(store, keys))
-  }
-
-  private async run<T>(mode: IDBTransactionMode, fn: (tx: IdbTx) => Promise<T>): Promise<T> {
+  private async run<T>(mode: IDBTransactionMode, fn: (tx: IdbTx) => Promise<{ result: T; batch: WriteBatch | undefined }>): Promise<T> {
     const db = await this.connection()
     let tx: IDBTransaction
     try {
@@ -206,7 +202,11 @@ export class IndexedDbStorage implements Storage {
     })
     let result: T
     try {
-      result = await fn(new IdbTx(tx, this.options.IDBKeyRange ?? globalThis.IDBKeyRange))
+      const idb = new IdbTx(tx, this.options.IDBKeyRange ?? globalThis.IDBKeyRange)
+      const out = await fn(idb)
+      // still inside the transaction: the requests go out before it can complete
+      if (out.batch) idb.apply(out.batch)
+      result = out.result
     } catch (e) {
       done.catch(() => undefined)
       try {
@@ -227,15 +227,11 @@ const IX = 'ix'
 /** From this many keys on, `getMany` reads by range (see getRange). */
 const MANY = 64
 
-class IdbTx implements StorageWriter {
+class IdbTx implements StorageReader {
   constructor(
     private readonly tx: IDBTransaction,
     private readonly KeyRange: typeof IDBKeyRange,
   ) {}
-
-  get(store: string, key: string): Promise<unknown> {
-    return request(this.tx.objectStore(store).get(key))
-  }
 
   getMany(store: string, keys: readonly string[]): Promise<unknown[]> {
     const os = this.tx.objectStore(store)
@@ -285,10 +281,13 @@ class IdbTx implements StorageWriter {
     const out: Array<[string, string, unknown]> = []
     if (kr === 'empty') return Promise.resolve(out)
     const index = this.tx.objectStore(store).index(IX)
-    // a whole range in two bulk requests (the index keys are only needed to continue a limited scan)
+    // a whole range in two bulk requests; the index keys, which they do not return, are the records' own `ix` keys in the range
     if (range.limit === undefined) {
       return Promise.all([request(index.getAllKeys(kr)), request(index.getAll(kr))]).then(([keys, values]) => {
-        const entries = keys.map((k, i): [string, string, unknown] => ['', k as string, values[i]])
+        const records = new Map(keys.map((k, i) => [k as string, values[i]]))
+        const entries: Array<[string, string, unknown]> = []
+        for (const [k, v] of records) for (const ix of (v as { ix?: string[] }).ix ?? []) if (inRange(ix, range)) entries.push([ix, k, v])
+        entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
         return range.reverse ? entries.reverse() : entries
       })
     }
@@ -332,19 +331,18 @@ class IdbTx implements StorageWriter {
     return request(this.tx.objectStore(store).count())
   }
 
-  put(store: string, key: string, value: unknown): void {
-    this.tx.objectStore(store).put(value, key)
-  }
-
-  delete(store: string, key: string): void {
-    this.tx.objectStore(store).delete(key)
-  }
-
-  deleteRange(store: string, range: { gte?: string; lt?: string }): void {
-    const { gte, lt } = range
-    if (gte !== undefined && lt !== undefined && gte >= lt) return
-    const kr = gte !== undefined && lt !== undefined ? this.KeyRange.bound(gte, lt, false, true) : gte !== undefined ? this.KeyRange.lowerBound(gte) : lt !== undefined ? this.KeyRange.upperBound(lt, true) : undefined
-    if (!kr) throw new InvalidParameterError('range', 'deleteRange needs a bound')
-    this.tx.objectStore(store).delete(kr)
+  /** Issues a batch's requests: range deletes first, then puts and deletes. */
+  apply(batch: WriteBatch): void {
+    for (const [store, { ranges, entries }] of batch) {
+      const os = this.tx.objectStore(store)
+      for (const { gte, lt } of ranges) {
+        if (gte !== undefined && lt !== undefined && gte >= lt) continue
+        os.delete(gte !== undefined && lt !== undefined ? this.KeyRange.bound(gte, lt, false, true) : gte !== undefined ? this.KeyRange.lowerBound(gte) : this.KeyRange.upperBound(lt!, true))
+      }
+      for (const [k, v] of entries) {
+        if (v === undefined) os.delete(k)
+        else os.put(v, k)
+      }
+    }
   }
 }

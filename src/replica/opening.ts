@@ -5,7 +5,7 @@ import { splitDocKey } from '../core/key.js'
 import { ensureHead, writeHead } from './head.js'
 import { containsPrefix, indexEntries, indexPrefix, type IndexDef } from './indexes.js'
 import { collectionRange, localView, STORES, type DocRecord } from './records.js'
-import type { Storage, StorageWriter } from './storage.js'
+import type { Store, Writer } from './store.js'
 import { ViewWriter } from './view-writer.js'
 
 /** How a collection's documents are keyed and indexed; the key is stored so a changed definition is caught at open. */
@@ -39,14 +39,14 @@ export interface IndexBuild {
  * refused), and which declared indexes must be built or dropped.
  */
 export async function prepare(
-  storage: Storage,
+  storage: Store,
   collections: readonly CollectionInfo[],
   indexes: ReadonlyMap<string, IndexDef[]>,
   schemaVersion: number,
   newClientId: () => string,
 ): Promise<{ clientId: string; seen: number; build: IndexBuild[] }> {
   // where the medium indexes records itself, index entries live in the records (`ix`), not in the indexes store
-  const native = storage.recordIndex === true
+  const native = storage.recordIndex
   return storage.write(async w => {
     const head = await ensureHead(w, newClientId)
     if (((await w.get(STORES.meta, 'recordIndex')) as boolean | undefined) !== native) {
@@ -93,7 +93,7 @@ const BUILD_CHUNK = 1000
  * the medium indexes records itself, every record rewritten with the
  * entries of all the declared indexes.
  */
-export async function buildIndex(storage: Storage, views: (w: StorageWriter) => ViewWriter, { collection, defs }: IndexBuild, onProgress: ((p: Progress) => void) | undefined): Promise<void> {
+export async function buildIndex(storage: Store, views: (w: Writer) => ViewWriter, { collection, defs }: IndexBuild, onProgress: ((p: Progress) => void) | undefined): Promise<void> {
   const total = await storage.read(async r => (await r.scan(STORES.docs, collectionRange(collection))).length)
   const { gte: first, lt: end } = collectionRange(collection)
   const index = defs.map(d => d.id).join(' + ')
@@ -122,6 +122,6 @@ export async function buildIndex(storage: Storage, views: (w: StorageWriter) => 
   }
 }
 
-function dropIndex(w: StorageWriter, collection: string, index: string): void {
+function dropIndex(w: Writer, collection: string, index: string): void {
   for (const prefix of [indexPrefix(collection, index), containsPrefix(collection, index)]) w.deleteRange(STORES.indexes, { gte: prefix, lt: prefixEnd(prefix) })
 }

@@ -4,7 +4,8 @@ import type { Path } from '../core/mutation.js'
 import { effectiveOrders, hitKey, ID_PATH, RANGE_OPS, compareKeys, samePath, type Filter, type Hit, type Order, type QuerySpec } from '../core/query.js'
 import { containsPrefix, ID_SEPARATOR, indexPrefix, type IndexDef } from './indexes.js'
 import { collectionRange, localView, STORES, type DocRecord } from './records.js'
-import type { KeyRange, StorageReader } from './storage.js'
+import type { KeyRange } from './storage.js'
+import type { Reader } from './store.js'
 
 /** How a query runs: over one index range, or by scanning its collection. */
 export type Plan =
@@ -95,7 +96,7 @@ function rangeFor(base: string, filters: Filter[]): { gte: string; lt: string } 
 const CHUNK = 256
 
 /** Runs a query against the local views. */
-export async function execute(reader: StorageReader, spec: QuerySpec, p: Plan, recordIndex = false): Promise<QueryHit[]> {
+export async function execute(reader: Reader, spec: QuerySpec, p: Plan, recordIndex = false): Promise<QueryHit[]> {
   const orders = effectiveOrders(spec)
   const hits: QueryHit[] = []
   const consider = (id: string, record: DocRecord | undefined) => {

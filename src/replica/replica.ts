@@ -14,7 +14,8 @@ import { execute, plan, type Plan, type QueryHit } from './query.js'
 import { collectionRange, localView, STORES, type DocRecord } from './records.js'
 import type { Rejection } from './rejection.js'
 import { Stats, type OperationKind } from './stats.js'
-import type { Storage, StorageWriter } from './storage.js'
+import type { Storage } from './storage.js'
+import { Store, type Writer } from './store.js'
 import { ViewWriter } from './view-writer.js'
 import { ReadScope, WriteScope } from './write-scope.js'
 
@@ -57,7 +58,7 @@ export class Replica {
   private readonly feed: ChangeFeed
 
   private constructor(
-    private readonly storage: Storage,
+    private readonly storage: Store,
     private currentClientId: string,
     readonly schemaVersion: number,
     private readonly indexes: Map<string, IndexDef[]>,
@@ -68,7 +69,8 @@ export class Replica {
     this.feed = new ChangeFeed(storage, options.peers)
   }
 
-  static async open(storage: Storage, options: ReplicaOptions): Promise<Replica> {
+  static async open(adapter: Storage, options: ReplicaOptions): Promise<Replica> {
+    const storage = new Store(adapter)
     const areas = new Set(options.areas ?? [])
     for (const a of areas) {
       if (!AREA_NAME.test(a) || Object.values<string>(STORES).includes(a)) throw new InvalidOptionsError('areas', `${a} is not a free storage area name`)
@@ -184,15 +186,15 @@ export class Replica {
   }
 
   /** Writes document records the way every write of the replica must: with their index entries and the change list. */
-  private viewWriter(w: StorageWriter): ViewWriter {
-    return new ViewWriter(w, collection => this.indexes.get(collection) ?? [], this.storage.recordIndex === true)
+  private viewWriter(w: Writer): ViewWriter {
+    return new ViewWriter(w, collection => this.indexes.get(collection) ?? [], this.storage.recordIndex)
   }
 
   /** Runs a query against the local views, with the plan it used. */
   async query(spec: QuerySpec): Promise<{ hits: QueryHit[]; plan: Plan }> {
     const p = this.explain(spec)
     const start = performance.now()
-    const hits = await this.storage.read(r => execute(r, spec, p, this.storage.recordIndex === true))
+    const hits = await this.storage.read(r => execute(r, spec, p, this.storage.recordIndex))
     this.stats.record('query', performance.now() - start, () => `${spec.collection} ${p.type === 'index' ? `by index ${p.index}` : 'by scan'}`)
     return { hits, plan: p }
   }

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3'
 import { ClosedError, InvalidParameterError } from '../core/errors.js'
 import { Mutex } from '../core/mutex.js'
-import { type Durability, type KeyRange, type Storage, type StorageReader, type StorageWriter } from './storage.js'
+import type { Durability, KeyRange, Storage, StorageReader, WriteBatch } from './storage.js'
 
 export interface SqliteStorageOptions {
   /** How often to look for commits by other connections to the file, in ms, while anything watches (default 50). */
@@ -29,7 +29,7 @@ interface Statements {
   putRows: Map<number, Database.Statement<string[]>>
   deleteRows: Map<number, Database.Statement<string[]>>
   getRows: Map<number, Database.Statement<string[], { k: string; v: string }>>
-  /** Range scans by their SQL (bounds and direction vary). */
+  /** Range scans (and counts, range deletes) by their SQL: bounds and direction vary. */
   scans: Map<string, Database.Statement<Array<string | number>, { k: string; v: string }>>
 }
 
@@ -94,14 +94,14 @@ class SqliteStorage implements Storage {
   }
 
   read<T>(fn: (reader: StorageReader) => Promise<T>): Promise<T> {
-    return this.mutex.run(() => this.transaction('begin', fn))
+    return this.mutex.run(() => this.transaction('begin', async tables => ({ result: await fn(tables), batch: undefined })))
   }
 
-  getMany(store: string, keys: readonly string[]): Promise<unknown[]> {
+  peek(store: string, keys: readonly string[]): Promise<unknown[]> {
     // one statement is its own snapshot: with the connection idle, it needs neither lock nor transaction
     if (keys.length === 1 && this.mutex.idle) {
       try {
-        return Promise.resolve([new SqliteTx(this.conn(), this.statements).getOne(store, keys[0]!)])
+        return Promise.resolve([new Tables(this.conn(), this.statements).getOne(store, keys[0]!)])
       } catch (e) {
         return Promise.reject(e)
       }
@@ -124,19 +124,19 @@ class SqliteStorage implements Storage {
     return () => clearInterval(timer)
   }
 
-  write<T>(fn: (writer: StorageWriter) => Promise<T>): Promise<T> {
+  write<T>(fn: (reader: StorageReader) => Promise<{ result: T; batch: WriteBatch }>): Promise<T> {
     // IMMEDIATE takes the write lock up front, so two processes never both read and then fail to upgrade
     return this.mutex.run(() => this.transaction('beginImmediate', fn))
   }
 
-  private async transaction<T>(begin: 'begin' | 'beginImmediate', fn: (tx: SqliteTx) => Promise<T>): Promise<T> {
+  private async transaction<T>(begin: 'begin' | 'beginImmediate', fn: (tables: Tables) => Promise<{ result: T; batch: WriteBatch | undefined }>): Promise<T> {
     const db = this.conn()
     const control = this.control!
     control[begin].run()
     try {
-      const tx = new SqliteTx(db, this.statements)
-      const result = await fn(tx)
-      tx.flush()
+      const tables = new Tables(db, this.statements)
+      const { result, batch } = await fn(tables)
+      if (batch) tables.apply(batch)
       control.commit.run()
       return result
     } catch (e) {
@@ -152,16 +152,8 @@ function tableName(store: string): string {
   return `tp_${store}`
 }
 
-const DELETED = Symbol('deleted')
-
-/**
- * Writes are buffered (as JSON) and flushed in multi-row statements before a
- * scan and at commit; gets read the buffer first, so a transaction always
- * sees its own writes.
- */
-class SqliteTx implements StorageWriter {
-  private readonly buffered = new Map<string, Map<string, string | typeof DELETED>>()
-
+/** The stores' tables inside one transaction: reads, and a batch written in multi-row statements at commit. */
+class Tables implements StorageReader {
   constructor(
     private readonly db: Database.Database,
     private readonly statements: Map<string, Statements>,
@@ -174,20 +166,13 @@ class SqliteTx implements StorageWriter {
   }
 
   getOne(store: string, key: string): unknown {
-    const own = this.buffered.get(store)?.get(key)
-    if (own !== undefined) return own === DELETED ? undefined : JSON.parse(own)
     const v = this.st(store).get.get(key)
     return v === undefined ? undefined : JSON.parse(v)
-  }
-
-  async get(store: string, key: string): Promise<unknown> {
-    return this.getOne(store, key)
   }
 
   async getMany(store: string, keys: readonly string[]): Promise<unknown[]> {
     if (keys.length < 4) return keys.map(k => this.getOne(store, k))
     const st = this.st(store)
-    const own = this.buffered.get(store)
     const found = new Map<string, string>()
     for (let i = 0; i < keys.length; i += BATCH) {
       const chunk = keys.slice(i, i + BATCH)
@@ -195,8 +180,6 @@ class SqliteTx implements StorageWriter {
       for (const r of rows) found.set(r.k, r.v)
     }
     return keys.map(k => {
-      const b = own?.get(k)
-      if (b !== undefined) return b === DELETED ? undefined : JSON.parse(b)
       const v = found.get(k)
       return v === undefined ? undefined : JSON.parse(v)
     })
@@ -204,7 +187,6 @@ class SqliteTx implements StorageWriter {
 
   async scan(store: string, range: KeyRange = {}): Promise<Array<[string, unknown]>> {
     const { table } = this.st(store)
-    this.flush()
     const where: string[] = []
     const params: Array<string | number> = []
     for (const [op, bound] of [['>', range.gt], ['>=', range.gte], ['<', range.lt], ['<=', range.lte]] as const) {
@@ -220,52 +202,29 @@ class SqliteTx implements StorageWriter {
       sql += ' LIMIT ?'
       params.push(range.limit)
     }
-    let stmt = this.st(store).scans.get(sql)
-    if (!stmt) this.st(store).scans.set(sql, (stmt = this.db.prepare<Array<string | number>, { k: string; v: string }>(sql)))
-    return stmt.all(...params).map(r => [r.k, JSON.parse(r.v)])
+    return this.cached(store, sql)
+      .all(...params)
+      .map(r => [r.k, JSON.parse(r.v)])
   }
 
   async count(store: string): Promise<number> {
     const { table } = this.st(store)
-    this.flush()
-    const sql = `SELECT COUNT(*) AS k, '' AS v FROM ${table}`
-    let stmt = this.st(store).scans.get(sql)
-    if (!stmt) this.st(store).scans.set(sql, (stmt = this.db.prepare<Array<string | number>, { k: string; v: string }>(sql)))
-    return Number(stmt.get()!.k)
+    return Number(this.cached(store, `SELECT COUNT(*) AS k, '' AS v FROM ${table}`).get()!.k)
   }
 
-  put(store: string, key: string, value: unknown): void {
-    this.buffer(store).set(key, JSON.stringify(value))
-  }
-
-  delete(store: string, key: string): void {
-    this.buffer(store).set(key, DELETED)
-  }
-
-  deleteRange(store: string, range: { gte?: string; lt?: string }): void {
-    const { table } = this.st(store)
-    this.flush()
-    const where = [range.gte !== undefined && 'k >= ?', range.lt !== undefined && 'k < ?'].filter(Boolean)
-    if (!where.length) throw new InvalidParameterError('range', 'deleteRange needs a bound')
-    this.db.prepare(`DELETE FROM ${table} WHERE ${where.join(' AND ')}`).run(...[range.gte, range.lt].filter(b => b !== undefined))
-  }
-
-  private buffer(store: string): Map<string, string | typeof DELETED> {
-    this.st(store)
-    let b = this.buffered.get(store)
-    if (!b) this.buffered.set(store, (b = new Map()))
-    return b
-  }
-
-  /** Writes the buffered rows, at most BATCH per statement. */
-  flush(): void {
-    for (const [store, rows] of this.buffered) {
+  /** Writes a batch: range deletes, then at most BATCH rows per statement. */
+  apply(batch: WriteBatch): void {
+    for (const [store, { ranges, entries }] of batch) {
       const st = this.st(store)
+      for (const range of ranges) {
+        const where = [range.gte !== undefined && 'k >= ?', range.lt !== undefined && 'k < ?'].filter(Boolean)
+        this.cached(store, `DELETE FROM ${st.table} WHERE ${where.join(' AND ')}`).run(...[range.gte, range.lt].filter((b): b is string => b !== undefined))
+      }
       const puts: string[] = []
       const deletes: string[] = []
-      for (const [k, v] of rows) {
-        if (v === DELETED) deletes.push(k)
-        else puts.push(k, v)
+      for (const [k, v] of entries) {
+        if (v === undefined) deletes.push(k)
+        else puts.push(k, JSON.stringify(v))
       }
       for (let i = 0; i < deletes.length; i += BATCH) {
         const chunk = deletes.slice(i, i + BATCH)
@@ -276,7 +235,13 @@ class SqliteTx implements StorageWriter {
         this.statement(st.putRows, chunk.length / 2, n => `INSERT OR REPLACE INTO ${st.table} (k, v) VALUES ${Array(n).fill('(?, ?)').join(', ')}`).run(...chunk)
       }
     }
-    this.buffered.clear()
+  }
+
+  private cached(store: string, sql: string): Database.Statement<Array<string | number>, { k: string; v: string }> {
+    const scans = this.st(store).scans
+    let stmt = scans.get(sql)
+    if (!stmt) scans.set(sql, (stmt = this.db.prepare<Array<string | number>, { k: string; v: string }>(sql)))
+    return stmt
   }
 
   private statement<R>(cache: Map<number, Database.Statement<string[], R>>, rows: number, sql: (rows: number) => string): Database.Statement<string[], R> {

@@ -1,21 +1,23 @@
 /**
- * The storage interface every adapter implements: named ordered key-value
- * stores, string keys, JSON-compatible values, and transactions. Everything
- * above it (views, outbox, indexes, subscriptions) is written once in the
- * replica layer, so an adapter stays a couple of hundred lines.
+ * The seam every storage adapter implements: named ordered key-value stores
+ * with string keys and JSON-compatible values, read and written in
+ * transactions. It is small on purpose. A transaction's own writes, and
+ * everything else the replica keeps (views, outbox, indexes, change feed),
+ * are written once above it (replica/overlay.ts, replica/replica.ts), so an
+ * adapter is a couple of hundred lines; `describeStorage` from
+ * `tidepool/testing` checks one.
  *
  * Guarantees an adapter gives:
- * - `write(fn)` is atomic and isolated: the puts and deletes made through the
- *   writer become visible together when `fn`'s promise resolves, and none of
- *   them if it rejects. Write transactions are serialized with every other
- *   writer of the same data (in this process and, where the medium is shared,
- *   in others). Inside `fn`, reads see the transaction's own writes.
- * - `read(fn)` sees a consistent, committed state for its whole duration.
- * - `fn` awaits only the reader/writer it is given: awaiting anything else
- *   (timers, network, another transaction) may end the transaction
- *   (IndexedDB) or deadlock (the others).
- * - When `write` resolves the data is committed with the adapter's durability.
- * - Any use after `close()` throws `ClosedError`.
+ * - `read(fn)` sees one consistent, committed state for its whole duration.
+ * - `write(fn)` is serialized with every other writer of the same data (in
+ *   this process and, where the medium is shared, in others); `fn` reads
+ *   the state as it is then, and returns the writes, which the adapter
+ *   applies atomically before `write` resolves: all of them, with the
+ *   adapter's durability, or none if `fn` rejects or the medium fails.
+ * - `fn` awaits only the reader it is given: awaiting anything else (timers,
+ *   network, another transaction) may end the transaction (IndexedDB) or
+ *   deadlock (the others).
+ * - Any use after `close()` throws `ClosedError`; `open()` may be called again.
  *
  * Keys order by UTF-16 code unit on every adapter for keys made of characters
  * below U+D800 (SQLite compares UTF-8 bytes, which agrees on that range);
@@ -30,8 +32,8 @@ export interface KeyRange {
   limit?: number
 }
 
+/** What a transaction reads through. */
 export interface StorageReader {
-  get(store: string, key: string): Promise<unknown>
   /** Values in the order of `keys`, undefined where missing. */
   getMany(store: string, keys: readonly string[]): Promise<unknown[]>
   /** Entries in key order (reversed with `reverse`), within the range. */
@@ -46,13 +48,13 @@ export interface StorageReader {
   scanIndex?(store: string, range?: KeyRange): Promise<Array<[string, string, unknown]>>
 }
 
-export interface StorageWriter extends StorageReader {
-  /** Values must be JSON-compatible; the adapter may keep them by reference, so never change one after `put`. */
-  put(store: string, key: string, value: unknown): void
-  delete(store: string, key: string): void
-  /** Deletes every entry in the range (at least one bound), as one request where the medium has one. */
-  deleteRange(store: string, range: { gte?: string; lt?: string }): void
-}
+/**
+ * The writes of one transaction, per store: the key ranges to delete (each
+ * with at least one bound), applied first, then the entries to put (a value)
+ * or delete (`undefined`). Values may be kept by reference: they are never
+ * changed after they are handed over.
+ */
+export type WriteBatch = ReadonlyMap<string, { ranges: ReadonlyArray<{ gte?: string; lt?: string }>; entries: ReadonlyMap<string, unknown> }>
 
 /** How hard a commit tries to survive a power loss: `relaxed` survives a process crash, `strict` an OS crash too. */
 export type Durability = 'relaxed' | 'strict'
@@ -63,18 +65,19 @@ export interface Storage {
   /** Opens (creating where missing) the named stores. May be called again after `close()`. */
   open(stores: readonly string[]): Promise<void>
   read<T>(fn: (reader: StorageReader) => Promise<T>): Promise<T>
-  write<T>(fn: (writer: StorageWriter) => Promise<T>): Promise<T>
+  write<T>(fn: (reader: StorageReader) => Promise<{ result: T; batch: WriteBatch }>): Promise<T>
   /**
-   * A consistent read of a few keys, outside any transaction object: the hot
-   * path of `tx.get`, which adapters serve as cheaply as their medium allows.
+   * Optional: a consistent read of a few keys outside any transaction object,
+   * the hot path of `tx.get`, where the medium can serve it more cheaply than
+   * a read transaction.
    */
-  getMany(store: string, keys: readonly string[]): Promise<unknown[]>
+  peek?(store: string, keys: readonly string[]): Promise<unknown[]>
   /**
-   * Calls `onChange` soon after another connection (another process or
-   * database object on the same file) commits; returns a function that stops
-   * watching. Optional: without it, changes made elsewhere reach only new
-   * reads. Storages that tabs share say so with `shared` instead, and the
-   * tabs tell each other (src/tabs).
+   * Optional: calls `onChange` soon after another connection (another
+   * process, or another database object on the same file) commits; returns a
+   * function that stops watching. Without it, changes made elsewhere reach
+   * only new reads. Storages that tabs share say so with `shared` instead,
+   * and the tabs tell each other (src/tabs).
    */
   watch?(onChange: () => void): () => void
   /**

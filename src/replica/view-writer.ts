@@ -4,7 +4,7 @@ import { docKey, splitDocKey } from '../core/key.js'
 import type { DocChange } from './change-feed.js'
 import { indexEntries, type IndexDef } from './indexes.js'
 import { localView, seqKey, STORES, type DocRecord } from './records.js'
-import type { StorageWriter } from './storage.js'
+import type { Writer } from './store.js'
 
 /** Changelog entries kept for other processes and tabs to catch up from. */
 const CHANGELOG_KEEP = 1000
@@ -20,7 +20,7 @@ export class ViewWriter {
   readonly changes: DocChange[] = []
 
   constructor(
-    private readonly w: StorageWriter,
+    private readonly w: Writer,
     private readonly indexes: (collection: string) => readonly IndexDef[],
     /** The medium indexes records by their `ix` keys (`recordIndex`): entries go in the records. */
     readonly native = false,

@@ -3,7 +3,8 @@ import type { Mutation } from '../core/mutation.js'
 import { readHead, type Head } from './head.js'
 import { seqKey, STORES, type DocRecord } from './records.js'
 import type { Rejection } from './rejection.js'
-import type { KeyRange, StorageReader, StorageWriter } from './storage.js'
+import type { KeyRange } from './storage.js'
+import type { Reader, Writer } from './store.js'
 import type { ViewWriter } from './view-writer.js'
 
 /** One named storage area of a sync flavour (declared when the replica opens), as a transaction reads it. */
@@ -22,7 +23,7 @@ export class ReadScope {
   private headRead: Promise<Head> | undefined
 
   constructor(
-    protected readonly r: StorageReader,
+    protected readonly r: Reader,
     private readonly areas: ReadonlySet<string>,
   ) {}
 
@@ -58,7 +59,7 @@ export class WriteScope extends ReadScope {
   nextHead: Head | undefined
 
   constructor(
-    private readonly w: StorageWriter,
+    private readonly w: Writer,
     areas: ReadonlySet<string>,
     private readonly views: ViewWriter,
   ) {

@@ -2,15 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb'
-import { memoryStorage, type Storage } from '../../src/index.js'
+import { memoryStorage } from '../../src/index.js'
 import { indexedDbStorage } from '../../src/indexeddb.js'
 import { sqliteStorage } from '../../src/sqlite.js'
+import type { StorageFactory } from '../../src/testing/storage.js'
 
 /** A way to make storages; `reopen` gives a new storage over the same data (a restart). */
-export interface Adapter {
-  name: string
-  make(): { storage: Storage; reopen(): Storage; cleanup(): void }
-}
+export type Adapter = StorageFactory
 
 export const adapters: Adapter[] = [
   {

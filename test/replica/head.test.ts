@@ -2,12 +2,13 @@ import { describe, expect, it } from 'vitest'
 import { memoryStorage } from '../../src/index.js'
 import { Replica } from '../../src/replica/replica.js'
 import { STORES } from '../../src/replica/records.js'
+import { Store } from '../../src/replica/store.js'
 
 describe('the head record', () => {
   it('opens a replica written before it existed, keeping its client id, counters and pulled revision', async () => {
     const storage = memoryStorage()
     await storage.open(Object.values(STORES))
-    await storage.write(async w => {
+    await new Store(storage).write(async w => {
       for (const [k, v] of Object.entries({ clientId: 'old-client', seq: 7, changeSeq: 12, schemaVersion: 2, pulledRevision: 40 })) w.put(STORES.meta, k, v)
     })
     const replica = await Replica.open(storage, { collections: [{ name: 'Note', key: ['id:str'], indexes: [] }], schemaVersion: 2 })

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { indexedDbStorage } from '../../src/indexeddb.js'
 import { Replica } from '../../src/replica/replica.js'
 import { STORES, type DocRecord } from '../../src/replica/records.js'
+import { Store } from '../../src/replica/store.js'
 
 const collections = [{ name: 'Note', key: ['id:str'], indexes: [['n']] }]
 
@@ -14,7 +15,7 @@ describe('index entries kept in the records (IndexedDB)', () => {
     for (let i = 0; i < 5; i++) await first.commit([{ type: 'create', collection: 'Note', id: `n${i}`, data: { id: `n${i}`, n: i } }], [])
     await first.close()
     // as an older Tidepool left it: records without entries, no marker
-    const raw = storage()
+    const raw = new Store(storage())
     await raw.open(Object.values(STORES))
     await raw.write(async w => {
       for (const [k, v] of await w.scan(STORES.docs)) {

@@ -1,4 +1,5 @@
+import { afterEach, beforeEach, describe, it } from 'vitest'
+import { describeStorage } from '../../src/testing/storage.js'
 import { adapters } from '../helpers/adapters.js'
-import { describeStorage } from './storage-conformance.js'
 
-for (const adapter of adapters) describeStorage(adapter)
+for (const adapter of adapters) describeStorage(adapter, { describe, it, beforeEach, afterEach })
