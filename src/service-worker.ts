@@ -26,11 +26,11 @@ export function syncWorker(options: SyncWorkerOptions): void {
   if (!storage?.shared) throw new InvalidOptionsError('storage', 'syncWorker needs the storage the pages use (indexedDbStorage with the same name)')
   const tag = workerPushTag(storage.shared.channel)
   let engine: Promise<{ engine: SyncEngine }> | undefined
-  let queue: Promise<void> = Promise.resolve()
 
   const open = () =>
     (engine ??= openReplica({ name: options.name, models: options.models, storage, schemaVersion: options.schemaVersion, sync: options.sync }).then(({ replica, tabs }) => {
-      const e = new SyncEngine(replica, httpTransport(options.sync.url, options.sync.token))
+      // one round per ask, no timers of its own: the browser's Background Sync retries a failed one
+      const e = new SyncEngine(replica, httpTransport(options.sync.url, options.sync.token), { pollInterval: 0, retry: false })
       // the pages hear the verdicts, as they would from their own leader
       e.onSettled(result => tabs?.post({ type: 'result', id: result.id, result }))
       e.onRejected(rejection => tabs?.post({ type: 'rejected', rejection }))
@@ -40,8 +40,8 @@ export function syncWorker(options: SyncWorkerOptions): void {
       engine = undefined
       throw e
     }))
-  // one round at a time; a round after a failed one starts afresh
-  const push = (): Promise<void> => (queue = queue.catch(() => undefined).then(async () => (await open()).engine.roundOnce()))
+  // rounds take turns in the engine: one asked for during a round runs after it
+  const push = async (): Promise<void> => (await open()).engine.runRound()
 
   const scope = globalThis as unknown as { addEventListener(type: string, listener: (e: ExtendableEventLike & { data?: unknown; tag?: string }) => void): void }
   scope.addEventListener('message', e => {

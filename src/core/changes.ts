@@ -1,4 +1,5 @@
 import type { Json, JsonObject } from './json.js'
+import type { Mutation } from './mutation.js'
 
 /** Why a server did not apply a mutation. */
 export type RejectionReason = 'condition-failed' | 'already-exists' | 'not-found' | 'permission-denied' | 'invalid' | 'upgrade-required'
@@ -21,4 +22,15 @@ export interface PulledChanges {
   revision: number
   changes: DocumentChange[]
   results: MutationResult[]
+}
+
+/** A mutation the server refused, kept in the replica until the app acknowledges it. */
+export interface Rejection {
+  id: string
+  mutation: Mutation
+  reason: RejectionReason
+  message: string
+  /** The collections the mutation touched. */
+  collections: string[]
+  at: number
 }

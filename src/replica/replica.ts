@@ -12,7 +12,7 @@ import { indexDef, type IndexDef } from './indexes.js'
 import { buildIndex, prepare, type CollectionInfo, type Progress } from './opening.js'
 import { execute, plan, type Plan, type QueryHit } from './query.js'
 import { collectionRange, localView, STORES, type DocRecord } from './records.js'
-import type { Rejection } from './rejection.js'
+import type { Rejection } from '../core/changes.js'
 import { Stats, type OperationKind } from './stats.js'
 import type { Storage } from './storage.js'
 import { Store, type Writer } from './store.js'
@@ -20,7 +20,7 @@ import { ViewWriter } from './view-writer.js'
 import { ReadScope, WriteScope } from './write-scope.js'
 
 export type { CollectionInfo, Progress } from './opening.js'
-export type { Rejection } from './rejection.js'
+export type { Rejection } from '../core/changes.js'
 
 export interface ReplicaOptions {
   collections: CollectionInfo[]

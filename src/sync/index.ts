@@ -1,6 +1,8 @@
-import type { MutationResult } from '../core/changes.js'
-import type { Rejection, Replica } from '../replica/replica.js'
-import { SyncEngine, type EngineOptions, type SocketFactory, type SocketLike, type SyncStatus } from './engine.js'
+import type { MutationResult, Rejection } from '../core/changes.js'
+import type { Syncer } from '../core/syncer.js'
+import type { Replica } from '../replica/replica.js'
+import { SyncEngine, type EngineOptions } from './engine.js'
+import type { SocketFactory, SocketLike } from './pokes.js'
 import { httpTransport, type Transport } from './transport.js'
 import { askWorkerToPush } from './worker-push.js'
 
@@ -34,23 +36,16 @@ async function socketFactory(): Promise<SocketFactory> {
 }
 
 /** What a database's `sync` offers, whether this tab runs the engine or another tab does (src/tabs). */
-export interface Sync {
-  /** Phase, pending count, last error, last sync and revision. */
-  readonly status: SyncStatus
+export interface Sync extends Syncer {
   /** Whether the last round reached the server. */
   readonly connected: boolean
-  /** True while the replica has pulled everything the server announced. */
-  readonly upToDate: boolean
   /** Whether this tab holds the server connection (always true outside shared browser replicas). */
   readonly leader: boolean
-  /** Calls `listener` with the status now and after every change. Returns a function that stops it. */
-  subscribe(listener: (s: SyncStatus) => void): () => void
   onRejected(listener: (r: Rejection) => void): () => void
-  /** Runs a push-and-pull round now (or right after the one in flight). */
+  /** Runs a push-and-pull round now (or right after the one in flight); failures show in `status`. */
   syncNow(): Promise<void>
   /** Resolves with the server's result for a mutation; rejects when the connection is lost first. */
   waitFor(mutationId: string): Promise<MutationResult>
-  stop(): Promise<void>
 }
 
 export async function startSync(replica: Replica, options: SyncOptions): Promise<SyncEngine> {
@@ -65,5 +60,6 @@ export async function startSync(replica: Replica, options: SyncOptions): Promise
   return engine
 }
 
-export { SyncEngine, type SyncPhase, type SyncStatus } from './engine.js'
+export { SyncEngine } from './engine.js'
+export type { SyncPhase, SyncStatus } from '../core/syncer.js'
 export { httpTransport, type Transport } from './transport.js'

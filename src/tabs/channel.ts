@@ -1,7 +1,6 @@
-import type { MutationResult } from '../core/changes.js'
+import type { MutationResult, Rejection } from '../core/changes.js'
 import type { ChangeNotice } from '../replica/change-feed.js'
-import type { Rejection } from '../replica/replica.js'
-import type { SyncStatus } from '../sync/engine.js'
+import type { SyncStatus } from '../core/syncer.js'
 
 /** What tabs of one replica tell each other. Every message names the tab it came from. */
 export type TabMessage = { from: string } & (

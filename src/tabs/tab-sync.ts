@@ -1,7 +1,9 @@
-import type { MutationResult } from '../core/changes.js'
+import type { MutationResult, Rejection } from '../core/changes.js'
 import { ClosedError, HttpError } from '../core/errors.js'
-import type { Rejection, Replica } from '../replica/replica.js'
-import { isConnected, type SyncEngine, type SyncStatus } from '../sync/engine.js'
+import { Listeners, StatusHub, Waiters } from '../core/status-hub.js'
+import { isConnected, type SyncStatus } from '../core/syncer.js'
+import type { Replica } from '../replica/replica.js'
+import type { SyncEngine } from '../sync/engine.js'
 import type { Sync } from '../sync/index.js'
 import type { TabChannel, TabMessage } from './channel.js'
 import { electLeader, type Leadership } from './leader.js'
@@ -26,13 +28,12 @@ function hidden(): boolean {
  */
 export class TabSync implements Sync {
   private engine: SyncEngine | undefined
-  private current: SyncStatus = { phase: 'connecting', pending: 0, revision: 0 }
+  private readonly hub = new StatusHub<SyncStatus>({ phase: 'connecting', pending: 0, revision: 0 })
   private leaderUpToDate = false
   private leaderHidden = false
-  private readonly listeners = new Set<(s: SyncStatus) => void>()
-  private readonly rejectedListeners = new Set<(r: Rejection) => void>()
+  private readonly rejectedListeners = new Listeners<Rejection>()
   /** Verdicts this tab waits for, whoever leads. */
-  private readonly waiters = new Map<string, { resolve: (r: MutationResult) => void; reject: (e: Error) => void }>()
+  private readonly waiters = new Waiters<MutationResult>()
   private readonly stops: Array<() => void> = []
   private engineStops: Array<() => void> = []
   /** Leadership changes, one at a time: an engine stops before another starts. */
@@ -59,7 +60,7 @@ export class TabSync implements Sync {
   }
 
   get status(): SyncStatus {
-    return this.current
+    return this.hub.current
   }
 
   get leader(): boolean {
@@ -67,7 +68,7 @@ export class TabSync implements Sync {
   }
 
   get connected(): boolean {
-    return isConnected(this.current)
+    return isConnected(this.hub.current)
   }
 
   get upToDate(): boolean {
@@ -75,14 +76,11 @@ export class TabSync implements Sync {
   }
 
   subscribe(listener: (s: SyncStatus) => void): () => void {
-    this.listeners.add(listener)
-    listener(this.current)
-    return () => this.listeners.delete(listener)
+    return this.hub.subscribe(listener)
   }
 
   onRejected(listener: (r: Rejection) => void): () => void {
-    this.rejectedListeners.add(listener)
-    return () => this.rejectedListeners.delete(listener)
+    return this.rejectedListeners.add(listener)
   }
 
   syncNow(): Promise<void> {
@@ -101,11 +99,10 @@ export class TabSync implements Sync {
   }
 
   waitFor(mutationId: string): Promise<MutationResult> {
-    return new Promise((resolve, reject) => {
-      this.waiters.set(mutationId, { resolve, reject })
-      if (this.engine) this.waitOnEngine(this.engine, mutationId)
-      else this.channel.post({ type: 'wait', id: mutationId })
-    })
+    const verdict = this.waiters.wait(mutationId)
+    if (this.engine) this.waitOnEngine(this.engine, mutationId)
+    else this.channel.post({ type: 'wait', id: mutationId })
+    return verdict
   }
 
   async stop(): Promise<void> {
@@ -114,8 +111,7 @@ export class TabSync implements Sync {
     this.leadership.release()
     await this.transition
     await this.follow()
-    for (const w of this.waiters.values()) w.reject(new ClosedError('sync'))
-    this.waiters.clear()
+    this.waiters.failAll(new ClosedError('sync'))
   }
 
   private async lead(): Promise<void> {
@@ -134,7 +130,7 @@ export class TabSync implements Sync {
       }),
     )
     this.announce()
-    for (const id of this.waiters.keys()) this.waitOnEngine(engine, id)
+    for (const id of this.waiters.ids()) this.waitOnEngine(engine, id)
   }
 
   private async follow(): Promise<void> {
@@ -169,7 +165,7 @@ export class TabSync implements Sync {
         if (this.engine) break
         this.leaderHidden = m.hidden
         // a new leader: it learns what this tab still waits for
-        for (const id of this.waiters.keys()) this.channel.post({ type: 'wait', id })
+        for (const id of this.waiters.ids()) this.channel.post({ type: 'wait', id })
         this.visibilityChanged()
         break
       case 'status':
@@ -190,7 +186,7 @@ export class TabSync implements Sync {
 
   private announce(): void {
     this.channel.post({ type: 'leader', hidden: hidden() })
-    this.channel.post({ type: 'status', status: this.current, upToDate: this.upToDate })
+    this.channel.post({ type: 'status', status: this.hub.current, upToDate: this.upToDate })
   }
 
   private visibilityChanged(): void {
@@ -202,20 +198,16 @@ export class TabSync implements Sync {
   }
 
   private settle(id: string, result: MutationResult | undefined, error?: string): void {
-    const w = this.waiters.get(id)
-    if (!w) return
-    this.waiters.delete(id)
-    if (result) w.resolve(result)
+    if (result) this.waiters.settle(id, result)
     // the leader lost its connection before the verdict
-    else w.reject(new HttpError(0, 'offline', error ?? 'no verdict'))
+    else this.waiters.fail(id, new HttpError(0, 'offline', error ?? 'no verdict'))
   }
 
   private rejected(r: Rejection): void {
-    for (const l of this.rejectedListeners) l(r)
+    this.rejectedListeners.emit(r)
   }
 
   private setStatus(s: SyncStatus): void {
-    this.current = s
-    for (const l of this.listeners) l(s)
+    this.hub.replace(s)
   }
 }

@@ -1,0 +1,23 @@
+/** How retries space out: from `initial` ms doubling to `max`, each spread by ±`jitter` (a fraction) so contenders do not retry in step. */
+export interface BackoffOptions {
+  initial: number
+  max: number
+  jitter: number
+}
+
+/** The wait before retry number `attempt` (0: the first retry). */
+export function backoff(attempt: number, { initial, max, jitter }: BackoffOptions): number {
+  const base = Math.min(max, initial * 2 ** attempt)
+  return base * (1 - jitter + Math.random() * 2 * jitter)
+}
+
+/** Resolves after `ms`; the timer does not keep a Node process alive. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise(resolve => unrefTimer(setTimeout(resolve, ms)))
+}
+
+/** Node's timers would keep a process alive for background work; browsers have no such notion. */
+export function unrefTimer<T>(timer: T): T {
+  ;(timer as { unref?: () => void }).unref?.()
+  return timer
+}
