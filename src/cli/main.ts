@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util'
 import { InvalidOptionsError } from '../core/errors.js'
 import { Model } from '../orm/model.js'
 import type { ModelClass } from '../orm/types.js'
-import { createServer, type ServerOptions } from '../server/app.js'
+import { createServer, type ServerOptions } from '../server.js'
 import { files } from './files.js'
 
 const USAGE = `Usage: tidepool serve [options]

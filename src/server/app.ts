@@ -8,7 +8,6 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { HttpError, InvalidOptionsError, PermissionDeniedError } from '../core/errors.js'
 import { compileCheck } from '../core/validate.js'
 import type { JsonSchema } from '../core/schema.js'
-import type { ModelClass } from '../orm/types.js'
 import { REQUEST_SCHEMAS } from '../protocol/schemas.js'
 import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type DocumentChange, type ErrorResponse, type Poke, type PullRequest, type PushRequest } from '../protocol/messages.js'
 import { postgresServerStore } from './postgres-store.js'
@@ -16,11 +15,15 @@ import { pull } from './pull.js'
 import { push, type PushContext } from './push.js'
 import { sqliteServerStore } from './sqlite-store.js'
 import type { ServerStore } from './store.js'
-import { modelValidator } from './validate-models.js'
+import { schemaValidator, type CollectionSchema } from './validate-schemas.js'
 
 export interface ServerOptions {
-  /** The app's models: writes are validated with their schemas. Without them only the structure of mutations is checked. */
-  models?: ModelClass[]
+  /**
+   * The app's collections and their document schemas: writes are validated
+   * with them. Without them only the structure of mutations is checked.
+   * (`createServer` of `tidepool/server` takes `models` and builds these.)
+   */
+  schemas?: CollectionSchema[]
   /** A store, a SQLite file path, or a `postgres://` URL; default `./tidepool.db`. */
   storage?: ServerStore | string
   /**
@@ -53,13 +56,14 @@ const checkPull = compileCheck(REQUEST_SCHEMAS.pull as unknown as JsonSchema)
 
 /** Starts a Tidepool sync server. */
 export async function createServer(options: ServerOptions = {}): Promise<TidepoolServer> {
-  const store = typeof options.storage === 'object' ? options.storage : openStore(options.storage ?? './tidepool.db')
-  await store.open()
+  // auth and schemas are checked before the store opens, so refusing them leaves nothing open
   const authenticate = authenticator(options.auth ?? 'none')
   const ctx: Omit<PushContext, 'userId'> = {
     minSchemaVersion: options.minSchemaVersion ?? 1,
-    ...(options.models?.length ? { validate: modelValidator(options.models) } : {}),
+    ...(options.schemas?.length ? { validate: schemaValidator(options.schemas) } : {}),
   }
+  const store = typeof options.storage === 'object' ? options.storage : openStore(options.storage ?? './tidepool.db')
+  await store.open()
   const metrics = { pushes: 0, applied: 0, rejected: 0, pulls: 0, errors: 0 }
   const sockets = new Set<WebSocket>()
 
@@ -116,7 +120,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     return reply.send(await pull(store, req.body as PullRequest))
   })
 
-  app.get('/health', async () => ({ status: 'ok', store: store.kind, revision: await store.revision(), models: options.models?.length ?? 0 }))
+  app.get('/health', async () => ({ status: 'ok', store: store.kind, revision: await store.revision(), models: options.schemas?.length ?? 0 }))
   app.get('/metrics', async (_req, reply) => {
     const lines = Object.entries(metrics).map(([k, v]) => `tidepool_${k}_total ${v}`)
     lines.push(`tidepool_sockets ${sockets.size}`, `tidepool_revision ${await store.revision()}`)

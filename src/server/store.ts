@@ -32,7 +32,7 @@ export interface ClientRow {
 
 /**
  * One push transaction. The server logic (push.ts) is written once against
- * this; each backend implements it in a few statements.
+ * this, and sql-tx.ts implements it once for every SQL engine.
  */
 export interface ServerTx {
   /**

@@ -5,7 +5,7 @@ import { SignJWT } from 'jose'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { Model, S } from '../../src/index.js'
-import { createServer, type TidepoolServer } from '../../src/server/index.js'
+import { createServer, type TidepoolServer } from '../../src/server.js'
 import { PROTOCOL_VERSION } from '../../src/protocol/messages.js'
 import { postgresAvailable, storeFactories, type StoreFactory } from './stores.js'
 

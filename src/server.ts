@@ -1,0 +1,39 @@
+import { shapeSchema } from './core/schema.js'
+import { metaOf } from './orm/meta.js'
+import type { ModelClass } from './orm/types.js'
+import { createServer as createSchemaServer, type ServerOptions as SchemaServerOptions, type TidepoolServer } from './server/app.js'
+import type { CollectionSchema } from './server/validate-schemas.js'
+
+export { type TidepoolServer } from './server/app.js'
+export { sqliteServerStore } from './server/sqlite-store.js'
+export { postgresServerStore, type PostgresStoreOptions } from './server/postgres-store.js'
+export type { ServerStore, ServerTx, ServerDoc, FieldMeta, ClientRow, PullData } from './server/store.js'
+export type { CollectionSchema } from './server/validate-schemas.js'
+export * from './protocol/messages.js'
+export { opSchema, REQUEST_SCHEMAS } from './protocol/schemas.js'
+
+export interface ServerOptions extends SchemaServerOptions {
+  /** The app's models: writes are validated with their schemas. Without them (or `schemas`) only the structure of mutations is checked. */
+  models?: ModelClass[]
+}
+
+/** Starts a Tidepool sync server. */
+export async function createServer(options: ServerOptions = {}): Promise<TidepoolServer> {
+  const { models, ...rest } = options
+  return createSchemaServer(models?.length ? { ...rest, schemas: [...(rest.schemas ?? []), ...schemasOf(models)] } : rest)
+}
+
+/** What the server checks writes against, from model classes: each document's schema (as the replicas check it) and its read-only fields. */
+export function schemasOf(models: readonly ModelClass[]): CollectionSchema[] {
+  return models.map(cls => {
+    const meta = metaOf(cls)
+    const key = Object.fromEntries(Object.keys(cls.KEY).map(name => [name, meta.keyChecks[name]!.schema]))
+    const fields = Object.fromEntries(meta.fieldNames.map(name => [name, meta.fields[name]!.schema]))
+    return {
+      collection: meta.collection,
+      // the key in declaration order, as the model's own document check has it, so the same issue is reported first
+      schema: shapeSchema({ ...key, ...fields }, true),
+      readOnly: meta.fieldNames.filter(name => meta.fields[name]!.schema.isReadOnly),
+    }
+  })
+}

@@ -1,5 +1,0 @@
-export { createServer, type ServerOptions, type TidepoolServer } from './app.js'
-export { sqliteServerStore } from './sqlite-store.js'
-export { postgresServerStore, type PostgresStoreOptions } from './postgres-store.js'
-export type { ServerStore, ServerTx, ServerDoc, FieldMeta, ClientRow, PullData } from './store.js'
-export * from '../protocol/messages.js'

@@ -1,0 +1,98 @@
+import pg from 'pg'
+import { StorageError } from '../core/errors.js'
+import type { SqlDialect, SqlDriver, SqlRow, SqlRunner, SqlValue } from './sql-driver.js'
+
+/** PostgreSQL text cannot hold NUL, which compound keys contain: escape it (and the escape character). */
+export function escapeId(id: string): string {
+  return id.replaceAll('\\', '\\\\').replaceAll('\0', '\\0')
+}
+export function unescapeId(s: string): string {
+  return s.replace(/\\(\\|0)/g, (_, c: string) => (c === '0' ? '\0' : '\\'))
+}
+
+const dialect: SqlDialect = {
+  integer: 'BIGINT',
+  keyedTable: '',
+  forUpdate: ' FOR UPDATE',
+  storeId: escapeId,
+  loadId: unescapeId,
+  // one migrator at a time, even with several servers starting together
+  migrationLock: 'SELECT pg_advisory_xact_lock(7234001)',
+  async schemaVersion(sql) {
+    await sql.exec('CREATE TABLE IF NOT EXISTS tp_schema (version INTEGER NOT NULL)')
+    const [r] = await sql.query('SELECT version FROM tp_schema')
+    if (!r) await sql.exec('INSERT INTO tp_schema VALUES (0)')
+    return Number(r?.version ?? 0)
+  },
+  async setSchemaVersion(sql, version) {
+    await sql.query('UPDATE tp_schema SET version = ?', [version])
+  },
+}
+
+/** `?` placeholders become pg's `$1, $2…` (the server's SQL holds no `?` of its own). */
+const numbered = (sql: string) => {
+  let n = 0
+  return sql.replace(/\?/g, () => `$${++n}`)
+}
+
+function runner(client: pg.Pool | pg.PoolClient): SqlRunner {
+  return {
+    async query(sql, params: readonly SqlValue[] = []) {
+      return (await client.query<SqlRow>(numbered(sql), [...params])).rows
+    },
+    async exec(sql) {
+      await client.query(sql)
+    },
+  }
+}
+
+/** A pool on `schema` (created if missing): every pooled connection has it as its search path from its first query. */
+export async function openPostgresDriver(connectionString: string, schema: string, max: number): Promise<SqlDriver> {
+  const pool = new pg.Pool({ ...withSearchPath(connectionString, schema), max })
+  // an idle client's error (the server restarted) must not crash the process
+  pool.on('error', () => undefined)
+  const transaction = async <T>(begin: string, fn: (sql: SqlRunner) => Promise<T>): Promise<T> => {
+    const client = await pool.connect()
+    let broken: Error | undefined
+    try {
+      await client.query(begin)
+      const result = await fn(runner(client))
+      await client.query('COMMIT')
+      return result
+    } catch (e) {
+      // a connection that cannot even roll back is dropped, not handed to the next transaction
+      await client.query('ROLLBACK').catch((r: Error) => (broken = r))
+      throw e
+    } finally {
+      client.release(broken)
+    }
+  }
+  try {
+    // under the migration lock: servers starting together would race to create it
+    await transaction('BEGIN', async sql => {
+      await sql.query(dialect.migrationLock!)
+      await sql.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+    })
+  } catch (e) {
+    await pool.end().catch(() => undefined)
+    throw new StorageError('unavailable', `cannot open the PostgreSQL database: ${(e as Error).message}`, { cause: e })
+  }
+  return {
+    dialect,
+    where: 'the database',
+    ...runner(pool),
+    write: fn => transaction('BEGIN', fn),
+    read: fn => transaction('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', fn),
+    close: () => pool.end(),
+  }
+}
+
+/** pg lets a connection string's own `options` win over the config's: add the search path to those when it has some. */
+function withSearchPath(connectionString: string, schema: string): pg.PoolConfig {
+  const options = `-c search_path=${schema}`
+  const url = URL.canParse(connectionString) ? new URL(connectionString) : undefined
+  const own = url?.searchParams.get('options')
+  if (!url || !own) return { connectionString, options }
+  url.searchParams.set('options', `${own} ${options}`)
+  return { connectionString: url.toString() }
+}

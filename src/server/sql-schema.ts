@@ -1,0 +1,32 @@
+import { StorageError } from '../core/errors.js'
+import type { SqlDialect, SqlDriver } from './sql-driver.js'
+import { SERVER_SCHEMA_VERSION } from './store.js'
+
+/**
+ * Migrations by schema version, for both engines. Documents are JSON text,
+ * not jsonb: jsonb refuses "\u0000" in strings, and the server never queries
+ * inside documents.
+ */
+const MIGRATIONS: Array<(d: SqlDialect) => string> = [
+  d => `CREATE TABLE tp_revision (id INTEGER PRIMARY KEY CHECK (id = 1), value ${d.integer} NOT NULL);
+   INSERT INTO tp_revision VALUES (1, 0);
+   CREATE TABLE tp_clients (client_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, last_seq ${d.integer} NOT NULL, last_mutation_id TEXT NOT NULL);
+   CREATE TABLE tp_results (client_id TEXT NOT NULL, seq ${d.integer} NOT NULL, revision ${d.integer} NOT NULL, result TEXT NOT NULL, PRIMARY KEY (client_id, seq));
+   CREATE INDEX tp_results_revision ON tp_results (client_id, revision);
+   CREATE TABLE tp_docs (collection TEXT NOT NULL, id TEXT NOT NULL, data TEXT, revision ${d.integer} NOT NULL, fields TEXT NOT NULL, PRIMARY KEY (collection, id))${d.keyedTable};
+   CREATE INDEX tp_docs_revision ON tp_docs (revision);`,
+]
+
+/** Brings the schema up to this server's version, all in one transaction, or refuses a database a newer server wrote. */
+export async function migrate(driver: SqlDriver): Promise<void> {
+  const { dialect } = driver
+  await driver.write(async sql => {
+    if (dialect.migrationLock) await sql.query(dialect.migrationLock)
+    let version = await dialect.schemaVersion(sql)
+    if (version > SERVER_SCHEMA_VERSION) throw new StorageError('newer-format', `${driver.where} was written by a newer Tidepool server (schema ${version})`)
+    for (; version < MIGRATIONS.length; version++) {
+      await sql.exec(MIGRATIONS[version]!(dialect))
+      await dialect.setSchemaVersion(sql, version + 1)
+    }
+  })
+}

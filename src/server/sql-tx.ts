@@ -1,0 +1,98 @@
+import type { JsonObject } from '../core/json.js'
+import { docKey } from '../core/key.js'
+import type { MutationResult } from '../protocol/messages.js'
+import type { SqlDialect, SqlRow, SqlRunner, SqlValue } from './sql-driver.js'
+import type { ClientRow, FieldMeta, ServerDoc, ServerTx } from './store.js'
+
+/** Below the lowest limit on bound parameters either engine has had (SQLite's old 999). */
+const MAX_PARAMS = 999
+
+export const DOC_COLUMNS = 'collection, id, data, revision, fields'
+
+export function toDoc(d: SqlDialect, r: SqlRow): ServerDoc {
+  return {
+    collection: r.collection as string,
+    id: d.loadId(r.id as string),
+    data: r.data === null ? null : (JSON.parse(r.data as string) as JsonObject),
+    revision: Number(r.revision),
+    fields: JSON.parse(r.fields as string) as Record<string, FieldMeta>,
+  }
+}
+
+/** One push transaction in SQL both engines accept. */
+export class SqlServerTx implements ServerTx {
+  constructor(
+    private readonly sql: SqlRunner,
+    private readonly dialect: SqlDialect,
+  ) {}
+
+  async nextRevision(): Promise<number> {
+    // the write lock on the counter's row, held until commit, makes revision order commit order
+    const [r] = await this.sql.query('UPDATE tp_revision SET value = value + 1 RETURNING value')
+    return Number(r!.value)
+  }
+
+  async getClient(clientId: string): Promise<ClientRow | undefined> {
+    const [r] = await this.sql.query(`SELECT user_id, last_seq, last_mutation_id FROM tp_clients WHERE client_id = ?${this.dialect.forUpdate}`, [clientId])
+    return r && { clientId, userId: r.user_id as string, lastSeq: Number(r.last_seq), lastMutationId: r.last_mutation_id as string }
+  }
+
+  async saveClient(row: ClientRow): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO tp_clients (client_id, user_id, last_seq, last_mutation_id) VALUES (?, ?, ?, ?)
+       ON CONFLICT (client_id) DO UPDATE SET user_id = excluded.user_id, last_seq = excluded.last_seq, last_mutation_id = excluded.last_mutation_id`,
+      [row.clientId, row.userId, row.lastSeq, row.lastMutationId],
+    )
+  }
+
+  async getResult(clientId: string, seq: number): Promise<MutationResult | undefined> {
+    const [r] = await this.sql.query('SELECT result FROM tp_results WHERE client_id = ? AND seq = ?', [clientId, seq])
+    return r && (JSON.parse(r.result as string) as MutationResult)
+  }
+
+  async saveResult(clientId: string, result: MutationResult): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO tp_results (client_id, seq, revision, result) VALUES (?, ?, ?, ?)
+       ON CONFLICT (client_id, seq) DO UPDATE SET revision = excluded.revision, result = excluded.result`,
+      [clientId, result.seq, result.revision, JSON.stringify(result)],
+    )
+  }
+
+  async getDocs(keys: ReadonlyArray<{ collection: string; id: string }>): Promise<Array<ServerDoc | undefined>> {
+    const found = new Map<string, ServerDoc>()
+    for (const chunk of chunks(keys, 2)) {
+      const params = chunk.flatMap(k => [k.collection, this.dialect.storeId(k.id)])
+      const rows = await this.sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE (collection, id) IN (VALUES ${tuples(chunk.length, 2)})`, params)
+      for (const r of rows) {
+        const d = toDoc(this.dialect, r)
+        found.set(docKey(d.collection, d.id), d)
+      }
+    }
+    return keys.map(k => found.get(docKey(k.collection, k.id)))
+  }
+
+  async putDocs(docs: readonly ServerDoc[]): Promise<void> {
+    for (const chunk of chunks(docs, 5)) {
+      const params = chunk.flatMap((d): SqlValue[] => [d.collection, this.dialect.storeId(d.id), d.data === null ? null : JSON.stringify(d.data), d.revision, JSON.stringify(d.fields)])
+      await this.sql.query(
+        `INSERT INTO tp_docs (${DOC_COLUMNS}) VALUES ${tuples(chunk.length, 5)}
+         ON CONFLICT (collection, id) DO UPDATE SET data = excluded.data, revision = excluded.revision, fields = excluded.fields`,
+        params,
+      )
+    }
+  }
+}
+
+/** Rows of `width` parameters, as many per statement as the parameter limit allows. */
+function chunks<T>(rows: readonly T[], width: number): T[][] {
+  const size = Math.floor(MAX_PARAMS / width)
+  const out: T[][] = []
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
+  return out
+}
+
+/** `(?, ?), (?, ?)`: `count` tuples of `width` placeholders. */
+function tuples(count: number, width: number): string {
+  const one = `(${Array.from({ length: width }, () => '?').join(', ')})`
+  return Array.from({ length: count }, () => one).join(', ')
+}

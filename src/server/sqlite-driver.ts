@@ -1,0 +1,71 @@
+import Database from 'better-sqlite3'
+import { StorageError } from '../core/errors.js'
+import { Mutex } from '../core/mutex.js'
+import type { SqlDialect, SqlDriver, SqlRow, SqlRunner } from './sql-driver.js'
+
+const dialect: SqlDialect = {
+  integer: 'INTEGER',
+  keyedTable: ' WITHOUT ROWID',
+  // BEGIN IMMEDIATE already excludes every other writer
+  forUpdate: '',
+  storeId: id => id,
+  loadId: stored => stored,
+  // server files have recorded their version in the header from the start
+  async schemaVersion(sql) {
+    const [r] = await sql.query('PRAGMA user_version')
+    return Number(r!.user_version)
+  },
+  async setSchemaVersion(sql, version) {
+    await sql.exec(`PRAGMA user_version = ${version}`)
+  },
+}
+
+/** One SQLite file (WAL, synchronous=FULL: an acknowledged push survives power loss) on one connection. */
+export function openSqliteDriver(path: string): SqlDriver {
+  let db: Database.Database
+  try {
+    db = new Database(path)
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = FULL')
+    db.pragma('busy_timeout = 10000')
+  } catch (e) {
+    throw new StorageError('unavailable', `cannot open ${path}: ${(e as Error).message}`, { cause: e })
+  }
+  // the server's statements are few (a chunked statement has one text per chunk size): keep them all prepared
+  const statements = new Map<string, Database.Statement>()
+  const runner: SqlRunner = {
+    async query(sql, params = []) {
+      let statement = statements.get(sql)
+      if (!statement) statements.set(sql, (statement = db.prepare(sql)))
+      if (statement.reader) return statement.all(...params) as SqlRow[]
+      statement.run(...params)
+      return []
+    },
+    async exec(sql) {
+      db.exec(sql)
+    },
+  }
+  // one connection: transactions take turns, and nothing reads in the middle of another's
+  const mutex = new Mutex()
+  const transaction = <T>(begin: string, fn: (sql: SqlRunner) => Promise<T>): Promise<T> =>
+    mutex.run(async () => {
+      db.exec(begin)
+      try {
+        const result = await fn(runner)
+        db.exec('COMMIT')
+        return result
+      } catch (e) {
+        if (db.inTransaction) db.exec('ROLLBACK')
+        throw e
+      }
+    })
+  return {
+    dialect,
+    where: path,
+    query: (sql, params) => mutex.run(() => runner.query(sql, params)),
+    exec: sql => mutex.run(() => runner.exec(sql)),
+    write: fn => transaction('BEGIN IMMEDIATE', fn),
+    read: fn => transaction('BEGIN', fn),
+    close: () => mutex.run(async () => void db.close()),
+  }
+}

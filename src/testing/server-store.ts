@@ -1,0 +1,232 @@
+import assert from 'node:assert/strict'
+import { PermissionDeniedError } from '../core/errors.js'
+import type { Mutation, Op } from '../core/mutation.js'
+import { PROTOCOL_VERSION, type PullRequest, type PushRequest } from '../protocol/messages.js'
+import { pull } from '../server/pull.js'
+import { push, type PushContext } from '../server/push.js'
+import type { ServerStore } from '../server/store.js'
+import type { TestApi } from './api.js'
+
+/** How the suite gets a fresh, empty store: `again()` is a new store object over the same data (a restart). */
+export interface ServerStoreFactory {
+  name: string
+  make(): { store: ServerStore; again(): ServerStore; cleanup(): Promise<void> | void }
+}
+
+type PushMutation = PushRequest['mutations'][number]
+
+const ctx: PushContext = { userId: 'ann', minSchemaVersion: 1 }
+const req = (clientId: string, mutations: PushRequest['mutations']): PushRequest => ({ type: 'push', v: PROTOCOL_VERSION, clientId, mutations })
+const pullReq = (clientId: string, since: number): PullRequest => ({ type: 'pull', v: PROTOCOL_VERSION, clientId, since })
+const create = (id: string, data: object): Op => ({ type: 'create', collection: 'Todo', id, data: { id, ...data } })
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
+
+/**
+ * `actual` has `expected`'s properties (recursively; arrays element by
+ * element and of the same length), whatever else it has: what a partial
+ * match means in most runners, with `deepStrictEqual`'s diff on failure.
+ */
+function assertMatches(actual: unknown, expected: unknown): void {
+  const project = (a: unknown, e: unknown): unknown => {
+    if (Array.isArray(e) && Array.isArray(a)) return a.map((x, i) => (i < e.length ? project(x, e[i]) : x))
+    if (typeof e === 'object' && e !== null && !Array.isArray(e) && typeof a === 'object' && a !== null && !Array.isArray(a)) {
+      return Object.fromEntries(Object.keys(e).map(k => [k, project((a as Record<string, unknown>)[k], (e as Record<string, unknown>)[k])]))
+    }
+    return a
+  }
+  assert.deepStrictEqual(project(actual, expected), expected)
+}
+
+/**
+ * Registers the behaviours every server store must have, as the push and
+ * pull logic relies on them: exactly-once in-order pushes, all-or-nothing
+ * rejections, pulls paged at commit boundaries that never skip a change
+ * however pushes interleave, keys kept exactly, and data kept across a restart.
+ */
+export function describeServerStore(factory: ServerStoreFactory, t: TestApi): void {
+  t.describe(`server push and pull on ${factory.name}`, () => {
+    let seqs = new Map<string, number>()
+    const mutation = (clientId: string, ops: Op[], preconditions: Mutation['preconditions'] = [], seq?: number): PushMutation => {
+      const next = seq ?? (seqs.get(clientId) ?? 0) + 1
+      seqs.set(clientId, Math.max(next, seqs.get(clientId) ?? 0))
+      return { seq: next, id: `${clientId}-${next}-${Math.random()}`, ops, preconditions, schemaVersion: 1 }
+    }
+    let made: ReturnType<ServerStoreFactory['make']>
+    let store: ServerStore
+    t.beforeEach(async () => {
+      seqs = new Map()
+      made = factory.make()
+      store = made.store
+      await store.open()
+    })
+    t.afterEach(async () => {
+      await store.close()
+      await made.cleanup()
+    })
+
+    t.it('applies mutations in order, exactly once, and acknowledges a repeated (seq, id) without applying it', async () => {
+      const m1 = mutation('c1', [create('a', { n: 1 })])
+      const m2 = mutation('c1', [{ type: 'increment', collection: 'Todo', id: 'a', path: ['n'], by: 5 }])
+      const r = await push(store, req('c1', [m1, m2]), ctx)
+      assert.deepStrictEqual(
+        r.results.map(x => [x.seq, x.status]),
+        [
+          [1, 'applied'],
+          [2, 'applied'],
+        ],
+      )
+      const again = await push(store, req('c1', [m1, m2]), ctx)
+      assert.deepStrictEqual(again.results, r.results)
+      const p = await pull(store, pullReq('other', 0))
+      assert.deepStrictEqual(p.changes, [{ collection: 'Todo', id: 'a', revision: r.results[1]!.revision, doc: { id: 'a', n: 6 } }])
+    })
+
+    t.it('tells a diverged client so: a known seq with another id, or a gap', async () => {
+      await push(store, req('c1', [mutation('c1', [create('a', {})])]), ctx)
+      const copy = await push(store, req('c1', [{ ...mutation('c1', [create('b', {})], [], 1) }]), ctx)
+      assert.equal(copy.stopped?.reason, 'client-diverged')
+      const gap = await push(store, req('c1', [mutation('c1', [create('c', {})], [], 5)]), ctx)
+      assert.equal(gap.stopped?.reason, 'client-diverged')
+      assert.deepStrictEqual(gap.results, [])
+    })
+
+    t.it('rejects with a reason, applies nothing of the mutation, and moves on to the next', async () => {
+      const r = await push(
+        store,
+        req('c1', [
+          mutation('c1', [create('a', { n: 1 })]),
+          mutation('c1', [{ type: 'set', collection: 'Todo', id: 'a', path: ['n'], value: 9 }, create('b', {})], [{ type: 'equals', collection: 'Todo', id: 'a', path: ['n'], value: 2 }]),
+          mutation('c1', [create('a', {})]),
+          mutation('c1', [{ type: 'set', collection: 'Todo', id: 'zz', path: ['n'], value: 1 }]),
+          mutation('c1', [{ type: 'set', collection: 'Todo', id: 'a', path: ['n'], value: 3 }]),
+        ]),
+        ctx,
+      )
+      assert.deepStrictEqual(
+        r.results.map(x => (x.status === 'rejected' ? x.reason : x.status)),
+        ['applied', 'condition-failed', 'already-exists', 'not-found', 'applied'],
+      )
+      const p = await pull(store, pullReq('other', 0))
+      assert.deepStrictEqual(
+        p.changes.map(c => ('doc' in c ? c.doc : c)),
+        [{ id: 'a', n: 3 }],
+      )
+    })
+
+    t.it('validates with the models when it has them, and answers upgrade-required below its schema window, keeping the mutation', async () => {
+      const strict: PushContext = { ...ctx, minSchemaVersion: 2, validate: (_c, _b, after) => (typeof after.n === 'number' || after.n === undefined ? undefined : 'n must be a number') }
+      const old = await push(store, req('c1', [mutation('c1', [create('a', {})])]), strict)
+      assertMatches(old.stopped, { reason: 'upgrade-required', minSchemaVersion: 2 })
+      const retry = await push(store, req('c1', [{ ...mutation('c1', [create('a', { n: 'x' })], [], 1), schemaVersion: 2 }]), strict)
+      assertMatches(retry.results[0], { seq: 1, status: 'rejected', reason: 'invalid' })
+    })
+
+    t.it('binds a client id to its first user', async () => {
+      await push(store, req('c1', [mutation('c1', [create('a', {})])]), ctx)
+      await assert.rejects(push(store, req('c1', [mutation('c1', [create('b', {})])]), { ...ctx, userId: 'eve' }), PermissionDeniedError)
+    })
+
+    t.it('does not send a client its own acknowledged writes back, but sends others', async () => {
+      const ops = Array.from({ length: 100 }, (_, i) => create(`d${i}`, { n: i, title: 'x'.repeat(50) }))
+      await push(store, req('A', [mutation('A', ops)]), ctx)
+      const a = await pull(store, pullReq('A', 0))
+      assert.equal(a.results.length, 1)
+      assert.deepStrictEqual(a.changes, [])
+      assert.ok(JSON.stringify(a).length < 300, `a pull of only acknowledged writes is small, got ${JSON.stringify(a).length} characters`)
+      const b = await pull(store, pullReq('B', 0))
+      assert.equal(b.changes.length, 100)
+      // B sets a field and A increments another: A gets B's field and the incremented value, nothing else
+      await push(store, req('B', [mutation('B', [{ type: 'set', collection: 'Todo', id: 'd1', path: ['title'], value: 'from B' }])]), ctx)
+      await push(store, req('A', [mutation('A', [{ type: 'increment', collection: 'Todo', id: 'd2', path: ['n'], by: 10 }])]), ctx)
+      const a2 = await pull(store, pullReq('A', a.revision))
+      assert.deepStrictEqual(
+        a2.changes.map(c => ('set' in c ? [c.id, c.set] : c)),
+        [
+          ['d1', { title: 'from B' }],
+          ['d2', { n: 12 }],
+        ],
+      )
+      // A deletes d3: B hears of it, A does not
+      await push(store, req('A', [mutation('A', [{ type: 'delete', collection: 'Todo', id: 'd3' }])]), ctx)
+      assert.deepStrictEqual((await pull(store, pullReq('A', a2.revision))).changes, [])
+      assertMatches((await pull(store, pullReq('B', a2.revision))).changes, [{ id: 'd3', deleted: true }])
+    })
+
+    t.it('pages a pull at commit boundaries, and sends a commit larger than a page whole', async () => {
+      const batch = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => create(`${prefix}${i}`, {}))
+      await push(store, req('c1', [mutation('c1', batch('a', 4)), mutation('c1', batch('b', 4)), mutation('c1', batch('big', 12)), mutation('c1', batch('c', 2))]), ctx)
+      const pages: string[][] = []
+      let since = 0
+      for (;;) {
+        const p = await pull(store, pullReq('reader', since), 5)
+        pages.push(p.changes.map(c => c.id.replace(/\d+$/, '')))
+        since = p.revision
+        if (!p.more) break
+      }
+      assert.deepStrictEqual(
+        pages.map(p => [...new Set(p)].join('+') + ':' + p.length),
+        ['a:4', 'b:4', 'big:12', 'c:2'],
+      )
+    })
+
+    t.it('keeps keys holding NUL exactly', async () => {
+      await push(store, req('c1', [mutation('c1', [create('7\0Bo', { x: 'a\u0000b' })])]), ctx)
+      const p = await pull(store, pullReq('other', 0))
+      assertMatches(p.changes, [{ id: '7\0Bo', doc: { id: '7\0Bo', x: 'a\u0000b' } }])
+    })
+
+    t.it('never lets a pull skip a change, with many concurrent pushers and a delayed commit', async () => {
+      const N = 8
+      let since = 0
+      let stop = false
+      const seen = new Map<string, number>()
+      const puller = (async () => {
+        while (!stop) {
+          const p = await pull(store, pullReq('watcher', since))
+          for (const c of p.changes) assert.ok(c.revision <= p.revision, `a change at revision ${c.revision} came in a pull up to ${p.revision}`)
+          for (const c of p.changes) seen.set(c.id, c.revision)
+          since = p.revision
+          await sleep(5)
+        }
+      })()
+      // a transaction that takes its revision, then waits before committing
+      const delayed = store.transaction(async tx => {
+        const revision = await tx.nextRevision()
+        await sleep(150)
+        await tx.putDocs([{ collection: 'Todo', id: 'slow', data: { id: 'slow' }, revision, fields: { '': { rev: revision, client: 'slow', kind: 'overwrite' } } }])
+      })
+      await Promise.all([
+        delayed,
+        ...Array.from({ length: N }, (_, c) =>
+          (async () => {
+            for (let i = 0; i < 5; i++) await push(store, req(`p${c}`, [mutation(`p${c}`, [create(`p${c}-${i}`, {})])]), ctx)
+          })(),
+        ),
+      ])
+      await sleep(50)
+      stop = true
+      await puller
+      const final = await pull(store, pullReq('watcher', since))
+      for (const c of final.changes) seen.set(c.id, c.revision)
+      assert.equal(seen.size, N * 5 + 1)
+      assert.ok(seen.has('slow'), 'the delayed commit was pulled')
+    })
+
+    t.it('keeps its data and its clients across a restart', async () => {
+      const m1 = mutation('c1', [create('a', { n: 1 })])
+      const first = await push(store, req('c1', [m1]), ctx)
+      const revision = await store.revision()
+      await store.close()
+      store = made.again()
+      await store.open()
+      assert.equal(await store.revision(), revision)
+      const p = await pull(store, pullReq('other', 0))
+      assert.deepStrictEqual(p.changes, [{ collection: 'Todo', id: 'a', revision: first.results[0]!.revision, doc: { id: 'a', n: 1 } }])
+      // the client's sequence survives too: its last mutation is known, its next one applies
+      assert.deepStrictEqual((await push(store, req('c1', [m1]), ctx)).results, first.results)
+      const next = await push(store, req('c1', [mutation('c1', [{ type: 'increment', collection: 'Todo', id: 'a', path: ['n'], by: 1 }])]), ctx)
+      assertMatches(next.results, [{ seq: 2, status: 'applied' }])
+      assert.deepStrictEqual((await pull(store, pullReq('other', 0))).changes.map(c => ('doc' in c ? c.doc : c)), [{ id: 'a', n: 2 }])
+    })
+  })
+}
