@@ -16,6 +16,7 @@ export {
   ModelTrackedTwiceError,
   OfflineError,
   PermissionDeniedError,
+  RejectedError,
   SchemaChangedError,
   StorageError,
   TidepoolError,
@@ -28,7 +29,9 @@ export { Model, model, Key, Data, type ModelConfig, type TypedModelClass } from 
 export { Field } from './orm/field.js'
 export { UniqueKeyList } from './orm/unique-key-list.js'
 export { Transaction, type GetOptions } from './orm/transaction.js'
-export { openDatabase, Database, type DatabaseOptions, type RunOptions } from './orm/database.js'
+export { openDatabase, type SyncOf } from './database/open.js'
+export { Database } from './database/database.js'
+export type { DatabaseOptions, RunOptions } from './database/options.js'
 export type { DataInput, ExpectedInput, Instance, KeyInput, ModelClass, UpdateInput } from './orm/types.js'
 export { memoryStorage } from './replica/memory.js'
 export type { Durability, KeyRange, Storage, StorageReader, WriteBatch } from './replica/storage.js'
@@ -39,3 +42,5 @@ export type { LiveOptions } from './replica/live.js'
 export type { Progress } from './replica/replica.js'
 export type { DurationStats, OperationKind, StatsSnapshot } from './replica/stats.js'
 export type { Sync, SyncOptions, SyncPhase, SyncStatus } from './sync/index.js'
+export type { Syncer } from './core/syncer.js'
+export type { Rejection } from './core/changes.js'

@@ -1,5 +1,6 @@
 // tidepool/service-worker: the service worker's side of `sync: { serviceWorker: true }`.
-import { openReplica, type DatabaseOptions } from './orm/database.js'
+import { openReplica } from './database/open.js'
+import type { DatabaseOptions } from './database/options.js'
 import { SyncEngine } from './sync/engine.js'
 import { httpTransport } from './sync/transport.js'
 import { workerPushTag } from './sync/worker-push.js'

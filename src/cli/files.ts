@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CorruptFileError, InvalidOptionsError } from '../core/errors.js'
-import { openDatabase } from '../orm/database.js'
+import { openDatabase } from '../database/open.js'
 import { sqliteStorage } from '../sqlite.js'
 import { folderStore } from '../files/folder.js'
 import { clientIndexPath, clientsListed, masterPath, parseClientIndex, parseMaster } from '../files/layout.js'

@@ -11,9 +11,9 @@ export function backoff(attempt: number, { initial, max, jitter }: BackoffOption
   return base * (1 - jitter + Math.random() * 2 * jitter)
 }
 
-/** Resolves after `ms`; the timer does not keep a Node process alive. */
+/** Resolves after `ms` (the timer keeps a Node process alive: the caller is waiting). */
 export function sleep(ms: number): Promise<void> {
-  return new Promise(resolve => unrefTimer(setTimeout(resolve, ms)))
+  return new Promise(resolve => setTimeout(resolve, ms))
 }
 
 /** Node's timers would keep a process alive for background work; browsers have no such notion. */

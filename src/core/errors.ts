@@ -1,3 +1,5 @@
+import type { RejectionReason } from './changes.js'
+
 /**
  * Tidepool's error classes. Each carries the data a caller needs to react
  * (collection, id, field, reason) and keeps any underlying error as `cause`.
@@ -197,5 +199,22 @@ export class CorruptFileError extends TidepoolError {
     readonly reason: string,
   ) {
     super(`${path}: ${reason}`)
+  }
+}
+
+/**
+ * The server rejected a mutation that `db.run({ confirm: 'server' })` waited
+ * for: its effects are rolled back and the rejection is stored. Retryable,
+ * so `db.run` runs the transaction again; after the last retry it is the
+ * `original` of `TransactionFailedError`.
+ */
+export class RejectedError extends TidepoolError {
+  constructor(
+    readonly mutationId: string,
+    readonly reason: RejectionReason,
+    readonly detail: string,
+  ) {
+    super(`The server rejected the mutation: ${reason}: ${detail}`)
+    this.retryable = true
   }
 }

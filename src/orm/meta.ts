@@ -140,6 +140,11 @@ function define(proto: object, meta: ModelMeta, name: string, accessors: Propert
   Object.defineProperty(proto, name, { ...accessors, enumerable: true, configurable: true })
 }
 
+/** What the replica needs to know of a model: its collection, key definition and indexes. */
+export function collectionInfo(meta: ModelMeta): { name: string; key: string[]; indexes: string[][] } {
+  return { name: meta.collection, key: meta.keyNames.map(n => `${n}:${meta.keyChecks[n]!.schema.kind}`), indexes: meta.indexes }
+}
+
 /** Checks key components and encodes them; a single-component key may be given as a bare value. */
 export function encodeKeyOf(meta: ModelMeta, input: unknown): { id: string; components: JsonObject } {
   let components: Record<string, unknown>

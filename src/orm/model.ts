@@ -1,8 +1,8 @@
-import { InvalidParameterError } from '../core/errors.js'
+import { InvalidOptionsError, InvalidParameterError } from '../core/errors.js'
 import type { JsonObject } from '../core/json.js'
 import type { Shape } from '../core/schema.js'
 import type { Field } from './field.js'
-import { DEFAULT_KEY, encodeKeyOf, keyComponents, metaOf, withDefaultId } from './meta.js'
+import { DEFAULT_KEY, encodeKeyOf, keyComponents, metaOf, withDefaultId, type ModelMeta } from './meta.js'
 import { currentDoc, fieldOf, STATE, type DocState } from './state.js'
 import type { DataInput, FieldShapeOf, FieldValues, Instance, KeyInput, KeyValues, ModelClass, SingleKeyInput } from './types.js'
 
@@ -135,6 +135,23 @@ export function model<F extends Shape, K extends Shape = typeof DEFAULT_KEY>(con
     static override INDEXES = config.indexes ?? []
   }
   return Base as unknown as TypedModelClass<K, F>
+}
+
+/** Compiles the models a database opens with; two resolving to one collection is an error. */
+export function compileModels(models: readonly ModelClass[]): Map<ModelClass, ModelMeta> {
+  const metas = new Map<ModelClass, ModelMeta>()
+  const byName = new Map<string, ModelClass>()
+  for (const cls of models) {
+    if (typeof cls !== 'function' || !(cls.prototype instanceof Model)) throw new InvalidOptionsError('models', `${String(cls)} is not a model class`)
+    const meta = metaOf(cls)
+    const other = byName.get(meta.collection)
+    if (other && other !== cls) {
+      throw new InvalidOptionsError('models', `${other.name} and ${cls.name} both use the collection ${meta.collection}; set static COLLECTION on one of them`)
+    }
+    byName.set(meta.collection, cls)
+    metas.set(cls, meta)
+  }
+  return metas
 }
 
 /** Re-exported for `Instance<typeof Order>`-style annotations. */

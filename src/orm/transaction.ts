@@ -12,9 +12,10 @@ import { deepCopy, deepEqual, isPlainObject, notJsonReason, type Json, type Json
 import { assertField } from '../core/validate.js'
 import { docKey } from '../core/key.js'
 import type { Op, Path, Precondition } from '../core/mutation.js'
-import type { QuerySpec } from '../core/query.js'
 import type { CommitResult, Replica } from '../replica/replica.js'
-import { Query, type QuerySource } from './query.js'
+import type { QueryHit } from '../replica/query.js'
+import { Query } from './query.js'
+import { QueryRunner } from './query-runner.js'
 import type { Field, FieldOwner } from './field.js'
 import { encodeKeyOf, keyComponents, withDefaultId, type ModelMeta } from './meta.js'
 import { Data, Key, type Model } from './model.js'
@@ -58,6 +59,7 @@ type KeyLike = Key | Data
  */
 export class Transaction implements FieldOwner {
   private readonly entries = new Map<string, Entry>()
+  private readonly queries: QueryRunner
   finished = false
 
   constructor(
@@ -65,9 +67,16 @@ export class Transaction implements FieldOwner {
     private readonly metaFor: (cls: ModelClass) => ModelMeta,
     private readOnly: boolean,
     private cacheModels: boolean,
-    /** Throws `MissingIndexError` for a query that would scan, when the database asks for that. */
-    private readonly checkPlan: (spec: QuerySpec) => void,
-  ) {}
+    /** A query that would scan throws `MissingIndexError`. */
+    strictIndexes: boolean,
+  ) {
+    this.queries = new QueryRunner(replica, strictIndexes, {
+      guard: () => {
+        if (this.finished) throw new TidepoolError('The transaction has finished; cannot query')
+      },
+      instance: (meta, hit) => this.tracked(meta, hit),
+    })
+  }
 
   /** From now on, any write throws `WriteAttemptedInReadOnlyTxError`. */
   makeReadOnly(): void {
@@ -169,36 +178,21 @@ export class Transaction implements FieldOwner {
    */
   query<M extends ModelClass>(cls: M): Query<M> {
     const meta = this.metaFor(cls)
-    return new Query<M>(this.querySource, meta, { collection: meta.collection, filters: [], orders: [] })
+    return new Query<M>(this.queries, meta, { collection: meta.collection, filters: [], orders: [] })
   }
 
-  private readonly querySource: QuerySource = {
-    fetch: async (meta, spec) => {
-      if (this.finished) throw new TidepoolError('The transaction has finished; cannot query')
-      const { hits } = await this.runQuery(spec)
-      const out: Model[] = []
-      for (const hit of hits) {
-        const k = docKey(meta.collection, hit.id)
-        const prior = this.entries.get(k)
-        if (prior) {
-          if (prior.kind === 'delete') continue
-          if (!prior.model) throw new ModelTrackedTwiceError(meta.collection, hit.id)
-          out.push(prior.model)
-          continue
-        }
-        const model = instantiate(meta, this, hit.id, keyComponents(meta, hit.doc) as JsonObject, hit.doc, false)
-        this.entries.set(k, { meta, id: hit.id, kind: 'read', read: true, existed: true, track: true, model })
-        out.push(model)
-      }
-      return out
-    },
-    count: async (_meta, spec) => (await this.runQuery(spec)).hits.length,
-    explain: spec => this.replica.explain(spec),
-  }
-
-  private runQuery(spec: QuerySpec): ReturnType<Replica['query']> {
-    this.checkPlan(spec)
-    return this.replica.query(spec)
+  /** A query result as this transaction's instance: the one it already tracks, or a new tracked read. */
+  private tracked(meta: ModelMeta, hit: QueryHit): Model | undefined {
+    const k = docKey(meta.collection, hit.id)
+    const prior = this.entries.get(k)
+    if (prior) {
+      if (prior.kind === 'delete') return undefined
+      if (!prior.model) throw new ModelTrackedTwiceError(meta.collection, hit.id)
+      return prior.model
+    }
+    const model = instantiate(meta, this, hit.id, keyComponents(meta, hit.doc) as JsonObject, hit.doc, false)
+    this.entries.set(k, { meta, id: hit.id, kind: 'read', read: true, existed: true, track: true, model })
+    return model
   }
 
   /** Creates a document; the commit fails with `ModelAlreadyExistsError` if it exists by then. */

@@ -1,0 +1,161 @@
+import { ClosedError, InvalidOptionsError, InvalidParameterError } from '../core/errors.js'
+import type { Mutation } from '../core/mutation.js'
+import type { Syncer } from '../core/syncer.js'
+import { FileSync } from '../files/file-sync.js'
+import { encodeKeyOf, type ModelMeta } from '../orm/meta.js'
+import { Query } from '../orm/query.js'
+import { QueryRunner } from '../orm/query-runner.js'
+import { readOnlyInstance, type Transaction } from '../orm/transaction.js'
+import type { Instance, KeyInput, ModelClass } from '../orm/types.js'
+import { LiveQueries, watchDoc, type LiveOptions } from '../replica/live.js'
+import type { Plan } from '../replica/query.js'
+import type { Rejection, Replica } from '../replica/replica.js'
+import type { StatsSnapshot } from '../replica/stats.js'
+import type { Sync } from '../sync/index.js'
+import type { TabChannel } from '../tabs/channel.js'
+import type { RunOptions } from './options.js'
+import { run, type RunContext } from './run.js'
+
+/**
+ * An open database: run transactions against its local replica, query it,
+ * watch it, and sync it through its one syncer (a server, another tab's
+ * connection, or file stores). `S` is the type of `db.sync`.
+ */
+export class Database<S extends Sync | undefined = Sync | undefined> {
+  private closed = false
+  private readonly live: LiveQueries
+  private readonly queries: QueryRunner
+  private readonly context: RunContext
+
+  /** @internal use `openDatabase` */
+  constructor(
+    readonly name: string,
+    private readonly replica: Replica,
+    private readonly metas: Map<ModelClass, ModelMeta>,
+    strictIndexes: boolean,
+    private readonly syncer: Syncer | undefined,
+    private readonly tabs: TabChannel | undefined,
+  ) {
+    this.live = new LiveQueries(replica, () => !syncer?.upToDate)
+    syncer?.subscribe(() => this.live.metadataChanged())
+    this.queries = new QueryRunner(replica, strictIndexes, { guard: () => this.assertOpen(), instance: (meta, hit) => readOnlyInstance(meta, hit.id, hit.doc), live: this.live })
+    this.context = { name, replica, metaFor: this.metaFor, strictIndexes, sync: this.serverSync, closed: () => this.closed }
+  }
+
+  /** Sync with the server: `status` (phase, pending, last error, last sync), `subscribe`, `syncNow()`. Undefined without `sync`. */
+  get sync(): S {
+    return this.serverSync as S
+  }
+
+  private get serverSync(): Sync | undefined {
+    return this.syncer instanceof FileSync ? undefined : (this.syncer as Sync | undefined)
+  }
+
+  /**
+   * Serverless sync through file stores: `link(store, { label })`, `sync()`,
+   * `shareUrl()`, `addPeer(url)`. Throws `InvalidOptionsError` on a database
+   * that syncs with a server.
+   */
+  get files(): FileSync {
+    if (!(this.syncer instanceof FileSync)) throw new InvalidOptionsError('files', 'this database syncs with a server; a replica syncs either with a server or through files')
+    return this.syncer
+  }
+
+  /** Mutations the server rejected (their effects rolled back), kept until `ack()`ed, even across restarts. */
+  async rejections(): Promise<Array<Rejection & { ack(): Promise<void> }>> {
+    return (await this.replica.rejections()).map(r => ({ ...r, ack: () => this.replica.ackRejection(r.id) }))
+  }
+
+  /** Calls `listener` for each mutation the server rejects. Returns a function that stops it. */
+  on(event: 'rejected', listener: (r: Rejection & { ack(): Promise<void> }) => void): () => void {
+    if (event !== 'rejected') throw new InvalidParameterError('event', `unknown event ${String(event)}`)
+    const sync = this.serverSync
+    if (!sync) return () => undefined
+    return sync.onRejected(r => listener({ ...r, ack: () => this.replica.ackRejection(r.id) }))
+  }
+
+  /** This replica's client id (random, kept in the replica). */
+  get clientId(): string {
+    return this.replica.clientId
+  }
+
+  /**
+   * Runs `fn` in a transaction and commits what it did as one mutation.
+   * Retries (with exponential backoff) when a precondition fails at commit or
+   * `fn` throws an error with `retryable: true`; after the last retry throws
+   * `TransactionFailedError` with the last error as `.original`. Returns what
+   * `fn` returned.
+   */
+  run<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T>
+  run<T>(options: RunOptions, fn: (tx: Transaction) => Promise<T> | T): Promise<T>
+  run<T>(a: RunOptions | ((tx: Transaction) => Promise<T> | T), b?: (tx: Transaction) => Promise<T> | T): Promise<T> {
+    return typeof a === 'function' ? run(this.context, {}, a) : run(this.context, a, b!)
+  }
+
+  private readonly metaFor = (cls: ModelClass): ModelMeta => {
+    const meta = this.metas.get(cls)
+    if (meta) return meta
+    if (typeof cls !== 'function') throw new InvalidParameterError('model', 'expected a model class')
+    throw new InvalidParameterError('model', `${cls.name} is not one of the models database ${this.name} was opened with`)
+  }
+
+  /**
+   * A query outside any transaction: `fetch()` and `count()` read the local
+   * replica; `subscribe()` keeps a live result. Documents are read-only.
+   */
+  query<M extends ModelClass>(cls: M): Query<M> {
+    const meta = this.metaFor(cls)
+    return new Query<M>(this.queries, meta, { collection: meta.collection, filters: [], orders: [] })
+  }
+
+  /** Which index a query uses, or that it scans. */
+  explain<M extends ModelClass>(query: Query<M>): Plan {
+    return query.explain()
+  }
+
+  /**
+   * Watches one document: calls `callback` at once with it (undefined when
+   * missing), then whenever it changes. Returns a function that stops it.
+   */
+  watch<M extends ModelClass>(
+    cls: M,
+    key: KeyInput<M>,
+    callback: (doc: Readonly<Instance<M>> | undefined, metadata: { fromCache: boolean; hasPendingWrites: boolean }) => void,
+    options: LiveOptions = {},
+  ): () => void {
+    this.assertOpen()
+    const meta = this.metaFor(cls)
+    const { id } = encodeKeyOf(meta, key)
+    return watchDoc(
+      this.replica,
+      meta.collection,
+      id,
+      (hit, pending) => callback(hit ? (readOnlyInstance(meta, id, hit.doc) as Instance<M>) : undefined, { fromCache: true, hasPendingWrites: pending }),
+      options,
+    )
+  }
+
+  /** Cache hits and misses, writes skipped, and durations of commits, queries and subscription refreshes. */
+  stats(): StatsSnapshot & { files?: FileSync['stats'] } {
+    const files = this.syncer instanceof FileSync ? this.syncer.stats : undefined
+    return { ...this.replica.stats.snapshot(), ...(files && (files.syncs || files.stores) ? { files } : {}) }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError(`database ${this.name}`)
+  }
+
+  /** Mutations committed locally and not yet confirmed by a server, in commit order. */
+  pendingMutations(): Promise<Mutation[]> {
+    return this.replica.outbox()
+  }
+
+  /** Closes the replica; later calls throw `ClosedError`. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.syncer?.stop()
+    this.tabs?.close()
+    await this.replica.close()
+  }
+}

@@ -1,0 +1,59 @@
+import { AREAS as FILE_AREAS } from '../files/events.js'
+import { FileSync } from '../files/file-sync.js'
+import { collectionInfo, type ModelMeta } from '../orm/meta.js'
+import { compileModels } from '../orm/model.js'
+import type { ModelClass } from '../orm/types.js'
+import { memoryStorage } from '../replica/memory.js'
+import { Replica } from '../replica/replica.js'
+import { startSync, type Sync, type SyncOptions } from '../sync/index.js'
+import { TabChannel } from '../tabs/channel.js'
+import { TABS_AREA } from '../tabs/leader.js'
+import { TabSync } from '../tabs/tab-sync.js'
+import { Database } from './database.js'
+import { checkOptions, debugOptions, type DatabaseOptions } from './options.js'
+
+/** `db.sync` is typed as there when the options had `sync`, and as absent when they had none. */
+export type SyncOf<O> = O extends { sync: SyncOptions } ? Sync : O extends { sync?: undefined } ? undefined : Sync | undefined
+
+/** Opens (creating where needed) a database on its storage. */
+export async function openDatabase<O extends DatabaseOptions>(options: O): Promise<Database<SyncOf<O>>> {
+  const { replica, metas, tabs } = await openReplica(options)
+  const syncOptions = options.sync
+  let sync: Sync | undefined
+  let files: FileSync | undefined
+  if (syncOptions) {
+    // where tabs share the replica, one of them (the leader) runs the engine
+    sync = tabs ? new TabSync(replica, tabs, { start: () => startSync(replica, syncOptions) }) : await startSync(replica, syncOptions)
+  } else {
+    const fileOptions = Array.isArray(options.files) ? { stores: options.files } : (options.files ?? {})
+    files = new FileSync(replica, options.name, fileOptions)
+    for (const store of fileOptions.stores ?? []) files.link(store)
+  }
+  return new Database(options.name, replica, metas, options.strictIndexes === true, sync ?? files, tabs) as Database<SyncOf<O>>
+}
+
+/**
+ * Checks the options and opens the replica for the models: what a database
+ * and a sync service worker share. On a storage that tabs share, the
+ * replica tells the other tabs about its changes on `tabs`.
+ */
+export async function openReplica(options: DatabaseOptions): Promise<{ replica: Replica; metas: Map<ModelClass, ModelMeta>; tabs: TabChannel | undefined }> {
+  checkOptions(options)
+  const metas = compileModels(options.models)
+  const storage = options.storage ?? memoryStorage()
+  // tabs sharing the storage tell each other their changes, and elect one of them to sync
+  const tabs = storage.shared ? new TabChannel(storage.shared.channel) : undefined
+  const replica = await Replica.open(storage, {
+    collections: [...metas.values()].map(collectionInfo),
+    schemaVersion: options.schemaVersion ?? 1,
+    // a replica synced with a server keeps no file-sync log; tabs sharing a storage keep their lease in it
+    areas: [...(options.sync ? [] : Object.values(FILE_AREAS)), ...(storage.shared ? [TABS_AREA] : [])],
+    onProgress: options.onProgress,
+    debug: debugOptions(options.debug),
+    peers: tabs?.notices(),
+  }).catch((e: unknown) => {
+    tabs?.close()
+    throw e
+  })
+  return { replica, metas, tabs }
+}
