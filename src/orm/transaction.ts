@@ -5,21 +5,22 @@ import {
   InvalidParameterError,
   ModelTrackedTwiceError,
   TidepoolError,
-  ValidationError,
   WriteAttemptedInReadOnlyTxError,
 } from '../core/errors.js'
-import { deepCopy, deepEqual, isPlainObject, notJsonReason, type Json, type JsonObject } from '../core/json.js'
+import { deepCopy, isPlainObject, type Json, type JsonObject } from '../core/json.js'
 import { assertField } from '../core/validate.js'
 import { docKey } from '../core/key.js'
-import type { Op, Path, Precondition } from '../core/mutation.js'
+import type { Op, Precondition } from '../core/mutation.js'
 import type { CommitResult, Replica } from '../replica/replica.js'
 import type { QueryHit } from '../replica/query.js'
 import { Query } from './query.js'
 import { QueryRunner } from './query-runner.js'
-import type { Field, FieldOwner } from './field.js'
+import type { FieldOwner } from './field.js'
 import { encodeKeyOf, keyComponents, withDefaultId, type ModelMeta } from './meta.js'
 import { Data, Key, type Model } from './model.js'
-import { currentDoc, STATE, type DocState } from './state.js'
+import { changedFields, collect, type Entry } from './entries.js'
+import { instantiate } from './instances.js'
+import { STATE } from './state.js'
 import type { DataInput, ExpectedInput, Instance, KeyInput, ModelClass, SingleKeyInput, UpdateInput } from './types.js'
 
 export interface GetOptions {
@@ -27,27 +28,6 @@ export interface GetOptions {
   createIfMissing?: boolean
   /** `false`: the commit does not require what this read saw to be unchanged. Default true. */
   track?: boolean
-}
-
-type Kind = 'read' | 'create' | 'overwrite' | 'update' | 'delete'
-
-/** One document the transaction touched. */
-interface Entry {
-  meta: ModelMeta
-  id: string
-  kind: Kind
-  model?: Model
-  /** The entry began as a read: what it saw is a precondition (when tracked). */
-  read: boolean
-  /** What the read saw. */
-  existed: boolean
-  track: boolean
-  /** The read in flight that will fill this entry. */
-  loading?: Promise<unknown>
-  expected?: JsonObject
-  update?: JsonObject
-  /** A create and a delete of the same document in this transaction cancel out. */
-  cancelled?: boolean
 }
 
 type KeyLike = Key | Data
@@ -313,136 +293,4 @@ function checkGetOptions(o: unknown): GetOptions {
     if (typeof v !== 'boolean') throw new InvalidParameterError('options', `${k} must be a boolean`)
   }
   return o as GetOptions
-}
-
-
-
-/**
- * Makes a model instance. `isNew`: from create data (defaults applied,
- * validated now); otherwise from a stored document (defaults fill required
- * fields that are absent).
- */
-function instantiate(meta: ModelMeta, tx: FieldOwner, id: string, key: JsonObject, data: JsonObject, isNew: boolean): Model {
-  const model = Object.create(meta.cls.prototype) as Model
-  let doc = data
-  if (isNew) {
-    for (const name in data) {
-      if (!meta.fields[name] && !meta.keyChecks[name]) throw new InvalidParameterError('data', `${meta.collection} has no field ${name}`)
-    }
-    // the data is copied, so later changes to the caller's objects never reach the document;
-    // built by assignment in a fixed order (not by spreading), so V8 shares one shape for every document
-    doc = {}
-    for (const name of meta.keyNames) doc[name] = key[name]!
-    for (const name of meta.fieldNames) {
-      const v = data[name] === undefined ? meta.fields[name]!.schema.defaultValue() : deepCopy(data[name])
-      if (v !== undefined) doc[name] = v as Json
-    }
-    checkDoc(meta, doc)
-  }
-  const state: DocState = { meta, id, key, isNew, doc, fields: {}, owner: tx }
-  model[STATE] = state
-  return model
-}
-
-function changedFields(model: Model): Field[] {
-  const out: Field[] = []
-  for (const f of Object.values(model[STATE].fields)) if (f.changed) out.push(f)
-  return out
-}
-
-/** Appends the ops and preconditions of one entry. */
-function collect(e: Entry, ops: Op[], pcs: Precondition[]): void {
-  const collection = e.meta.collection
-  const id = e.id
-  const target = { collection, id }
-  if (e.read && e.track) {
-    if (!e.existed) pcs.push({ type: 'missing', ...target })
-    else {
-      pcs.push({ type: 'exists', ...target })
-      for (const f of Object.values(e.model![STATE].fields)) {
-        if (!f.accessed) continue
-        if (f.fromDefault) pcs.push({ type: 'equals', ...target, path: [f.name], value: f.spec.schema.defaultValue() as Json, orAbsent: true })
-        else if (f.initial === undefined) pcs.push({ type: 'equals', ...target, path: [f.name] })
-        else pcs.push({ type: 'equals', ...target, path: [f.name], value: f.initial })
-      }
-    }
-  }
-  switch (e.kind) {
-    case 'read': {
-      if (!e.model) return
-      for (const f of Object.values(e.model[STATE].fields)) {
-        if (f.accessed && f.spec.composite) f.validate()
-        if (!f.changed) continue
-        if (!f.written && f.increment !== 0) ops.push({ type: 'increment', ...target, path: [f.name], by: f.increment })
-        else diff(target, [f.name], f.initial, f.peek() as Json | undefined, ops)
-      }
-      return
-    }
-    case 'create':
-      ops.push({ type: 'create', ...target, data: dataOf(e.model!) })
-      return
-    case 'overwrite':
-      ops.push({ type: 'put', ...target, data: dataOf(e.model!), fields: e.meta.allNames })
-      for (const [name, value] of Object.entries(e.expected ?? {})) {
-        pcs.push({ type: 'equals', ...target, path: [name], ...(value === undefined ? {} : { value }), ifExists: true })
-      }
-      return
-    case 'update':
-      for (const [name, value] of Object.entries(e.update!)) {
-        ops.push(value === undefined ? { type: 'unset', ...target, path: [name] } : { type: 'set', ...target, path: [name], value })
-      }
-      return
-    case 'delete':
-      if (!e.cancelled) ops.push({ type: 'delete', ...target })
-      return
-  }
-}
-
-/** Checks a whole new document with one validator call; the message names the field at fault. */
-function checkDoc(meta: ModelMeta, doc: JsonObject): void {
-  const notJson = notJsonReason(doc)
-  const issue = meta.checkDoc(doc)
-  if (!notJson && !issue) return
-  for (const name of meta.fieldNames) {
-    const spec = meta.fields[name]!
-    assertField(name, spec.schema.isOptional, spec.check, doc[name])
-  }
-  if (issue) throw new ValidationError(issue.path.slice(1).replaceAll('/', '.'), issue.reason)
-  throw new ValidationError(meta.collection, notJson!)
-}
-
-/** The document a new instance writes; composite fields the app touched are checked again (they may have changed by reference). */
-function dataOf(model: Model): JsonObject {
-  const s = model[STATE]
-  for (const name in s.fields) {
-    const f = s.fields[name]!
-    if (f.spec.composite && f.accessed) f.validate()
-  }
-  return currentDoc(s)
-}
-
-/** The smallest sets and unsets that turn `before` into `after`: objects are compared key by key, anything else whole. */
-function diff(target: { collection: string; id: string }, path: Path, before: Json | undefined, after: Json | undefined, ops: Op[]): void {
-  if (deepEqual(before, after)) return
-  if (after === undefined) {
-    ops.push({ type: 'unset', ...target, path })
-  } else if (isPlainObject(before) && isPlainObject(after)) {
-    for (const k of Object.keys(after)) diff(target, [...path, k], before[k], after[k], ops)
-    for (const k of Object.keys(before)) if (!(k in after) || after[k] === undefined) ops.push({ type: 'unset', ...target, path: [...path, k] })
-  } else {
-    ops.push({ type: 'set', ...target, path, value: after })
-  }
-}
-
-
-/** Instances outside a transaction (query results, snapshots) are read-only. */
-const READ_ONLY: FieldOwner = {
-  finished: true,
-  assertWritable(what: string) {
-    throw new WriteAttemptedInReadOnlyTxError(`${what}: documents from db.query and db.watch are read-only; change them in db.run`)
-  },
-}
-
-export function readOnlyInstance(meta: ModelMeta, id: string, doc: JsonObject): Model {
-  return instantiate(meta, READ_ONLY, id, keyComponents(meta, doc) as JsonObject, doc, false)
 }

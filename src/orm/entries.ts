@@ -1,0 +1,107 @@
+import type { Json, JsonObject } from '../core/json.js'
+import { deepEqual, isPlainObject } from '../core/json.js'
+import type { Op, Path, Precondition } from '../core/mutation.js'
+import type { Field } from './field.js'
+import type { ModelMeta } from './meta.js'
+import type { Model } from './model.js'
+import { currentDoc, STATE } from './state.js'
+
+export type Kind = 'read' | 'create' | 'overwrite' | 'update' | 'delete'
+
+/** One document the transaction touched. */
+export interface Entry {
+  meta: ModelMeta
+  id: string
+  kind: Kind
+  model?: Model
+  /** The entry began as a read: what it saw is a precondition (when tracked). */
+  read: boolean
+  /** What the read saw. */
+  existed: boolean
+  track: boolean
+  /** The read in flight that will fill this entry. */
+  loading?: Promise<unknown>
+  expected?: JsonObject
+  update?: JsonObject
+  /** A create and a delete of the same document in this transaction cancel out. */
+  cancelled?: boolean
+}
+
+export function changedFields(model: Model): Field[] {
+  const out: Field[] = []
+  for (const f of Object.values(model[STATE].fields)) if (f.changed) out.push(f)
+  return out
+}
+
+/** Appends the ops and preconditions of one entry. */
+export function collect(e: Entry, ops: Op[], pcs: Precondition[]): void {
+  const collection = e.meta.collection
+  const id = e.id
+  const target = { collection, id }
+  if (e.read && e.track) {
+    if (!e.existed) pcs.push({ type: 'missing', ...target })
+    else {
+      pcs.push({ type: 'exists', ...target })
+      for (const f of Object.values(e.model![STATE].fields)) {
+        if (!f.accessed) continue
+        if (f.fromDefault) pcs.push({ type: 'equals', ...target, path: [f.name], value: f.spec.schema.defaultValue() as Json, orAbsent: true })
+        else if (f.initial === undefined) pcs.push({ type: 'equals', ...target, path: [f.name] })
+        else pcs.push({ type: 'equals', ...target, path: [f.name], value: f.initial })
+      }
+    }
+  }
+  switch (e.kind) {
+    case 'read': {
+      if (!e.model) return
+      for (const f of Object.values(e.model[STATE].fields)) {
+        if (f.accessed && f.spec.composite) f.validate()
+        if (!f.changed) continue
+        if (!f.written && f.increment !== 0) ops.push({ type: 'increment', ...target, path: [f.name], by: f.increment })
+        else diff(target, [f.name], f.initial, f.peek() as Json | undefined, ops)
+      }
+      return
+    }
+    case 'create':
+      ops.push({ type: 'create', ...target, data: dataOf(e.model!) })
+      return
+    case 'overwrite':
+      ops.push({ type: 'put', ...target, data: dataOf(e.model!), fields: e.meta.allNames })
+      for (const [name, value] of Object.entries(e.expected ?? {})) {
+        pcs.push({ type: 'equals', ...target, path: [name], ...(value === undefined ? {} : { value }), ifExists: true })
+      }
+      return
+    case 'update':
+      for (const [name, value] of Object.entries(e.update!)) {
+        ops.push(value === undefined ? { type: 'unset', ...target, path: [name] } : { type: 'set', ...target, path: [name], value })
+      }
+      return
+    case 'delete':
+      if (!e.cancelled) ops.push({ type: 'delete', ...target })
+      return
+  }
+}
+
+/** The document a new instance writes; composite fields the app touched are checked again (they may have changed by reference). */
+function dataOf(model: Model): JsonObject {
+  const s = model[STATE]
+  for (const name in s.fields) {
+    const f = s.fields[name]!
+    if (f.spec.composite && f.accessed) f.validate()
+  }
+  return currentDoc(s)
+}
+
+/** The smallest sets and unsets that turn `before` into `after`: objects are compared key by key, anything else whole. */
+function diff(target: { collection: string; id: string }, path: Path, before: Json | undefined, after: Json | undefined, ops: Op[]): void {
+  if (deepEqual(before, after)) return
+  if (after === undefined) {
+    ops.push({ type: 'unset', ...target, path })
+  } else if (isPlainObject(before) && isPlainObject(after)) {
+    for (const k of Object.keys(after)) diff(target, [...path, k], before[k], after[k], ops)
+    for (const k of Object.keys(before)) if (!(k in after) || after[k] === undefined) ops.push({ type: 'unset', ...target, path: [...path, k] })
+  } else {
+    ops.push({ type: 'set', ...target, path, value: after })
+  }
+}
+
+
