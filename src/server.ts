@@ -1,10 +1,12 @@
 import { shapeSchema } from './core/schema.js'
 import { metaOf } from './orm/meta.js'
 import type { ModelClass } from './orm/types.js'
-import { createServer as createSchemaServer, type ServerOptions as SchemaServerOptions, type TidepoolServer } from './server/app.js'
+import { loadWithPeers } from './core/peer.js'
+import type * as App from './server/app.js'
+import type { ServerOptions as SchemaServerOptions, TidepoolServer } from './server/app.js'
 import type { CollectionSchema } from './server/validate-schemas.js'
 
-export { type TidepoolServer } from './server/app.js'
+export type { TidepoolServer } from './server/app.js'
 export { sqliteServerStore } from './server/sqlite-store.js'
 export { postgresServerStore, type PostgresStoreOptions } from './server/postgres-store.js'
 export type { ServerStore, ServerTx, ServerDoc, FieldMeta, ClientRow, PullData } from './server/store.js'
@@ -17,10 +19,14 @@ export interface ServerOptions extends SchemaServerOptions {
   models?: ModelClass[]
 }
 
+/** The HTTP and WebSocket server's packages: optional peers, so that a browser app's install never pulls a server framework. */
+const SERVER_PEERS = ['fastify', '@fastify/static', 'jose']
+const app: typeof App = await loadWithPeers(() => import('./server/app.js'), SERVER_PEERS, 'tidepool/server')
+
 /** Starts a Tidepool sync server. */
 export async function createServer(options: ServerOptions = {}): Promise<TidepoolServer> {
   const { models, ...rest } = options
-  return createSchemaServer(models?.length ? { ...rest, schemas: [...(rest.schemas ?? []), ...schemasOf(models)] } : rest)
+  return app.createServer(models?.length ? { ...rest, schemas: [...(rest.schemas ?? []), ...schemasOf(models)] } : rest)
 }
 
 /** What the server checks writes against, from model classes: each document's schema (as the replicas check it) and its read-only fields. */

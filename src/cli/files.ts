@@ -2,7 +2,6 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CorruptFileError, InvalidOptionsError } from '../core/errors.js'
 import { openDatabase } from '../database/open.js'
-import { sqliteStorage } from '../sqlite.js'
 import { folderStore } from '../files/folder.js'
 import { clientIndexPath, clientsListed, masterPath, parseClientIndex, parseMaster } from '../files/layout.js'
 import type { FileStore } from '../files/store.js'
@@ -77,6 +76,8 @@ export async function files(args: string[]): Promise<void> {
   const store = storeAt(where, values.user, values.password)
   if (command === 'inspect') return inspect(store, values.db)
   if (!values.db) throw new InvalidOptionsError('--db', 'files sync needs --db <name>')
+  // loaded here: `files inspect` works without better-sqlite3
+  const { sqliteStorage } = await import('../sqlite.js')
   const db = await openDatabase({
     name: values.db,
     models: [],

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util'
 import { InvalidOptionsError } from '../core/errors.js'
 import { Model } from '../orm/model.js'
 import type { ModelClass } from '../orm/types.js'
-import { createServer, type ServerOptions } from '../server.js'
+import type { ServerOptions } from '../server.js'
 import { files } from './files.js'
 
 const USAGE = `Usage: tidepool serve [options]
@@ -49,6 +49,8 @@ async function serve(args: string[]): Promise<void> {
   const secret = values.secret ?? process.env.TIDEPOOL_JWT_SECRET
   const auth: ServerOptions['auth'] = secret ? { secret } : values.jwks ? { jwksUrl: values.jwks } : 'none'
   const models = values.models ? await loadModels(values.models) : undefined
+  // loaded here: `tidepool files` works without the server's packages
+  const { createServer } = await import('../server.js')
   const server = await createServer({ port, host: values.host, storage: values.db, auth, models, minSchemaVersion: Number(values['min-schema']), logger: values.log, static: values.static })
   const where = server.store.kind === 'sqlite' ? values.db : values.db!.replace(/\/\/[^@]*@/, '//…@')
   console.log(`Tidepool server listening on ${server.url} (store: ${server.store.kind} ${where})`)

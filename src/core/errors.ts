@@ -218,3 +218,15 @@ export class RejectedError extends TidepoolError {
     this.retryable = true
   }
 }
+
+/** A feature needs an optional package that is not installed: `npm install` the `packages` named. */
+export class MissingPackageError extends TidepoolError {
+  constructor(
+    readonly packageName: string,
+    readonly feature: string,
+    readonly packages: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(`${feature} needs the package ${packageName}, which is not installed: npm install ${packages.join(' ')}`, options)
+  }
+}

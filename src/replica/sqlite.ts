@@ -1,7 +1,11 @@
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
 import { ClosedError, InvalidParameterError } from '../core/errors.js'
 import { Mutex } from '../core/mutex.js'
+import { loadWithPeers } from '../core/peer.js'
 import type { Durability, KeyRange, Storage, StorageReader, WriteBatch } from './storage.js'
+
+// an optional peer: browser apps never install it, and Node apps that use SQLite are told to
+const { default: Sqlite } = await loadWithPeers(() => import('better-sqlite3'), ['better-sqlite3'], 'tidepool/sqlite')
 
 export interface SqliteStorageOptions {
   /** How often to look for commits by other connections to the file, in ms, while anything watches (default 50). */
@@ -51,7 +55,7 @@ class SqliteStorage implements Storage {
 
   async open(stores: readonly string[]): Promise<void> {
     if (this.db) return
-    const db = new Database(this.path)
+    const db = new Sqlite(this.path)
     db.pragma('journal_mode = WAL')
     db.pragma(`synchronous = ${this.options.durability === 'strict' ? 'FULL' : 'NORMAL'}`)
     db.pragma(`busy_timeout = ${this.options.busyTimeout ?? 5000}`)

@@ -1,4 +1,5 @@
-import { InvalidOptionsError, StorageError } from '../core/errors.js'
+import { InvalidOptionsError } from '../core/errors.js'
+import { loadWithPeers } from '../core/peer.js'
 import { SqlServerStore } from './sql-store.js'
 import type { ServerStore } from './store.js'
 
@@ -15,9 +16,7 @@ export function postgresServerStore(connectionString: string, options: PostgresS
   // the name goes into SQL and connection options as it is
   if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new InvalidOptionsError('schema', `${schema} is not a valid PostgreSQL schema name (lowercase letters, digits, _)`)
   return new SqlServerStore('postgres', async () => {
-    const { openPostgresDriver } = await import('./postgres-driver.js').catch((e: unknown) => {
-      throw new StorageError('unavailable', `the PostgreSQL server store needs pg (npm install pg): ${(e as Error).message}`, { cause: e })
-    })
+    const { openPostgresDriver } = await loadWithPeers(() => import('./postgres-driver.js'), ['pg'], 'the PostgreSQL server store')
     return openPostgresDriver(connectionString, schema, options.max ?? 10)
   })
 }

@@ -1,10 +1,11 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { folderStore } from '../../src/files/folder.js'
 import { memoryFileStore, type FileStore } from '../../src/files/store.js'
 import { webdavStore } from '../../src/files/webdav.js'
+import { describeFileStore } from '../../src/testing/file-store.js'
 import { startWebdav, type Webdav } from '../helpers/webdav.js'
 
 let dav: Webdav
@@ -24,26 +25,7 @@ const stores: Array<{ name: string; make: () => FileStore }> = [
   { name: 'webdav', make: () => webdavStore(`${dav.url}/${Math.random().toString(36).slice(2)}`, { username: dav.username, password: dav.password }) },
 ]
 
-for (const { name, make } of stores) {
-  describe(`${name} file store`, () => {
-    it('writes, reads, lists recursively and deletes', async () => {
-      const s = make()
-      expect(await s.read('a/missing.json')).toBeUndefined()
-      expect(await s.list('')).toEqual([])
-      await s.write('db/client-1/part-1.json', '{"x":1}')
-      await s.write('db/client-1/client-index.json', 'ü ✓')
-      await s.write('db/master-index.json', '{}')
-      await s.write('other/file.json', '[]')
-      expect(await s.read('db/client-1/client-index.json')).toBe('ü ✓')
-      expect(await s.list('db/')).toEqual(['db/client-1/client-index.json', 'db/client-1/part-1.json', 'db/master-index.json'])
-      await s.write('db/master-index.json', '{"v":2}')
-      expect(await s.read('db/master-index.json')).toBe('{"v":2}')
-      await s.delete('db/client-1/part-1.json')
-      await s.delete('db/never-there.json')
-      expect(await s.list('db/client-1/')).toEqual(['db/client-1/client-index.json'])
-    })
-  })
-}
+for (const factory of stores) describeFileStore(factory, { describe, it, beforeEach, afterEach })
 
 describe('folder store', () => {
   it('renames into place, leaving no temporary files, and refuses paths outside it', async () => {
