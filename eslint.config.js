@@ -5,6 +5,7 @@ export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'test-results/', 'coverage/', '.tmp/', 'test/.readme/', 'examples/todo/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } } },
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
