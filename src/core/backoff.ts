@@ -16,8 +16,8 @@ export function sleep(ms: number): Promise<void> {
   return new Promise(resolve => setTimeout(resolve, ms))
 }
 
-/** Node's timers would keep a process alive for background work; browsers have no such notion. */
-export function unrefTimer<T>(timer: T): T {
+/** Node's timers and channels would keep a process alive for background work; browsers have no such notion. */
+export function unref<T>(timer: T): T {
   ;(timer as { unref?: () => void }).unref?.()
   return timer
 }

@@ -1,4 +1,4 @@
-import { backoff, unrefTimer, type BackoffOptions } from './backoff.js'
+import { backoff, unref, type BackoffOptions } from './backoff.js'
 import { ClosedError } from './errors.js'
 
 export interface RoundLoopOptions {
@@ -57,7 +57,7 @@ export class RoundLoop<R> {
   /** The next round in `ms` (replacing a scheduled one). */
   schedule(ms: number): void {
     clearTimeout(this.timer)
-    if (!this.stopped) this.timer = unrefTimer(setTimeout(() => this.kick(), ms))
+    if (!this.stopped) this.timer = unref(setTimeout(() => this.kick(), ms))
   }
 
   /** Forget the failures (the network is back): the next failure backs off from the start. */

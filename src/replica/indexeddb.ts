@@ -1,6 +1,6 @@
 import { ClosedError, InvalidParameterError, StorageError } from '../core/errors.js'
 import { memoryStorage } from './memory.js'
-import { inRange, type Durability, type KeyRange, type Storage, type StorageReader, type WriteBatch } from './storage.js'
+import { byIndexKey, inRange, type Durability, type KeyRange, type Storage, type StorageReader, type WriteBatch } from './storage.js'
 
 export interface IndexedDbStorageOptions {
   /** `relaxed` (default, as browsers do) or `strict` (flushed to disk before a commit resolves). */
@@ -287,7 +287,7 @@ class IdbTx implements StorageReader {
         const records = new Map(keys.map((k, i) => [k as string, values[i]]))
         const entries: Array<[string, string, unknown]> = []
         for (const [k, v] of records) for (const ix of (v as { ix?: string[] }).ix ?? []) if (inRange(ix, range)) entries.push([ix, k, v])
-        entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+        entries.sort(byIndexKey)
         return range.reverse ? entries.reverse() : entries
       })
     }

@@ -1,5 +1,5 @@
 import { InvalidParameterError } from '../core/errors.js'
-import { inRange, type KeyRange, type StorageReader, type WriteBatch } from './storage.js'
+import { byIndexKey, inRange, type KeyRange, type StorageReader, type WriteBatch } from './storage.js'
 
 /** What the replica reads through in a transaction. */
 export interface Reader extends StorageReader {
@@ -74,7 +74,7 @@ export class Overlay implements Writer {
     for (const [k, v] of p.entries) {
       for (const ix of (v as { ix?: string[] } | undefined)?.ix ?? []) if (inRange(ix, range)) own.push([ix, k, v])
     }
-    const merged = [...below, ...own].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+    const merged = [...below, ...own].sort(byIndexKey)
     if (range.reverse) merged.reverse()
     return range.limit === undefined ? merged : merged.slice(0, range.limit)
   }

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3'
 import { ClosedError, InvalidParameterError } from '../core/errors.js'
+import { unref } from '../core/backoff.js'
 import { Mutex } from '../core/mutex.js'
 import { loadWithPeers } from '../core/peer.js'
 import type { Durability, KeyRange, Storage, StorageReader, WriteBatch } from './storage.js'
@@ -124,7 +125,7 @@ class SqliteStorage implements Storage {
       if (now !== last) onChange()
       last = now
     }, this.options.pollInterval ?? 50)
-    timer.unref?.()
+    unref(timer)
     return () => clearInterval(timer)
   }
 

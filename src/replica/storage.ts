@@ -99,3 +99,8 @@ export function inRange(key: string, range: KeyRange): boolean {
   if (range.lte !== undefined && !(key <= range.lte)) return false
   return true
 }
+
+/** The order of `scanIndex` entries: by index key, then by the entry's key (as IndexedDB orders a multi-entry index). */
+export function byIndexKey(a: readonly [string, string, unknown], b: readonly [string, string, unknown]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0
+}

@@ -1,4 +1,4 @@
-import { backoff, unrefTimer } from '../core/backoff.js'
+import { backoff, unref } from '../core/backoff.js'
 import { PROTOCOL_VERSION, type Poke } from '../protocol/messages.js'
 
 /** The minimal WebSocket the engine needs (the browser's, or the `ws` package's). */
@@ -62,6 +62,6 @@ export class PokeSocket {
 
   private reopenLater(): void {
     if (this.stopped) return
-    unrefTimer(setTimeout(() => this.start(), backoff(this.closes++, { initial: 1000, max: this.maxBackoff, jitter: 0.5 })))
+    unref(setTimeout(() => this.start(), backoff(this.closes++, { initial: 1000, max: this.maxBackoff, jitter: 0.5 })))
   }
 }

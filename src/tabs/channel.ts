@@ -1,5 +1,6 @@
 import type { MutationResult, Rejection } from '../core/changes.js'
 import type { ChangeNotice } from '../replica/change-feed.js'
+import { unref } from '../core/backoff.js'
 import type { SyncStatus } from '../core/syncer.js'
 
 /** What tabs of one replica tell each other. Every message names the tab it came from. */
@@ -33,7 +34,7 @@ export class TabChannel {
     if (typeof BroadcastChannel === 'undefined') return
     this.channel = new BroadcastChannel(name)
     // Node's channels would keep a process alive
-    ;(this.channel as { unref?: () => void }).unref?.()
+    unref(this.channel)
     this.channel.onmessage = (e: MessageEvent<TabMessage>) => {
       for (const l of [...this.listeners]) l(e.data)
     }

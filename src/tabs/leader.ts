@@ -1,3 +1,5 @@
+import { unref } from '../core/backoff.js'
+import { Listeners } from '../core/status-hub.js'
 import type { Replica } from '../replica/replica.js'
 
 /** The replica's storage area where tabs keep their lease (declared where the storage is shared). */
@@ -37,7 +39,7 @@ export function electLeader(options: LeaderOptions): Leadership {
 
 abstract class BaseLeadership implements Leadership {
   private leader = false
-  private readonly listeners = new Set<(leader: boolean) => void>()
+  private readonly listeners = new Listeners<boolean>()
   protected released = false
 
   get isLeader(): boolean {
@@ -45,14 +47,13 @@ abstract class BaseLeadership implements Leadership {
   }
 
   onChange(listener: (leader: boolean) => void): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
+    return this.listeners.add(listener)
   }
 
   protected set(leader: boolean): void {
     if (leader === this.leader) return
     this.leader = leader
-    for (const l of [...this.listeners]) l(leader)
+    this.listeners.emit(leader)
   }
 
   abstract takeOver(): void
@@ -116,8 +117,7 @@ class LeaseLeadership extends BaseLeadership {
     private readonly lease: number,
   ) {
     super()
-    this.timer = setInterval(() => void this.beat(false), Math.max(50, Math.floor(lease / 3)))
-    ;(this.timer as { unref?: () => void }).unref?.()
+    this.timer = unref(setInterval(() => void this.beat(false), Math.max(50, Math.floor(lease / 3))))
     globalThis.addEventListener?.('pagehide', this.onPageHide)
     void this.beat(false)
   }
