@@ -1,16 +1,17 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterAll, describe, it } from 'vitest'
 
-// Every ```ts block of the README runs as written, importing the built package
-// ('tidepool' resolves to this repository's dist/ through its exports).
+// Every ```ts block of the README and of docs/ runs as written, importing the built
+// package ('tidepool' resolves to this repository's dist/ through its exports);
+// ```typescript blocks are shown, not run (browser code, test files).
 const root = join(import.meta.dirname, '..')
 const dir = join(root, 'test', '.readme')
-const readme = readFileSync(join(root, 'README.md'), 'utf8')
-const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map(m => m[1]!)
+const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter(f => f.endsWith('.md')).map(f => join('docs', f))]
+const blocks = pages.flatMap(page => [...readFileSync(join(root, page), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map(m => m[1]!))
 
-describe('README examples', () => {
+describe('README and docs examples', () => {
   mkdirSync(dir, { recursive: true })
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 

@@ -13,7 +13,7 @@ import { Database } from './database.js'
 import { checkOptions, debugOptions, type DatabaseOptions } from './options.js'
 
 /** `db.sync` is typed as there when the options had `sync`, and as absent when they had none. */
-export type SyncOf<O> = O extends { sync: SyncOptions } ? Sync : O extends { sync?: undefined } ? undefined : Sync | undefined
+export type SyncOf<O> = O extends { sync: SyncOptions } ? Sync : 'sync' extends keyof O ? Sync | undefined : undefined
 
 /** Opens (creating where needed) a database on its storage. */
 export async function openDatabase<O extends DatabaseOptions>(options: O): Promise<Database<SyncOf<O>>> {

@@ -19,6 +19,8 @@ interface Pending {
   ranges: Array<{ gte?: string; lt?: string }>
   /** A value, or undefined: deleted. */
   entries: Map<string, unknown>
+  /** The entries' keys in order, made when a scan needs them and dropped when a key is added or removed. */
+  sorted?: string[]
 }
 
 /** A reader over one consistent state, with `get`. */
@@ -59,7 +61,7 @@ export class Overlay implements Writer {
     const p = this.pending.get(store)
     if (!p) return this.r.scan(store, range)
     const below = await this.scanBelow(p, range, page => this.r.scan(store, page), ([k]) => k)
-    const own = [...p.entries].filter((e): e is [string, unknown] => e[1] !== undefined && inRange(e[0], range))
+    const own = pendingIn(p, range).flatMap((k): Array<[string, unknown]> => (p.entries.get(k) === undefined ? [] : [[k, p.entries.get(k)]]))
     const merged = [...below, ...own].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     if (range.reverse) merged.reverse()
     return range.limit === undefined ? merged : merged.slice(0, range.limit)
@@ -113,18 +115,26 @@ export class Overlay implements Writer {
   }
 
   put(store: string, key: string, value: unknown): void {
-    this.of(store).entries.set(key, value)
+    this.set(store, key, value)
   }
 
   delete(store: string, key: string): void {
-    this.of(store).entries.set(key, undefined)
+    this.set(store, key, undefined)
+  }
+
+  private set(store: string, key: string, value: unknown): void {
+    const p = this.of(store)
+    if (!p.entries.has(key)) p.sorted = undefined
+    p.entries.set(key, value)
   }
 
   deleteRange(store: string, range: { gte?: string; lt?: string }): void {
     if (range.gte === undefined && range.lt === undefined) throw new InvalidParameterError('range', 'deleteRange needs a bound')
     const p = this.of(store)
     // earlier writes in the range are deleted with it; the range goes first in the batch
-    for (const k of [...p.entries.keys()]) if (inRange(k, range)) p.entries.delete(k)
+    const doomed = pendingIn(p, range)
+    for (const k of doomed) p.entries.delete(k)
+    if (doomed.length) p.sorted = undefined
     p.ranges.push(range)
   }
 
@@ -138,6 +148,26 @@ export class Overlay implements Writer {
     if (!p) this.pending.set(store, (p = { ranges: [], entries: new Map() }))
     return p
   }
+}
+
+/** The pending keys within a range, in order: a binary search in the sorted keys, so a transaction that scans after many writes stays linear. */
+function pendingIn(p: Pending, range: KeyRange): string[] {
+  const keys = (p.sorted ??= [...p.entries.keys()].sort())
+  const lower = range.gte ?? range.gt
+  let lo = 0
+  let hi = keys.length
+  while (lower !== undefined && lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (keys[mid]! < lower) lo = mid + 1
+    else hi = mid
+  }
+  const out: string[] = []
+  for (let i = lo; i < keys.length; i++) {
+    const k = keys[i]!
+    if ((range.lt !== undefined && k >= range.lt) || (range.lte !== undefined && k > range.lte)) break
+    if (inRange(k, range)) out.push(k)
+  }
+  return out
 }
 
 function covered(p: Pending, key: string): boolean {

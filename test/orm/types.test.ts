@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { S, model, openDatabase, type Instance } from '../../src/index.js'
+import { S, model, openDatabase, type DatabaseOptions, type Instance, type Sync } from '../../src/index.js'
 import { Counter, Order, RaceResult } from '../helpers/models.js'
 
 // These checks run under `tsc` (npm test typechecks test/): each @ts-expect-error
@@ -88,5 +88,18 @@ describe('typed queries', () => {
     const docs = await q.fetch()
     expectTypeOf(docs).toEqualTypeOf<Array<Instance<typeof Doc>>>()
     await db.close()
+  })
+})
+
+describe('typed database', () => {
+  it('types db.sync as there when the options had sync, absent when they had none', async () => {
+    const plain = await openDatabase({ name: 'plain', models: [Order] })
+    expectTypeOf(plain.sync).toEqualTypeOf<undefined>()
+    expect(plain.sync).toBeUndefined()
+    await plain.close()
+    // typed, not opened: there is no server at that address
+    type Opened<O extends DatabaseOptions> = Awaited<ReturnType<typeof openDatabase<O>>>
+    expectTypeOf<Opened<{ name: string; models: [typeof Order]; sync: { url: string } }>['sync']>().toEqualTypeOf<Sync>()
+    expectTypeOf<Opened<DatabaseOptions>['sync']>().toEqualTypeOf<Sync | undefined>()
   })
 })

@@ -2,7 +2,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { Model, OfflineError, S, openDatabase, type Database, type Snapshot } from '../../src/index.js'
+import { Model, OfflineError, RejectedError, S, TransactionFailedError, openDatabase, type Database, type Snapshot } from '../../src/index.js'
 import { createServer, type TidepoolServer } from '../../src/server.js'
 import { sqliteStorage } from '../../src/sqlite.js'
 import { until } from '../helpers/until.js'
@@ -112,6 +112,21 @@ for (const factory of storeFactories) {
       expect(runs).toBeGreaterThanOrEqual(2)
       await a.sync!.syncNow()
       expect((await a.run(tx => tx.get(Counter, 'c')))?.note).toBe('a2+b')
+
+      // out of retries, the server's verdict is the error: a RejectedError with its reason
+      const failed = await b2
+        .run({ confirm: 'server', retries: 0 }, async tx => {
+          const c = await tx.get(Counter, 'c')
+          // another client changes what this transaction read, after it read it
+          await a.run(async tx2 => void ((await tx2.get(Counter, 'c'))!.note = 'a3'))
+          await a.sync!.syncNow()
+          c!.note = `${c!.note}+b`
+        })
+        .catch((e: unknown) => e)
+      expect(failed).toBeInstanceOf(TransactionFailedError)
+      const original = (failed as TransactionFailedError).original
+      expect(original).toBeInstanceOf(RejectedError)
+      expect((original as RejectedError).reason).toBe('condition-failed')
     })
 
     it('confirm: server throws OfflineError with committed: true when the connection drops while waiting, keeping the write queued', async () => {
