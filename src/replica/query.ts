@@ -130,7 +130,8 @@ export async function execute(reader: Reader, spec: QuerySpec, p: Plan, recordIn
         ids.forEach((id, i) => consider(id, records[i] as DocRecord | undefined))
       }
       const last = entries.at(-1)
-      if (!streaming || !last || hits.length >= spec.limit! || entries.length < (range.limit ?? Infinity)) break
+      // a short chunk was the range's end; a full one may have more past it
+      if (!streaming || !last || hits.length >= spec.limit! || entries.length < chunk.limit!) break
       range = p.reverse ? { ...range, lt: last[0] } : { ...range, gte: last[0] + '\u0000' }
     }
   }

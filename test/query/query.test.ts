@@ -34,7 +34,7 @@ function counting(storage: Storage): { storage: Storage; docsRead: () => number 
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver) as unknown
       if (prop === 'read' || prop === 'write') return (fn: (r: object) => Promise<unknown>) => (v as (f: (r: object) => Promise<unknown>) => Promise<unknown>).call(target, r => fn(wrapReader(r)))
-      if (prop === 'getMany') return async (store: string, keys: string[]) => ((n += store === 'docs' ? keys.length : 0), (v as (s: string, k: string[]) => Promise<unknown[]>).call(target, store, keys))
+      if (prop === 'peek' && v) return async (store: string, keys: string[]) => ((n += store === 'docs' ? keys.length : 0), (v as (s: string, k: string[]) => Promise<unknown[]>).call(target, store, keys))
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
     },
   })
@@ -64,6 +64,17 @@ for (const adapter of adapters) {
       made.cleanup()
     })
     const ids = async (q: { fetch(): Promise<Array<{ id: string }>> }) => (await q.fetch()).map(d => d.id)
+
+    it('fills a limited index query past index entries that its other filters reject', async () => {
+      await db.run(tx => {
+        for (let i = 0; i < 600; i++) tx.create(Todo, { id: `bulk${String(i).padStart(3, '0')}`, title: `t${i}`, priority: 7 })
+      })
+      // the index on priority yields the order, so the read streams; the title filter is checked per document
+      const q = db.query(Todo).where('priority', '==', 7).where('title', '==', 't599').limit(1)
+      expect(q.explain()).toMatchObject({ type: 'index', index: 'priority', ordered: true })
+      expect(await ids(q)).toEqual(['bulk599'])
+      expect(await ids(db.query(Todo).where('priority', '==', 7).orderBy('priority', 'desc').where('title', 'in', ['t3', 't598']).limit(2))).toEqual(['bulk598', 'bulk003'])
+    })
 
     it('supports every operator', async () => {
       const q = () => db.query(Todo)
