@@ -29,7 +29,7 @@ export function syncWorker(options: SyncWorkerOptions): void {
   let engine: Promise<{ engine: SyncEngine }> | undefined
 
   const open = () =>
-    (engine ??= openReplica({ name: options.name, models: options.models, storage, schemaVersion: options.schemaVersion, sync: options.sync }).then(({ replica, tabs }) => {
+    (engine ??= openReplica({ name: options.name, models: options.models, storage, schemaVersion: options.schemaVersion }, true).then(({ replica, tabs }) => {
       // one round per ask, no timers of its own: the browser's Background Sync retries a failed one
       const e = new SyncEngine(replica, httpTransport(options.sync.url, options.sync.token), { pollInterval: 0, retry: false })
       // the pages hear the verdicts, as they would from their own leader

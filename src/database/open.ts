@@ -35,9 +35,13 @@ export async function openDatabase<O extends DatabaseOptions>(options: O): Promi
 /**
  * Checks the options and opens the replica for the models: what a database
  * and a sync service worker share. On a storage that tabs share, the
- * replica tells the other tabs about its changes on `tabs`.
+ * replica tells the other tabs about its changes on `tabs`. `withServer`:
+ * the replica syncs with a server (so it keeps no file-sync log).
  */
-export async function openReplica(options: DatabaseOptions): Promise<{ replica: Replica; metas: Map<ModelClass, ModelMeta>; tabs: TabChannel | undefined }> {
+export async function openReplica(
+  options: DatabaseOptions,
+  withServer = options.sync !== undefined,
+): Promise<{ replica: Replica; metas: Map<ModelClass, ModelMeta>; tabs: TabChannel | undefined }> {
   checkOptions(options)
   const metas = compileModels(options.models)
   const storage = options.storage ?? memoryStorage()
@@ -47,7 +51,7 @@ export async function openReplica(options: DatabaseOptions): Promise<{ replica: 
     collections: [...metas.values()].map(collectionInfo),
     schemaVersion: options.schemaVersion ?? 1,
     // a replica synced with a server keeps no file-sync log; tabs sharing a storage keep their lease in it
-    areas: [...(options.sync ? [] : Object.values(FILE_AREAS)), ...(storage.shared ? [TABS_AREA] : [])],
+    areas: [...(withServer ? [] : Object.values(FILE_AREAS)), ...(storage.shared ? [TABS_AREA] : [])],
     onProgress: options.onProgress,
     debug: debugOptions(options.debug),
     peers: tabs?.notices(),

@@ -1,4 +1,4 @@
-import { InvalidParameterError } from '../core/errors.js'
+import { ClosedError, InvalidParameterError } from '../core/errors.js'
 import { RoundLoop } from '../core/round-loop.js'
 import { StatusHub } from '../core/status-hub.js'
 import type { Syncer, SyncStatus } from '../core/syncer.js'
@@ -30,6 +30,7 @@ export interface FileSyncOptions {
 export class FileSync implements Syncer {
   private readonly linked: Linked[] = []
   private loop: RoundLoop<FileSyncReport> | undefined
+  private stopped = false
   private readonly log: MergeLog
   private readonly hub = new StatusHub<SyncStatus>({ phase: 'connecting', pending: 0, revision: 0 })
   private readonly totals = { syncs: 0, merged: 0, uploaded: 0, bytesRead: 0, bytesWritten: 0, skipped: 0, lastSyncAt: 0, lastError: undefined as string | undefined }
@@ -45,6 +46,7 @@ export class FileSync implements Syncer {
   /** Adds a store this client writes to (and reads its other devices from). */
   link(store: FileStore, options: { label?: string } = {}): void {
     if (!store || typeof store.read !== 'function') throw new InvalidParameterError('store', 'link needs a file store (folderStore, webdavStore, memoryFileStore)')
+    if (this.stopped) throw new ClosedError('file sync')
     if (this.linked.some(l => l.store.url === store.url)) return
     const first = !this.linked.some(l => !l.peer)
     this.linked.push({ store: new CountingStore(store), label: options.label ?? this.options.label ?? this.replica.clientId, peer: false })
@@ -108,6 +110,7 @@ export class FileSync implements Syncer {
    * committed before the call.
    */
   sync(): Promise<FileSyncReport> {
+    if (this.stopped) return Promise.reject(new ClosedError('file sync'))
     if (this.linked.length === 0) return Promise.reject(new InvalidParameterError('files', 'no store is linked'))
     return this.rounds().run()
   }
@@ -117,6 +120,7 @@ export class FileSync implements Syncer {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true
     await this.loop?.stop()
   }
 

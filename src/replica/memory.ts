@@ -78,6 +78,8 @@ class MemoryStorage implements Storage {
   /** Applies a batch at once; whether it held any write. */
   private apply(batch: WriteBatch): boolean {
     let any = false
+    // every store is checked before any is touched: a batch applies whole or not at all
+    for (const store of batch.keys()) this.tree(store)
     for (const [store, { ranges, entries }] of batch) {
       const tree = this.tree(store)
       for (const range of ranges) {

@@ -60,7 +60,7 @@ export class Overlay implements Writer {
   async scan(store: string, range: KeyRange = {}): Promise<Array<[string, unknown]>> {
     const p = this.pending.get(store)
     if (!p) return this.r.scan(store, range)
-    const below = await this.scanBelow(p, range, page => this.r.scan(store, page), ([k]) => k)
+    const below = await this.scanBelow(store, p, range)
     const own = pendingIn(p, range).flatMap((k): Array<[string, unknown]> => (p.entries.get(k) === undefined ? [] : [[k, p.entries.get(k)]]))
     const merged = [...below, ...own].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     if (range.reverse) merged.reverse()
@@ -71,7 +71,9 @@ export class Overlay implements Writer {
     if (!this.r.scanIndex) throw new InvalidParameterError('scanIndex', 'this storage does not index records')
     const p = this.pending.get(store)
     if (!p) return this.r.scanIndex(store, range)
-    const below = await this.scanBelow(p, range, page => this.r.scanIndex!(store, page), ([, k]) => k)
+    // read whole, not paged: entries are continued by index key, which several of them may share
+    const { limit: _limit, ...whole } = range
+    const below = (await this.r.scanIndex(store, whole)).filter(([, k]) => !p.entries.has(k) && !covered(p, k))
     const own: Array<[string, string, unknown]> = []
     for (const [k, v] of p.entries) {
       for (const ix of (v as { ix?: string[] } | undefined)?.ix ?? []) if (inRange(ix, range)) own.push([ix, k, v])
@@ -86,16 +88,15 @@ export class Overlay implements Writer {
    * replaced or deleted, paged: enough of it to fill a limited scan however
    * many entries the pending writes hide.
    */
-  private async scanBelow<E extends unknown[]>(p: Pending, range: KeyRange, read: (page: KeyRange) => Promise<E[]>, keyOf: (e: E) => string): Promise<E[]> {
-    const kept: E[] = []
+  private async scanBelow(store: string, p: Pending, range: KeyRange): Promise<Array<[string, unknown]>> {
+    const kept: Array<[string, unknown]> = []
     let page: KeyRange = range.limit === undefined ? range : { ...range, limit: range.limit + p.entries.size }
     for (;;) {
-      const entries = await read(page)
-      for (const e of entries) if (!p.entries.has(keyOf(e)) && !covered(p, keyOf(e))) kept.push(e)
+      const entries = await this.r.scan(store, page)
+      for (const e of entries) if (!p.entries.has(e[0]) && !covered(p, e[0])) kept.push(e)
       const last = entries.at(-1)
       if (range.limit === undefined || !last || entries.length < page.limit! || kept.length >= range.limit) return kept
-      // the first of an entry is its key (or, scanning an index, its index key): the next page starts after it
-      const at = last[0] as string
+      const at = last[0]
       page = range.reverse ? { ...page, lt: at, lte: undefined } : { ...page, gt: at, gte: undefined }
     }
   }

@@ -18,6 +18,8 @@ export class SqlServerStore implements ServerStore {
   ) {}
 
   async open(): Promise<void> {
+    // opened already (by its creator, and again by createServer): one driver, one pool
+    if (this.driver) return
     const driver = await this.load()
     try {
       await migrate(driver)

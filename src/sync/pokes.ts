@@ -32,7 +32,10 @@ export class PokeSocket {
     void (async () => {
       let ws: SocketLike
       try {
-        ws = this.open(await this.url())
+        const url = await this.url()
+        // stopped while the token was fetched: open nothing
+        if (this.stopped) return
+        ws = this.open(url)
       } catch {
         return this.reopenLater()
       }

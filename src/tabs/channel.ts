@@ -6,8 +6,9 @@ import type { SyncStatus } from '../core/syncer.js'
 /** What tabs of one replica tell each other. Every message names the tab it came from. */
 export type TabMessage = { from: string } & (
   | ({ type: 'changes' } & ChangeNotice)
-  /** A tab that is not the leader asks it to sync now. */
-  | { type: 'wake' }
+  /** A tab that is not the leader asks it to sync now; the leader answers `synced` with the same id after a round that began after the ask. */
+  | { type: 'wake'; id?: string }
+  | { type: 'synced'; id: string }
   /** A new tab asks the leader to introduce itself. */
   | { type: 'hello' }
   | { type: 'leader'; hidden: boolean }

@@ -34,6 +34,8 @@ export class TabSync implements Sync {
   private readonly rejectedListeners = new Listeners<Rejection>()
   /** Verdicts this tab waits for, whoever leads. */
   private readonly waiters = new Waiters<MutationResult>()
+  /** This tab's `syncNow` calls, waiting for the leader's round. */
+  private readonly wakes = new Waiters<void>()
   private readonly stops: Array<() => void> = []
   private engineStops: Array<() => void> = []
   /** Leadership changes, one at a time: an engine stops before another starts. */
@@ -83,19 +85,13 @@ export class TabSync implements Sync {
     return this.rejectedListeners.add(listener)
   }
 
+  /** Resolves after a round of the leader's that began after the call, so it saw this tab's commits (or when sync stops). */
   syncNow(): Promise<void> {
     if (this.engine) return this.engine.syncNow()
-    const asked = Date.now()
-    this.channel.post({ type: 'wake' })
-    // done when the leader reports a round that finished after this ask, or failed
-    return new Promise(resolve => {
-      const stop = this.subscribe(s => {
-        if ((s.lastSyncAt ?? 0) >= asked || s.phase === 'offline' || s.phase === 'error') {
-          queueMicrotask(() => stop())
-          resolve()
-        }
-      })
-    })
+    const id = globalThis.crypto.randomUUID()
+    const synced = this.wakes.wait(id)
+    this.channel.post({ type: 'wake', id })
+    return synced.catch(() => undefined)
   }
 
   waitFor(mutationId: string): Promise<MutationResult> {
@@ -112,6 +108,7 @@ export class TabSync implements Sync {
     await this.transition
     await this.follow()
     this.waiters.failAll(new ClosedError('sync'))
+    this.wakes.failAll(new ClosedError('sync'))
   }
 
   private async lead(): Promise<void> {
@@ -131,6 +128,8 @@ export class TabSync implements Sync {
     )
     this.announce()
     for (const id of this.waiters.ids()) this.waitOnEngine(engine, id)
+    // asks that no leader answered: this tab's own engine answers them now
+    for (const id of [...this.wakes.ids()]) void engine.syncNow().then(() => this.wakes.settle(id, undefined))
   }
 
   private async follow(): Promise<void> {
@@ -145,7 +144,8 @@ export class TabSync implements Sync {
   private waitOnEngine(engine: SyncEngine, id: string, from?: string): void {
     engine.waitFor(id).then(
       result => (from ? this.channel.post({ type: 'result', id, result }) : this.settle(id, result)),
-      (e: Error) => (from ? this.channel.post({ type: 'result', id, error: e.message }) : this.settle(id, undefined, e.message)),
+      // this tab's own wait fails with the engine's own error; another tab's hears its message
+      (e: Error) => (from ? this.channel.post({ type: 'result', id, error: e.message }) : this.waiters.fail(id, e)),
     )
   }
 
@@ -155,8 +155,13 @@ export class TabSync implements Sync {
       case 'hello':
         if (this.engine) this.announce()
         break
-      case 'wake':
-        if (this.engine) void this.engine.syncNow()
+      case 'wake': {
+        const id = m.id
+        if (this.engine) void this.engine.syncNow().then(() => id && this.channel.post({ type: 'synced', id }))
+        break
+      }
+      case 'synced':
+        this.wakes.settle(m.id, undefined)
         break
       case 'wait':
         if (this.engine) this.waitOnEngine(this.engine, m.id, m.from)
@@ -166,6 +171,7 @@ export class TabSync implements Sync {
         this.leaderHidden = m.hidden
         // a new leader: it learns what this tab still waits for
         for (const id of this.waiters.ids()) this.channel.post({ type: 'wait', id })
+        for (const id of this.wakes.ids()) this.channel.post({ type: 'wake', id })
         this.visibilityChanged()
         break
       case 'status':

@@ -283,6 +283,27 @@ export function describeStorage(factory: StorageFactory, t: TestApi): void {
         (await scanned({ gte: 'i/', lt: 'i0' })).map(([ix, k]) => `${ix}>${k}`),
         ['i/a>r5', 'i/b>r1', 'i/d>r2'],
       )
+      // entries sharing one index key, most of them deleted in the transaction that scans
+      await storage.write(async w => {
+        for (const k of ['s1', 's2', 's3', 's4', 's5']) w.put('b', k, { ix: ['same'] })
+      })
+      await storage.write(async w => {
+        w.deleteRange('b', { gte: 's1', lt: 's4' })
+        assert.deepEqual(
+          (await w.scanIndex!('b', { gte: 'same', lte: 'same', limit: 2 })).map(([, k]) => k),
+          ['s4', 's5'],
+        )
+      })
+    })
+
+    it('commits nothing of a batch that names a store it does not have', async () => {
+      await assert.rejects(
+        storage.write(async w => {
+          w.put('a', 'first', 1)
+          w.put('no_such_store', 'x', 1)
+        }),
+      )
+      assert.equal(await storage.read(r => r.get('a', 'first')), undefined)
     })
 
     it('tells a watcher when another connection to the same data commits', async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Model, S, openDatabase, type Database } from '../../src/index.js'
+import { ClosedError, Model, S, openDatabase, type Database } from '../../src/index.js'
 import { memoryFileStore, type FileStore } from '../../src/files/store.js'
 import { webdavStore } from '../../src/files/webdav.js'
 import { folderStore } from '../../src/files/folder.js'
@@ -61,6 +61,17 @@ describe('serverless sync through a file store', () => {
     expect(again.bytesRead).toBeLessThan(2000)
     expect(again.bytesRead).toBeGreaterThan(0)
     for (const db of [a, b]) await db.close()
+  })
+
+  it('a closed database syncs no more: linking or syncing then is a ClosedError, and nothing runs by itself', async () => {
+    const db = await openDatabase({ name: 'closed', models: [Note], files: { interval: 20 } })
+    const files = db.files
+    await db.close()
+    const store = memoryFileStore()
+    expect(() => files.link(store)).toThrow(ClosedError)
+    await expect(files.sync()).rejects.toBeInstanceOf(ClosedError)
+    expect(files.stats.syncs).toBe(0)
+    expect(await store.list('')).toEqual([])
   })
 
   it('a replica syncs with a server or through files, not both', async () => {

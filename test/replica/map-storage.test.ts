@@ -47,6 +47,8 @@ function mapStorage(data = new Map<string, Map<string, unknown>>()): Storage {
     return run
   }
   const apply = (batch: WriteBatch) => {
+    // every store is checked first: a batch applies whole or not at all
+    for (const store of batch.keys()) table(store)
     for (const [store, { ranges, entries }] of batch) {
       const t = table(store)
       for (const r of ranges) for (const k of [...t.keys()]) if (within(k, r)) t.delete(k)
