@@ -18,3 +18,31 @@ export class Mutex {
     return result
   }
 }
+
+/** What `transaction` needs of a SQL connection: its BEGIN, COMMIT and ROLLBACK, and whether a transaction is open. */
+export interface SqlConnection {
+  begin(kind: 'deferred' | 'immediate'): void
+  commit(): void
+  rollback(): void
+  readonly inTransaction: boolean
+}
+
+/**
+ * Runs `fn` in one transaction on a single connection (better-sqlite3's, in
+ * the replica and in the server): after every other use of the connection
+ * queued on `mutex`, committed when `fn` resolves, rolled back when it throws.
+ */
+export function transaction<T>(mutex: Mutex, conn: () => SqlConnection, kind: 'deferred' | 'immediate', fn: () => Promise<T>): Promise<T> {
+  return mutex.run(async () => {
+    const c = conn()
+    c.begin(kind)
+    try {
+      const result = await fn()
+      c.commit()
+      return result
+    } catch (e) {
+      if (c.inTransaction) c.rollback()
+      throw e
+    }
+  })
+}

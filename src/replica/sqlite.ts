@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3'
 import { ClosedError, InvalidParameterError } from '../core/errors.js'
 import { unref } from '../core/backoff.js'
-import { Mutex } from '../core/mutex.js'
+import { Mutex, transaction, type SqlConnection } from '../core/mutex.js'
 import { loadWithPeers } from '../core/peer.js'
 import type { Durability, KeyRange, Storage, StorageReader, WriteBatch } from './storage.js'
 
@@ -45,7 +45,7 @@ class SqliteStorage implements Storage {
   readonly kind = 'sqlite'
   private db: Database.Database | undefined
   private statements = new Map<string, Statements>()
-  private control: Record<'begin' | 'beginImmediate' | 'commit' | 'rollback', Database.Statement> | undefined
+  private connection: SqlConnection | undefined
   // one connection: reads and writes take turns, so a read never sees a write half-done
   private readonly mutex = new Mutex()
 
@@ -75,11 +75,15 @@ class SqliteStorage implements Storage {
         scans: new Map(),
       })
     }
-    this.control = {
-      begin: db.prepare('BEGIN'),
-      beginImmediate: db.prepare('BEGIN IMMEDIATE'),
-      commit: db.prepare('COMMIT'),
-      rollback: db.prepare('ROLLBACK'),
+    // prepared once: a transaction's control statements cost as much as its rows otherwise
+    const control = { deferred: db.prepare('BEGIN'), immediate: db.prepare('BEGIN IMMEDIATE'), commit: db.prepare('COMMIT'), rollback: db.prepare('ROLLBACK') }
+    this.connection = {
+      begin: kind => void control[kind].run(),
+      commit: () => void control.commit.run(),
+      rollback: () => void control.rollback.run(),
+      get inTransaction() {
+        return db.inTransaction
+      },
     }
     this.db = db
   }
@@ -88,7 +92,7 @@ class SqliteStorage implements Storage {
     await this.mutex.run(async () => {
       this.db?.close()
       this.db = undefined
-      this.control = undefined
+      this.connection = undefined
       this.statements.clear()
     })
   }
@@ -99,7 +103,7 @@ class SqliteStorage implements Storage {
   }
 
   read<T>(fn: (reader: StorageReader) => Promise<T>): Promise<T> {
-    return this.mutex.run(() => this.transaction('begin', async tables => ({ result: await fn(tables), batch: undefined })))
+    return this.transaction('deferred', async tables => ({ result: await fn(tables), batch: undefined }))
   }
 
   peek(store: string, keys: readonly string[]): Promise<unknown[]> {
@@ -131,23 +135,24 @@ class SqliteStorage implements Storage {
 
   write<T>(fn: (reader: StorageReader) => Promise<{ result: T; batch: WriteBatch }>): Promise<T> {
     // IMMEDIATE takes the write lock up front, so two processes never both read and then fail to upgrade
-    return this.mutex.run(() => this.transaction('beginImmediate', fn))
+    return this.transaction('immediate', fn)
   }
 
-  private async transaction<T>(begin: 'begin' | 'beginImmediate', fn: (tables: Tables) => Promise<{ result: T; batch: WriteBatch | undefined }>): Promise<T> {
-    const db = this.conn()
-    const control = this.control!
-    control[begin].run()
-    try {
-      const tables = new Tables(db, this.statements)
-      const { result, batch } = await fn(tables)
-      if (batch) tables.apply(batch)
-      control.commit.run()
-      return result
-    } catch (e) {
-      if (db.inTransaction) control.rollback.run()
-      throw e
-    }
+  private transaction<T>(kind: 'deferred' | 'immediate', fn: (tables: Tables) => Promise<{ result: T; batch: WriteBatch | undefined }>): Promise<T> {
+    return transaction(
+      this.mutex,
+      () => {
+        this.conn()
+        return this.connection!
+      },
+      kind,
+      async () => {
+        const tables = new Tables(this.conn(), this.statements)
+        const { result, batch } = await fn(tables)
+        if (batch) tables.apply(batch)
+        return result
+      },
+    )
   }
 }
 

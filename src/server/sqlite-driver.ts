@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import { StorageError } from '../core/errors.js'
-import { Mutex } from '../core/mutex.js'
+import { Mutex, transaction, type SqlConnection } from '../core/mutex.js'
 import type { SqlDialect, SqlDriver, SqlRow, SqlRunner } from './sql-driver.js'
 
 const dialect: SqlDialect = {
@@ -47,25 +47,21 @@ export function openSqliteDriver(path: string): SqlDriver {
   }
   // one connection: transactions take turns, and nothing reads in the middle of another's
   const mutex = new Mutex()
-  const transaction = <T>(begin: string, fn: (sql: SqlRunner) => Promise<T>): Promise<T> =>
-    mutex.run(async () => {
-      db.exec(begin)
-      try {
-        const result = await fn(runner)
-        db.exec('COMMIT')
-        return result
-      } catch (e) {
-        if (db.inTransaction) db.exec('ROLLBACK')
-        throw e
-      }
-    })
+  const connection: SqlConnection = {
+    begin: kind => db.exec(kind === 'immediate' ? 'BEGIN IMMEDIATE' : 'BEGIN'),
+    commit: () => db.exec('COMMIT'),
+    rollback: () => db.exec('ROLLBACK'),
+    get inTransaction() {
+      return db.inTransaction
+    },
+  }
   return {
     dialect,
     where: path,
     query: (sql, params) => mutex.run(() => runner.query(sql, params)),
     exec: sql => mutex.run(() => runner.exec(sql)),
-    write: fn => transaction('BEGIN IMMEDIATE', fn),
-    read: fn => transaction('BEGIN', fn),
+    write: fn => transaction(mutex, () => connection, 'immediate', () => fn(runner)),
+    read: fn => transaction(mutex, () => connection, 'deferred', () => fn(runner)),
     close: () => mutex.run(async () => void db.close()),
   }
 }
