@@ -6,7 +6,7 @@ import type { Replica } from '../replica/replica.js'
 import { masterPath } from './layout.js'
 import { MergeLog } from './merge-log.js'
 import { CountingStore, type FileStore } from './store.js'
-import { download, upload, type FileSyncProgress, type FileSyncReport, type Linked, type TransferContext, type Uploaded } from './transfer.js'
+import { download, upload, uploadedKey, type FileSyncProgress, type FileSyncReport, type Linked, type TransferContext, type Uploaded } from './transfer.js'
 import { webdavStore, type WebdavOptions } from './webdav.js'
 
 export type { FileSyncProgress, FileSyncReport } from './transfer.js'
@@ -151,7 +151,7 @@ export class FileSync implements Syncer {
       this.hub.set({ phase: 'pushing' })
       for (const l of this.linked) if (!l.peer) report.uploaded = Math.max(report.uploaded, await upload(ctx, l))
       // mutations every own store has now leave the outbox for the event log
-      const everywhere = Math.min(...(await Promise.all(this.linked.filter(l => !l.peer).map(async l => (await this.log.state<Uploaded>(`uploaded/${l.store.url}`))?.latest ?? 0))))
+      const everywhere = Math.min(...(await Promise.all(this.linked.filter(l => !l.peer).map(async l => (await this.log.state<Uploaded>(uploadedKey(l.store)))?.latest ?? 0))))
       if (Number.isFinite(everywhere) && everywhere > 0) await this.log.merge({ remote: [], uploaded: everywhere })
       this.totals.lastError = undefined
       this.hub.set({ phase: 'in-sync', pending: await this.replica.pendingCount(), lastSyncAt: Date.now(), lastError: undefined })

@@ -57,6 +57,11 @@ export interface Uploaded {
   peers?: string[]
 }
 
+/** Where the merge log keeps what was uploaded to a store. */
+export function uploadedKey(store: FileStore): string {
+  return `uploaded/${store.url}`
+}
+
 /** What a transfer needs of the sync it serves. */
 export interface TransferContext {
   db: string
@@ -158,7 +163,7 @@ async function writeMaster(db: string, store: CountingStore, update: (m: MasterI
 export async function upload(ctx: TransferContext, l: Linked): Promise<number> {
   const { store } = l
   const { db, clientId, log } = ctx
-  const key = `uploaded/${store.url}`
+  const key = uploadedKey(store)
   const state = (await log.state<Uploaded>(key)) ?? { latest: 0, parts: [] }
   const fresh = await log.ownMutations(state.latest)
   const peers = (await log.state<string[]>('peers')) ?? []
