@@ -33,7 +33,10 @@ export function applyOp(doc: Doc, op: Op): Doc {
     case 'increment':
       return setIn(doc, op.path, old => {
         if (old !== undefined && typeof old !== 'number') throw new ValidationError(op.path.join('.'), 'cannot increment a value that is not a number', old)
-        return (old ?? 0) + op.by
+        const sum = (old ?? 0) + op.by
+        // JSON has no infinity: a sum that overflows would be stored as null
+        if (!Number.isFinite(sum)) throw new ValidationError(op.path.join('.'), `${old ?? 0} + ${op.by} is not a finite number`, old)
+        return sum
       })
     case 'arrayUnion':
       return setIn(doc, op.path, old => {

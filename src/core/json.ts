@@ -68,38 +68,3 @@ export function stableStringify(v: unknown): string {
   }
   return `{${parts.join(',')}}`
 }
-
-/** Why `v` is not a JSON value (NaN, a Date, a function, a cycle...), or undefined if it is one. */
-export function notJsonReason(v: unknown, seen: Set<object> = new Set()): string | undefined {
-  switch (typeof v) {
-    case 'string':
-    case 'boolean':
-      return undefined
-    case 'number':
-      return Number.isFinite(v) ? undefined : `${v} is not a finite number`
-    case 'object': {
-      if (v === null) return undefined
-      if (seen.has(v)) return 'a value contains a cycle'
-      seen.add(v)
-      if (Array.isArray(v)) {
-        for (const x of v) {
-          const r = notJsonReason(x, seen)
-          if (r) return r
-        }
-      } else {
-        const proto = Object.getPrototypeOf(v)
-        if (proto !== Object.prototype && proto !== null) return `${proto?.constructor?.name ?? 'an object'} is not a plain object`
-        for (const k in v) {
-          const x = (v as Record<string, unknown>)[k]
-          if (x === undefined) continue
-          const r = notJsonReason(x, seen)
-          if (r) return r
-        }
-      }
-      seen.delete(v)
-      return undefined
-    }
-    default:
-      return `a ${typeof v} is not a JSON value`
-  }
-}

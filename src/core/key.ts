@@ -1,5 +1,6 @@
 import { InvalidParameterError } from './errors.js'
 import { stableStringify } from './json.js'
+import { idIssue } from './values.js'
 
 /**
  * The seed's key encoding: component names sorted, string components as they
@@ -21,6 +22,8 @@ export function encodeKey(sortedNames: readonly string[], components: Readonly<R
     }
     out = i === 0 ? part : `${out}\0${part}`
   }
+  const bad = idIssue(out, 'the key')
+  if (bad) throw new InvalidParameterError('key', bad)
   return out
 }
 

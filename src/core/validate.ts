@@ -1,7 +1,7 @@
 import { Validator as InterpretingValidator } from '@cfworker/json-schema'
 import AjvModule from 'ajv'
 import { ValidationError } from './errors.js'
-import { notJsonReason } from './json.js'
+import { valueIssue } from './values.js'
 import type { JsonSchema } from './schema.js'
 
 /** What is wrong with a value: where (a JSON pointer-ish path below the checked value) and why. */
@@ -72,8 +72,8 @@ function interpret(schema: JsonSchema): Check {
 
 /** Throws `ValidationError` naming `path` (and the place inside the value) when `value` is not JSON or fails `check`. */
 export function assertValid(path: string, check: Check, value: unknown): void {
-  const notJson = notJsonReason(value)
-  if (notJson) throw new ValidationError(path, notJson, value)
+  const bad = valueIssue(value)
+  if (bad) throw new ValidationError(bad.path ? `${path}.${bad.path}` : path, bad.reason, value)
   const issue = check(value)
   if (issue) throw new ValidationError(path + issue.path.replaceAll('/', '.'), issue.reason, value)
 }

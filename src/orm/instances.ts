@@ -1,5 +1,6 @@
 import { InvalidParameterError, ValidationError, WriteAttemptedInReadOnlyTxError } from '../core/errors.js'
-import { deepCopy, notJsonReason, type Json, type JsonObject } from '../core/json.js'
+import { deepCopy, type Json, type JsonObject } from '../core/json.js'
+import { valueIssue } from '../core/values.js'
 import { assertField } from '../core/validate.js'
 import type { FieldOwner } from './field.js'
 import { keyComponents, type ModelMeta } from './meta.js'
@@ -35,15 +36,15 @@ export function instantiate(meta: ModelMeta, tx: FieldOwner, id: string, key: Js
 
 /** Checks a whole new document with one validator call; the message names the field at fault. */
 function checkDoc(meta: ModelMeta, doc: JsonObject): void {
-  const notJson = notJsonReason(doc)
+  const bad = valueIssue(doc)
   const issue = meta.checkDoc(doc)
-  if (!notJson && !issue) return
+  if (!bad && !issue) return
   for (const name of meta.fieldNames) {
     const spec = meta.fields[name]!
     assertField(name, spec.schema.isOptional, spec.check, doc[name])
   }
   if (issue) throw new ValidationError(issue.path.slice(1).replaceAll('/', '.'), issue.reason)
-  throw new ValidationError(meta.collection, notJson!)
+  throw new ValidationError(bad!.path || meta.collection, bad!.reason)
 }
 
 /** Instances outside a transaction (query results, snapshots) are read-only. */

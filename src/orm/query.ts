@@ -1,5 +1,6 @@
 import { InvalidParameterError, ValidationError } from '../core/errors.js'
-import { isPlainObject, notJsonReason, type Json } from '../core/json.js'
+import { isPlainObject, type Json } from '../core/json.js'
+import { valueIssue } from '../core/values.js'
 import type { Path } from '../core/mutation.js'
 import { effectiveOrders, FILTER_OPS, ID_PATH, type FilterOp, type QuerySpec } from '../core/query.js'
 import type { AnySchema } from '../core/schema.js'
@@ -156,8 +157,8 @@ export class Query<M extends ModelClass> {
     }
     if (at.length === 0 || at.length > orders.length) throw new InvalidParameterError('cursor', `a cursor takes a document or 1 to ${orders.length} values (the order's fields, then the id)`)
     for (const v of at) {
-      const notJson = notJsonReason(v)
-      if (notJson || v === undefined) throw new InvalidParameterError('cursor', notJson ?? 'a cursor value cannot be undefined')
+      const bad = valueIssue(v)
+      if (bad || v === undefined) throw new InvalidParameterError('cursor', bad ? `${bad.path ? `${bad.path} ` : ''}${bad.reason}` : 'a cursor value cannot be undefined')
     }
     return at as Json[]
   }

@@ -1,5 +1,9 @@
 import type { JsonSchema } from '../core/schema.js'
-import { MAX_PUSH_MUTATIONS, PROTOCOL_VERSION } from './messages.js'
+import { idIssue } from '../core/values.js'
+import { MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type PullRequest, type PushRequest } from './messages.js'
+
+/** Sequence numbers and revisions stay within what JavaScript counts exactly (and every store holds). */
+const MAX_INTEGER = Number.MAX_SAFE_INTEGER
 
 const target = { collection: { type: 'string', minLength: 1, maxLength: 128 }, id: { type: 'string', maxLength: 4096 } }
 const path = { type: 'array', minItems: 1, maxItems: 32, items: { type: 'string', maxLength: 1024 } }
@@ -46,11 +50,11 @@ export const REQUEST_SCHEMAS = {
         items: {
           type: 'object',
           properties: {
-            seq: { type: 'integer', minimum: 1 },
+            seq: { type: 'integer', minimum: 1, maximum: MAX_INTEGER },
             id: { type: 'string', minLength: 1, maxLength: 128 },
             ops: { type: 'array', maxItems: 10000, items: opSchema },
             preconditions: { type: 'array', maxItems: 10000, items: preconditionSchema },
-            schemaVersion: { type: 'integer', minimum: 1 },
+            schemaVersion: { type: 'integer', minimum: 1, maximum: MAX_INTEGER },
           },
           required: ['seq', 'id', 'ops', 'preconditions', 'schemaVersion'],
         },
@@ -65,9 +69,23 @@ export const REQUEST_SCHEMAS = {
       type: { enum: ['pull'] },
       v: { enum: [PROTOCOL_VERSION] },
       clientId: { type: 'string', minLength: 1, maxLength: 128 },
-      since: { type: 'integer', minimum: 0 },
+      since: { type: 'integer', minimum: 0, maximum: MAX_INTEGER },
     },
     required: ['type', 'v', 'clientId', 'since'],
     additionalProperties: false,
   },
 } as const
+
+/**
+ * What a request's schema cannot say of its names: client and mutation ids
+ * are well-formed UTF-16 without NUL, so that every store keeps them exactly.
+ * Checked after the schema; undefined when the request is fine.
+ */
+export function requestIssue(req: PushRequest | PullRequest): string | undefined {
+  const names: Array<[string, string]> = [['clientId', req.clientId], ...(req.type === 'push' ? req.mutations.map((m, i): [string, string] => [`mutations.${i}.id`, m.id]) : [])]
+  for (const [where, name] of names) {
+    const bad = name.includes('\0') ? `${where} holds NUL` : idIssue(name, where)
+    if (bad) return bad
+  }
+  return undefined
+}

@@ -1,5 +1,5 @@
 import type { Doc } from '../core/apply.js'
-import { applyMutation, touchedKeys } from '../core/commit.js'
+import { applyMutation, assertMutation, touchedKeys } from '../core/commit.js'
 import { InvalidOptionsError, SchemaChangedError } from '../core/errors.js'
 import { decodeClock, encodeClock, tick, ZERO } from '../core/hlc.js'
 import { deepEqual } from '../core/json.js'
@@ -159,6 +159,12 @@ export class Replica {
    * document would change.
    */
   commit(ops: Op[], preconditions: Precondition[]): Promise<CommitResult> {
+    // what a server would refuse is refused here, before anything is read
+    try {
+      assertMutation(ops, preconditions)
+    } catch (e) {
+      return Promise.reject(e)
+    }
     return this.transact('commit', async scope => {
       const keyList = touchedKeys(ops, preconditions)
       // both reads in flight at once: in a browser each is a round trip to the storage process

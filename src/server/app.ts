@@ -1,20 +1,20 @@
 import fastifyStatic from '@fastify/static'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import { jwtVerify, createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
-import type { IncomingMessage } from 'node:http'
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { WebSocketServer, type WebSocket } from 'ws'
 import { HttpError, InvalidOptionsError, PermissionDeniedError } from '../core/errors.js'
-import { compileCheck } from '../core/validate.js'
+import { compileCheck, type Check } from '../core/validate.js'
 import type { JsonSchema } from '../core/schema.js'
-import { REQUEST_SCHEMAS } from '../protocol/schemas.js'
-import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type DocumentChange, type ErrorResponse, type Poke, type PullRequest, type PushRequest } from '../protocol/messages.js'
+import { valueIssue } from '../core/values.js'
+import { REQUEST_SCHEMAS, requestIssue } from '../protocol/schemas.js'
+import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type DocumentChange, type ErrorResponse, type Poke, type PullRequest, type PullResponse, type PushRequest } from '../protocol/messages.js'
+import { authenticator, type AuthOptions } from './auth.js'
 import { postgresServerStore } from './postgres-store.js'
 import { pull } from './pull.js'
 import { push, type PushContext } from './push.js'
 import { sqliteServerStore } from './sqlite-store.js'
 import type { ServerStore } from './store.js'
+import { INLINE_POKE_BYTES, PokeSockets } from './sockets.js'
 import { schemaValidator, type CollectionSchema } from './validate-schemas.js'
 
 export interface ServerOptions {
@@ -28,10 +28,14 @@ export interface ServerOptions {
   storage?: ServerStore | string
   /**
    * How clients authenticate: `{ secret }` verifies HS256 JWTs, `{ jwksUrl }`
-   * verifies against a JWKS; the token's `sub` is the user. `'none'` (the
-   * default, for development) makes every client the user `anonymous`.
+   * verifies against a JWKS (`algorithms` pins others); the token's `sub` is
+   * the user, and a token must expire (`exp`) unless `allowNoExpiry`.
+   * `'none'` (the default, for development) makes every client the user
+   * `anonymous`.
    */
-  auth?: { secret: string } | { jwksUrl: string } | 'none'
+  auth?: AuthOptions
+  /** A poke socket whose unsent data passes this many bytes is closed; the client reconnects and pulls (default 1 MiB). */
+  socketBufferLimit?: number
   port?: number
   host?: string
   /** Mutations written under an older schema version are answered `upgrade-required` (default 1). */
@@ -54,6 +58,33 @@ export interface TidepoolServer {
 const checkPush = compileCheck(REQUEST_SCHEMAS.push as unknown as JsonSchema)
 const checkPull = compileCheck(REQUEST_SCHEMAS.pull as unknown as JsonSchema)
 
+/** A request body that passed its schema and the name rules, or a 400 naming what is wrong. */
+function validated<T extends PushRequest | PullRequest>(check: Check, what: string, body: unknown): T {
+  const issue = check(body)
+  if (issue) throw new HttpError(400, 'invalid-message', `${what}${issue.path.replaceAll('/', '.')}: ${issue.reason}`)
+  const bad = requestIssue(body as T)
+  if (bad) throw new HttpError(400, 'invalid-message', `${what}.${bad}`)
+  return body as T
+}
+
+/**
+ * The pull's answer as JSON. A document stored before the value rules
+ * existed (nested too deep to encode, say) is left out, never the reason a
+ * pull fails.
+ */
+function encodePull(res: PullResponse, log: (message: string) => void): string {
+  try {
+    return JSON.stringify(res)
+  } catch {
+    const changes = res.changes.filter(c => {
+      const bad = valueIssue(c)
+      if (bad) log(`pull leaves out ${c.collection} ${JSON.stringify(c.id)}: ${bad.path} ${bad.reason}`)
+      return !bad
+    })
+    return JSON.stringify({ ...res, changes })
+  }
+}
+
 /** Starts a Tidepool sync server. */
 export async function createServer(options: ServerOptions = {}): Promise<TidepoolServer> {
   // auth and schemas are checked before the store opens, so refusing them leaves nothing open
@@ -65,7 +96,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   const store = typeof options.storage === 'object' ? options.storage : openStore(options.storage ?? './tidepool.db')
   await store.open()
   const metrics = { pushes: 0, applied: 0, rejected: 0, pulls: 0, errors: 0 }
-  const sockets = new Set<WebSocket>()
+  const sockets = new PokeSockets(authenticate, () => store.revision(), options.socketBufferLimit ?? 1024 * 1024)
 
   const app: FastifyInstance = Fastify({ logger: options.logger ?? false, bodyLimit: MAX_MESSAGE_BYTES })
   app.setErrorHandler((error: FastifyError | HttpError, _req, reply) => {
@@ -81,15 +112,13 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
 
   const user = async (req: FastifyRequest) => {
     const header = req.headers.authorization
-    return authenticate(header?.startsWith('Bearer ') ? header.slice(7) : undefined)
+    return (await authenticate(header?.startsWith('Bearer ') ? header.slice(7) : undefined)).userId
   }
 
   app.post('/v1/push', async (req: FastifyRequest, reply: FastifyReply) => {
     const userId = await user(req)
     let lastRevision: number | undefined
-    const issue = checkPush(req.body)
-    if (issue) throw new HttpError(400, 'invalid-message', `push${issue.path.replaceAll('/', '.')}: ${issue.reason}`)
-    const body = req.body as PushRequest
+    const body = validated<PushRequest>(checkPush, 'push', req.body)
     let inline: Poke['inline']
     const result = await push(store, body, {
       ...ctx,
@@ -108,22 +137,27 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
       if (r.status === 'applied') metrics.applied++
       else metrics.rejected++
     }
-    if (lastRevision !== undefined) poke(sockets, lastRevision, inline)
+    if (lastRevision !== undefined) sockets.poke(lastRevision, inline)
     return reply.send(result)
   })
 
   app.post('/v1/pull', async (req: FastifyRequest, reply: FastifyReply) => {
     await user(req)
-    const issue = checkPull(req.body)
-    if (issue) throw new HttpError(400, 'invalid-message', `pull${issue.path.replaceAll('/', '.')}: ${issue.reason}`)
+    const body = validated<PullRequest>(checkPull, 'pull', req.body)
     metrics.pulls++
-    return reply.send(await pull(store, req.body as PullRequest))
+    return reply.type('application/json').send(encodePull(await pull(store, body), m => app.log.warn(m)))
   })
 
   app.get('/health', async () => ({ status: 'ok', store: store.kind, revision: await store.revision(), models: options.schemas?.length ?? 0 }))
   app.get('/metrics', async (_req, reply) => {
     const lines = Object.entries(metrics).map(([k, v]) => `tidepool_${k}_total ${v}`)
-    lines.push(`tidepool_sockets ${sockets.size}`, `tidepool_revision ${await store.revision()}`)
+    lines.push(
+      `tidepool_sockets ${sockets.size}`,
+      `tidepool_sockets_dropped_total ${sockets.dropped}`,
+      `tidepool_revision ${await store.revision()}`,
+      `process_resident_memory_bytes ${process.memoryUsage().rss}`,
+      `nodejs_heap_used_bytes ${process.memoryUsage().heapUsed}`,
+    )
     return reply.type('text/plain').send(lines.join('\n') + '\n')
   })
 
@@ -136,26 +170,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     await app.register(fastifyStatic, { root })
   }
 
-  // pokes: one WebSocket per client (the sync leader), authenticated by ?token=
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 })
-  app.server.on('upgrade', (req: IncomingMessage, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    if (url.pathname !== '/v1/socket') return socket.destroy()
-    authenticate(url.searchParams.get('token') ?? undefined).then(
-      () =>
-        wss.handleUpgrade(req, socket, head, ws => {
-          sockets.add(ws)
-          ws.on('close', () => sockets.delete(ws))
-          ws.on('error', () => sockets.delete(ws))
-          // messages from clients are not part of the protocol yet: ignore them
-          void store.revision().then(revision => ws.send(JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision } satisfies Poke)))
-        }),
-      () => {
-        socket.write('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n')
-        socket.destroy()
-      },
-    )
-  })
+  app.server.on('upgrade', (req, socket, head) => sockets.upgrade(req, socket, head))
 
   const address = await app.listen({ port: options.port ?? 4000, host: options.host ?? '127.0.0.1' })
   const port = Number(new URL(address).port)
@@ -164,20 +179,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     port,
     store,
     async close() {
-      for (const ws of sockets) ws.close(1001, 'server shutting down')
-      wss.close()
+      sockets.close()
       await app.close()
       await store.close()
     },
   }
-}
-
-/** Pokes carry a push's changes when they are at most this big. */
-const INLINE_POKE_BYTES = 16 * 1024
-
-function poke(sockets: Set<WebSocket>, revision: number, inline?: Poke['inline']): void {
-  const message = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision, ...(inline ? { inline } : {}) } satisfies Poke)
-  for (const ws of sockets) if (ws.readyState === ws.OPEN) ws.send(message)
 }
 
 function openStore(where: string): ServerStore {
@@ -188,22 +194,4 @@ function openStore(where: string): ServerStore {
     return postgresServerStore(url.toString(), schema ? { schema } : {})
   }
   return sqliteServerStore(where)
-}
-
-function authenticator(auth: NonNullable<ServerOptions['auth']>): (token: string | undefined) => Promise<string> {
-  if (auth === 'none') return async () => 'anonymous'
-  let key: Uint8Array | JWTVerifyGetKey
-  if ('secret' in auth) key = new TextEncoder().encode(auth.secret)
-  else if ('jwksUrl' in auth) key = createRemoteJWKSet(new URL(auth.jwksUrl))
-  else throw new InvalidOptionsError('auth', "use { secret }, { jwksUrl } or 'none'")
-  return async token => {
-    if (!token) throw new HttpError(401, 'unauthenticated', 'a bearer token is required')
-    try {
-      const { payload } = await jwtVerify(token, key as Uint8Array)
-      if (payload.sub) return payload.sub
-    } catch (e) {
-      throw new HttpError(401, 'unauthenticated', `invalid token: ${(e as Error).message}`)
-    }
-    throw new HttpError(401, 'unauthenticated', 'invalid token: the token has no subject')
-  }
 }

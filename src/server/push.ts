@@ -1,5 +1,5 @@
 import type { Doc } from '../core/apply.js'
-import { applyMutation, touchedKeys } from '../core/commit.js'
+import { applyMutation, assertMutation, touchedKeys } from '../core/commit.js'
 import { ConditionFailedError, ModelAlreadyExistsError, PermissionDeniedError, TidepoolError } from '../core/errors.js'
 import { deepEqual, type JsonObject } from '../core/json.js'
 import { docKey, splitDocKey } from '../core/key.js'
@@ -65,10 +65,17 @@ async function handle(tx: ServerTx, clientId: string, m: PushRequest['mutations'
 
 /** Checks and applies one mutation; a failure is a rejection with a reason, and nothing of it is written. */
 async function apply(tx: ServerTx, clientId: string, m: PushRequest['mutations'][number], revision: number, ctx: PushContext, written: ServerDoc[]): Promise<MutationResult> {
+  const reject = (reason: RejectionReason, message: string): MutationResult => ({ seq: m.seq, id: m.id, status: 'rejected', revision, reason, message })
+  try {
+    // before any read: ids and names the stores cannot hold never reach them
+    assertMutation(m.ops, m.preconditions)
+  } catch (e) {
+    if (e instanceof TidepoolError) return reject('invalid', e.message)
+    throw e
+  }
   const keyList = touchedKeys(m.ops, m.preconditions)
   const stored = await tx.getDocs(keyList.map(splitDocKey))
   const before = new Map<string, ServerDoc | undefined>(keyList.map((k, i) => [k, stored[i]]))
-  const reject = (reason: RejectionReason, message: string): MutationResult => ({ seq: m.seq, id: m.id, status: 'rejected', revision, reason, message })
   let views: Map<string, Doc>
   try {
     views = applyMutation(new Map(keyList.map((k, i) => [k, stored[i]?.data ?? undefined])), m.ops, m.preconditions)

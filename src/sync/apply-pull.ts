@@ -63,3 +63,19 @@ export function renumber(replica: Replica): Promise<void> {
     scope.setHead({ ...(await scope.head()), clientId, seq: outbox.length })
   })
 }
+
+/**
+ * Makes a pending mutation a stored rejection without the server (reason
+ * `invalid`, with `message`), as a rejection pulled from it would be: its
+ * effects roll back and it leaves the outbox, so the ones behind it go on.
+ * For a mutation the server refuses whole, every time.
+ */
+export async function rejectLocally(replica: Replica, m: Mutation, message: string): Promise<Rejection[]> {
+  for (;;) {
+    const since = (await replica.head()).pulledRevision
+    const result = { seq: m.seq, id: m.id, status: 'rejected' as const, revision: since, reason: 'invalid' as const, message }
+    const applied = await applyPull(replica, { revision: since, changes: [], results: [result] }, since)
+    // another tab pulled in between: once more, from where it left the replica
+    if (!applied.stale) return applied.rejected
+  }
+}

@@ -4,9 +4,10 @@ import type { Mutation } from '../core/mutation.js'
 import { RoundLoop } from '../core/round-loop.js'
 import { Listeners, StatusHub, Waiters } from '../core/status-hub.js'
 import { isConnected, type SyncStatus } from '../core/syncer.js'
-import { MAX_MESSAGE_BYTES, MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullResponse } from '../protocol/messages.js'
+import { MAX_MESSAGE_BYTES, MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullResponse, type PushRequest, type PushResponse } from '../protocol/messages.js'
+import { utf8Length } from '../core/values.js'
 import type { Replica } from '../replica/replica.js'
-import { applyPull, renumber } from './apply-pull.js'
+import { applyPull, rejectLocally, renumber } from './apply-pull.js'
 import type { Sync } from './index.js'
 import { PokeSocket, type SocketFactory } from './pokes.js'
 import type { Transport } from './transport.js'
@@ -14,19 +15,34 @@ import type { Transport } from './transport.js'
 /** A push stays well under the server's message limit. */
 const BATCH_BYTES = MAX_MESSAGE_BYTES / 2
 
-/** The next mutations to push: at most `count`, and at most BATCH_BYTES of JSON (but always at least one). */
-function takeBatch(pending: Mutation[], count: number): Mutation[] {
-  const out: Mutation[] = []
+/** A mutation as a push carries it. */
+function pushed(m: Mutation): PushRequest['mutations'][number] {
+  return { seq: m.seq, id: m.id, ops: m.ops, preconditions: m.preconditions, schemaVersion: m.schemaVersion }
+}
+
+/**
+ * The next mutations to push: at most `count`, and at most BATCH_BYTES of
+ * JSON in UTF-8, as the server counts (but always at least one). `tooLarge`:
+ * the first alone is more than a server reads (committed by a version of the
+ * library that did not check).
+ */
+function takeBatch(pending: Mutation[], count: number): { batch: Mutation[]; tooLarge?: number } {
+  const batch: Mutation[] = []
   let bytes = 0
   for (const m of pending) {
-    if (out.length >= count) break
-    const size = JSON.stringify(m).length
-    if (out.length > 0 && bytes + size > BATCH_BYTES) break
-    if (size > MAX_MESSAGE_BYTES - 1024) throw new HttpError(413, 'too-large', `mutation ${m.seq} is ${size} bytes, more than a server accepts; split the transaction`)
-    out.push(m)
+    if (batch.length >= count) break
+    const size = utf8Length(JSON.stringify(pushed(m)))
+    if (batch.length === 0 && size > MAX_MESSAGE_BYTES - 1024) return { batch: [m], tooLarge: size }
+    if (batch.length > 0 && bytes + size > BATCH_BYTES) break
+    batch.push(m)
     bytes += size
   }
-  return out
+  return { batch }
+}
+
+/** A server's answer that no retry can change: the push was refused whole, for what it holds. */
+function refusedWhole(e: unknown): e is HttpError {
+  return e instanceof HttpError && (e.status === 400 || e.status === 413 || e.status === 415 || e.status === 422)
 }
 
 export interface EngineOptions {
@@ -187,21 +203,38 @@ export class SyncEngine implements Sync {
     return false
   }
 
-  /** Pushes the outbox as the round starts (commits made meanwhile kick another round); whether anything was pushed. */
+  /**
+   * Pushes the outbox as the round starts (commits made meanwhile kick
+   * another round); whether anything was pushed. A push refused whole for
+   * what it holds is pushed again a mutation at a time, and the one the
+   * server refuses alone becomes a stored rejection: one bad mutation never
+   * holds back the ones behind it.
+   */
   private async push(): Promise<boolean> {
     let outbox = await this.replica.outbox()
     let from = 0
-    let pushed = false
+    let pushedAny = false
+    let single = false
     for (;;) {
-      const batch = takeBatch(outbox.slice(from), Math.min(this.options.batchSize ?? 500, MAX_PUSH_MUTATIONS))
+      const { batch, tooLarge } = takeBatch(outbox.slice(from), single ? 1 : Math.min(this.options.batchSize ?? 500, MAX_PUSH_MUTATIONS))
       this.hub.set({ phase: batch.length ? 'pushing' : this.hub.current.phase, pending: outbox.length })
-      if (batch.length === 0) return pushed
-      const res = await this.transport.push({
-        type: 'push',
-        v: PROTOCOL_VERSION,
-        clientId: this.replica.clientId,
-        mutations: batch.map(m => ({ seq: m.seq, id: m.id, ops: m.ops, preconditions: m.preconditions, schemaVersion: m.schemaVersion })),
-      })
+      if (batch.length === 0) return pushedAny
+      let res: PushResponse
+      try {
+        if (tooLarge) throw new HttpError(413, 'too-large', `mutation ${batch[0]!.seq} is ${tooLarge} bytes in UTF-8, more than a server reads`)
+        res = await this.transport.push({ type: 'push', v: PROTOCOL_VERSION, clientId: this.replica.clientId, mutations: batch.map(pushed) })
+      } catch (e) {
+        if (!refusedWhole(e)) throw e
+        if (batch.length > 1) {
+          single = true
+          continue
+        }
+        for (const r of await rejectLocally(this.replica, batch[0]!, `the server refused it: ${e.message}`)) this.reject(r)
+        outbox = await this.replica.outbox()
+        from = 0
+        single = false
+        continue
+      }
       this.announced = Math.max(this.announced, res.revision)
       if (res.stopped?.reason === 'client-diverged') {
         await renumber(this.replica)
@@ -211,7 +244,7 @@ export class SyncEngine implements Sync {
       }
       if (res.stopped) throw new HttpError(409, res.stopped.reason, res.stopped.message)
       from += batch.length
-      pushed = true
+      pushedAny = true
     }
   }
 
@@ -236,10 +269,13 @@ export class SyncEngine implements Sync {
     this.hub.set({ phase: 'in-sync', pending: await this.replica.pendingCount(), revision: pulled.revision, lastSyncAt: Date.now(), lastError: undefined })
     // the status is current before anyone waiting on these mutations resumes
     for (const m of acked) this.settle(m.id, results.find(r => r.id === m.id)!)
-    for (const r of rejected) {
-      this.settle(r.id, results.find(x => x.id === r.id)!)
-      this.rejected.emit(r)
-    }
+    for (const r of rejected) this.reject(r, results.find(x => x.id === r.id)!)
+  }
+
+  /** Tells whoever waits for it, and every rejection listener, of a rejected mutation. */
+  private reject(r: Rejection, result: MutationResult = { seq: r.mutation.seq, id: r.id, status: 'rejected', revision: 0, reason: r.reason, message: r.message }): void {
+    this.settle(r.id, result)
+    this.rejected.emit(r)
   }
 
   /** Applies queued inline pokes that chain from the pulled revision up to the latest announced one; false when a pull is needed. */

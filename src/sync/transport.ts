@@ -57,7 +57,8 @@ export function httpTransport(url: string, token?: () => string | Promise<string
     push: req => post<PushResponse>('/v1/push', req),
     pull: req => post<PullResponse>('/v1/pull', req),
     async socketUrl() {
-      const t = await bearer(false)
+      // a socket lives as long as its token: each one opens with a fresh token (the server closes it at expiry)
+      const t = await bearer(true)
       return `${base.replace(/^http/, 'ws')}/v1/socket${t ? `?token=${encodeURIComponent(t)}` : ''}`
     },
   }
