@@ -46,12 +46,13 @@ for (const factory of storeFactories) {
       if (available) await made.cleanup()
       rmSync(dir, { recursive: true, force: true })
     })
-    const client = async (name: string) => {
+    /** `quiet`: no pokes, no polling: it pulls only after its own commits and when asked, so a test decides what it has seen. */
+    const client = async (name: string, quiet = false) => {
       const db = await openDatabase({
         name,
         models: [Note],
         storage: sqliteStorage(join(dir, `${name}.db`)),
-        sync: { url: `http://127.0.0.1:${port}`, pollInterval: 200 },
+        sync: quiet ? { url: `http://127.0.0.1:${port}`, socket: false, pollInterval: 3_600_000 } : { url: `http://127.0.0.1:${port}`, pollInterval: 200 },
       })
       dbs.push(db)
       return db
@@ -60,7 +61,7 @@ for (const factory of storeFactories) {
     it('queues offline writes, converges when the server appears, rejects a stale write and sums increments', async c => {
       if (!available) return c.skip()
       const a = await client('a')
-      const b = await client('b')
+      const b = await client('b', true)
       // offline: the server is not running yet
       await a.run(tx => void tx.create(Note, { id: 'n1', text: 'from a' }))
       await b.run(tx => void tx.create(Note, { id: 'n2', text: 'from b' }))
@@ -70,11 +71,15 @@ for (const factory of storeFactories) {
       expect(await a.run(tx => tx.get(Note, 'never'))).toBeUndefined()
 
       server = (await serveCli(made.url, port)).child
-      await until('both in sync', async () => (await notes(a)).n2 !== undefined && (await notes(b)).n1 !== undefined)
+      await until('both in sync', async () => {
+        await b.sync!.syncNow()
+        return (await notes(a)).n2 !== undefined && (await notes(b)).n1 !== undefined
+      })
       expect(await notes(a)).toEqual(await notes(b))
       await until('a drained', () => a.sync!.status.pending === 0 && a.sync!.status.phase === 'in-sync')
 
-      // a stale read-modify-write: both read version 0; a's commit wins, b's is rejected and rolled back
+      // a stale read-modify-write: both are at version 0; a's commit reaches the server first (b, quiet, has not
+      // pulled it), so b's commit of version 1 is rejected and rolled back
       const rejected: string[] = []
       b.on('rejected', r => rejected.push(r.reason))
       await a.sync!.syncNow()
@@ -85,9 +90,10 @@ for (const factory of storeFactories) {
           n!.version = n!.version + 1
           n!.text = text
         })
-      await Promise.all([bump(a, 'a wins'), bump(b, 'b loses')])
-      expect((await notes(b)).n1!.text).toBe('b loses') // optimistic, until the server says otherwise
+      await bump(a, 'a wins')
       await a.sync!.syncNow()
+      await bump(b, 'b loses')
+      expect((await notes(b)).n1!.text).toBe('b loses') // optimistic, until the server says otherwise
       await b.sync!.syncNow()
       await until('b rolled back', async () => (await notes(b)).n1!.text === 'a wins')
       expect(rejected).toEqual(['condition-failed'])
