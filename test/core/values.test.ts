@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { applyOp } from '../../src/core/apply.js'
 import { assertMutation } from '../../src/core/commit.js'
+import type { Json } from '../../src/core/json.js'
 import type { Op } from '../../src/core/mutation.js'
 import { MAX_DEPTH, MAX_ID_BYTES, MAX_MUTATION_BYTES, utf8Length, valueIssue, wellFormed } from '../../src/core/values.js'
 import { InvalidParameterError, Model, S, ValidationError, openDatabase } from '../../src/index.js'
 
-const nest = (levels: number): unknown => {
-  let v: unknown = 'leaf'
+const nest = (levels: number): Json => {
+  let v: Json = 'leaf'
   for (let i = 0; i < levels; i++) v = i % 2 ? [v] : { x: v }
   return v
 }
