@@ -17,6 +17,9 @@ const USAGE = `Usage: tidepool serve [options]
   --models <file>   a module exporting the app's models: writes are validated with their schemas
   --secret <s>      verify HS256 JWTs with this secret (or TIDEPOOL_JWT_SECRET); default: no auth
   --jwks <url>      verify JWTs against this JWKS
+  --algorithms <a,b>  the JWT algorithms accepted (default HS256 with --secret; RS256, PS256, ES256, EdDSA… with --jwks)
+  --allow-no-expiry accept tokens without an exp claim (refused by default)
+  --socket-buffer <bytes>  close a poke socket whose unsent data passes this (default 1048576)
   --min-schema <n>  answer upgrade-required below this schema version (default 1)
   --static <dir>    serve this directory (a built web app) at /, on the same origin as sync
   --log             structured request logs
@@ -39,6 +42,9 @@ async function serve(args: string[]): Promise<void> {
       models: { type: 'string' },
       secret: { type: 'string' },
       jwks: { type: 'string' },
+      algorithms: { type: 'string' },
+      'allow-no-expiry': { type: 'boolean', default: false },
+      'socket-buffer': { type: 'string' },
       'min-schema': { type: 'string', default: '1' },
       static: { type: 'string' },
       log: { type: 'boolean', default: false },
@@ -47,11 +53,14 @@ async function serve(args: string[]): Promise<void> {
   const port = Number(values.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidOptionsError('--port', `must be a port number, got ${values.port}`)
   const secret = values.secret ?? process.env.TIDEPOOL_JWT_SECRET
-  const auth: ServerOptions['auth'] = secret ? { secret } : values.jwks ? { jwksUrl: values.jwks } : 'none'
+  const rules = { ...(values.algorithms ? { algorithms: values.algorithms.split(',').map(a => a.trim()) } : {}), allowNoExpiry: values['allow-no-expiry'] }
+  const auth: ServerOptions['auth'] = secret ? { secret, ...rules } : values.jwks ? { jwksUrl: values.jwks, ...rules } : 'none'
+  const socketBufferLimit = values['socket-buffer'] === undefined ? undefined : Number(values['socket-buffer'])
+  if (socketBufferLimit !== undefined && (!Number.isInteger(socketBufferLimit) || socketBufferLimit < 1024)) throw new InvalidOptionsError('--socket-buffer', 'takes bytes (at least 1024)')
   const models = values.models ? await loadModels(values.models) : undefined
   // loaded here: `tidepool files` works without the server's packages
   const { createServer } = await import('../server.js')
-  const server = await createServer({ port, host: values.host, storage: values.db, auth, models, minSchemaVersion: Number(values['min-schema']), logger: values.log, static: values.static })
+  const server = await createServer({ port, host: values.host, storage: values.db, auth, models, minSchemaVersion: Number(values['min-schema']), logger: values.log, static: values.static, socketBufferLimit })
   const where = server.store.kind === 'sqlite' ? values.db : values.db!.replace(/\/\/[^@]*@/, '//…@')
   console.log(`Tidepool server listening on ${server.url} (store: ${server.store.kind} ${where})`)
   if (!models) console.log('No --models given: mutations are checked for structure, preconditions and permissions, not against field schemas.')

@@ -154,6 +154,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     lines.push(
       `tidepool_sockets ${sockets.size}`,
       `tidepool_sockets_dropped_total ${sockets.dropped}`,
+      `tidepool_sockets_buffered_bytes ${sockets.buffered}`,
       `tidepool_revision ${await store.revision()}`,
       `process_resident_memory_bytes ${process.memoryUsage().rss}`,
       `nodejs_heap_used_bytes ${process.memoryUsage().heapUsed}`,

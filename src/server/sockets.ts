@@ -33,6 +33,13 @@ export class PokeSockets {
     return this.open.size
   }
 
+  /** Bytes the open sockets have not sent yet: bounded by the buffer limit per socket. */
+  get buffered(): number {
+    let n = 0
+    for (const ws of this.open.keys()) n += ws.bufferedAmount
+    return n
+  }
+
   /** Takes an HTTP upgrade to `/v1/socket?token=…`. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://localhost')
