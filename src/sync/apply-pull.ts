@@ -15,7 +15,7 @@ import { rebase } from './rebase.js'
  * A pull made `since` a revision the replica has moved past meanwhile (by
  * another tab's pull) is stale and changes nothing.
  */
-export function applyPull(replica: Replica, res: PulledChanges, since?: number): Promise<{ acked: Mutation[]; rejected: Rejection[]; stale: boolean }> {
+export function applyPull(replica: Replica, res: PulledChanges, since?: number, placeholders: readonly Mutation[] = []): Promise<{ acked: Mutation[]; rejected: Rejection[]; stale: boolean }> {
   return replica.transact('pull', async scope => {
     const head = await scope.head()
     if (since !== undefined && head.pulledRevision !== since) return { acked: [], rejected: [], stale: true }
@@ -43,6 +43,8 @@ export function applyPull(replica: Replica, res: PulledChanges, since?: number):
       scope.writeRecord(k, old, !record.base && next.seq === undefined ? undefined : record)
     })
     for (const seq of done) scope.deleteOutbox(seq)
+    // in the same transaction: a placeholder takes a rejected mutation's place in the queue
+    for (const m of placeholders) scope.putOutbox(m)
     for (const r of rejected) scope.reject(r)
     scope.setHead({ ...head, pulledRevision: res.revision })
     return { acked, rejected, stale: false }
@@ -67,14 +69,17 @@ export function renumber(replica: Replica): Promise<void> {
 /**
  * Makes a pending mutation a stored rejection without the server (reason
  * `invalid`, with `message`), as a rejection pulled from it would be: its
- * effects roll back and it leaves the outbox, so the ones behind it go on.
- * For a mutation the server refuses whole, every time.
+ * effects roll back, and an empty mutation takes its place in the outbox so
+ * that the server's count of this client's mutations goes on without a gap
+ * and the ones behind it follow. For a mutation the server refuses whole,
+ * every time.
  */
 export async function rejectLocally(replica: Replica, m: Mutation, message: string): Promise<Rejection[]> {
+  const placeholder: Mutation = { ...m, id: globalThis.crypto.randomUUID(), ops: [], preconditions: [] }
   for (;;) {
     const since = (await replica.head()).pulledRevision
     const result = { seq: m.seq, id: m.id, status: 'rejected' as const, revision: since, reason: 'invalid' as const, message }
-    const applied = await applyPull(replica, { revision: since, changes: [], results: [result] }, since)
+    const applied = await applyPull(replica, { revision: since, changes: [], results: [result] }, since, [placeholder])
     // another tab pulled in between: once more, from where it left the replica
     if (!applied.stale) return applied.rejected
   }
