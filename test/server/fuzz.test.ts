@@ -40,6 +40,7 @@ for (const factory of storeFactories) {
       expect(outcome.accepted.length).toBeGreaterThan(RUNS / 40)
       expect(await freshReplicaMismatches(server.url, outcome.accepted)).toEqual([])
       expect([...outcome.statuses.keys()].every(s => s < 500)).toBe(true)
+      console.log(`${factory.name}: ${RUNS} requests, answers ${[...outcome.statuses].sort().map(([s, n]) => `${s}×${n}`).join(' ')}, ${outcome.accepted.length} lone creates synced back exactly`)
     })
   })
 }
