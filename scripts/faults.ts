@@ -200,7 +200,8 @@ function lossyProxy(target: number): Promise<{ port: number; exchanges: () => nu
             // the server did the work: the client never hears of it
             if (fate < 0.25) return res.destroy()
             res.writeHead(upRes.statusCode ?? 502, upRes.headers)
-            if (fate < 0.35) return res.end(body.subarray(0, Math.floor(body.length / 2)))
+            // half the answer, then the connection is gone (as a proxy that dies mid-answer leaves it)
+            if (fate < 0.35) return res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy())
             res.end(body)
           })
         })
