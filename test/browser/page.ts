@@ -32,8 +32,11 @@ const tp = {
     if (o.noIndexedDB) Object.defineProperty(window, 'indexedDB', { value: undefined })
     storage = indexedDbStorage(o.name ?? 'todo', { onFallback: r => warnings.push(r) })
     if (o.serviceWorker) {
-      await navigator.serviceWorker.register(`/sw.js?db=${o.name ?? 'todo'}`, { type: 'module' })
+      const script = `/sw.js?db=${o.name ?? 'todo'}`
+      const registration = await navigator.serviceWorker.register(script, { type: 'module' })
       await navigator.serviceWorker.ready
+      // an earlier test's worker (another replica) may still be the active one of this scope: wait until ours is
+      while (!registration.active?.scriptURL.endsWith(script)) await new Promise(r => setTimeout(r, 20))
     }
     db = await openDatabase({
       name: 'todo',

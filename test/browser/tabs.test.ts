@@ -294,8 +294,7 @@ describe('pushes by a service worker (sync: { serviceWorker: true })', () => {
     )
     await cdp.send('ServiceWorker.enable')
     await cdp.send('ServiceWorker.dispatchSyncEvent', { origin: env().server.url, registrationId: await registration, tag: 'tidepool-push:tidepool:bgsync', lastChance: false })
-    // the browser may have to start the worker first: on a busy machine that takes a while
-    await until('the worker pushed the write', async () => (await serverDocs(env().server.url)).get('TodoList/bg')?.open === 1, 30_000)
+    await until('the worker pushed the write', async () => (await serverDocs(env().server.url)).get('TodoList/bg')?.open === 1)
     await page.close()
   })
 })
