@@ -23,10 +23,13 @@ export {
   TransactionFailedError,
   ValidationError,
   WriteAttemptedInReadOnlyTxError,
+  WrongUserError,
   type ConditionReason,
 } from './core/errors.js'
 export { Model, model, Key, Data, type ModelConfig, type TypedModelClass } from './orm/model.js'
 export { Field } from './orm/field.js'
+export { Member, Realm } from './orm/realms.js'
+export { PUBLIC_REALM, ROLES, type Role } from './core/realms.js'
 export { UniqueKeyList } from './orm/unique-key-list.js'
 export { Transaction, type GetOptions } from './orm/transaction.js'
 export { openDatabase, type SyncOf } from './database/open.js'

@@ -19,6 +19,7 @@ const USAGE = `Usage: tidepool serve [options]
   --jwks <url>      verify JWTs against this JWKS
   --algorithms <a,b>  the JWT algorithms accepted (default HS256 with --secret; RS256, PS256, ES256, EdDSA… with --jwks)
   --allow-no-expiry accept tokens without an exp claim (refused by default)
+  --admin <user>    a server admin: every role in every realm (repeatable)
   --socket-buffer <bytes>  close a poke socket whose unsent data passes this (default 1048576)
   --min-schema <n>  answer upgrade-required below this schema version (default 1)
   --static <dir>    serve this directory (a built web app) at /, on the same origin as sync
@@ -45,6 +46,7 @@ async function serve(args: string[]): Promise<void> {
       algorithms: { type: 'string' },
       'allow-no-expiry': { type: 'boolean', default: false },
       'socket-buffer': { type: 'string' },
+      admin: { type: 'string', multiple: true, default: [] },
       'min-schema': { type: 'string', default: '1' },
       static: { type: 'string' },
       log: { type: 'boolean', default: false },
@@ -60,11 +62,12 @@ async function serve(args: string[]): Promise<void> {
   const models = values.models ? await loadModels(values.models) : undefined
   // loaded here: `tidepool files` works without the server's packages
   const { createServer } = await import('../server.js')
-  const server = await createServer({ port, host: values.host, storage: values.db, auth, models, minSchemaVersion: Number(values['min-schema']), logger: values.log, static: values.static, socketBufferLimit })
+  const server = await createServer({ port, host: values.host, storage: values.db, auth, models, minSchemaVersion: Number(values['min-schema']), logger: values.log, static: values.static, socketBufferLimit, admins: values.admin })
   const where = server.store.kind === 'sqlite' ? values.db : values.db!.replace(/\/\/[^@]*@/, '//…@')
   console.log(`Tidepool server listening on ${server.url} (store: ${server.store.kind} ${where})`)
   if (!models) console.log('No --models given: mutations are checked for structure, preconditions and permissions, not against field schemas.')
   if (auth === 'none') console.log('No --secret or --jwks given: every client is the user "anonymous" (development only).')
+  if (values.admin.length) console.log(`Server admins (every role in every realm): ${values.admin.join(', ')}`)
   let closing = false
   const shutdown = (signal: string) => {
     if (closing) return

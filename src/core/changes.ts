@@ -17,11 +17,18 @@ export type DocumentChange =
   | { collection: string; id: string; revision: number; set: Record<string, Json>; unset: string[] }
   | { collection: string; id: string; revision: number; deleted: true }
 
+/** What a replica may no longer read: realms, and single documents that left its realms. */
+export interface Eviction {
+  realms: string[]
+  docs: Array<{ collection: string; id: string }>
+}
+
 /** What a replica applies from a pull. */
 export interface PulledChanges {
   revision: number
   changes: DocumentChange[]
   results: MutationResult[]
+  evict?: Eviction
 }
 
 /** A mutation the server refused, kept in the replica until the app acknowledges it. */

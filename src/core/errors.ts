@@ -97,8 +97,25 @@ export class DeletedTwiceError extends TidepoolError {
 
 /** There is no connection; `committed` tells whether the write was committed locally (and stays queued). */
 export class OfflineError extends TidepoolError {
-  constructor(readonly committed: boolean) {
-    super(committed ? 'Connection lost while waiting for the server; the write stays queued' : 'No connection to the server; nothing was committed')
+  constructor(
+    readonly committed: boolean,
+    message = committed ? 'Connection lost while waiting for the server; the write stays queued' : 'No connection to the server; nothing was committed',
+  ) {
+    super(message)
+  }
+}
+
+/**
+ * A replica belongs to one user: it holds their documents and their pending
+ * writes. Opened or synced with a token for another user, it refuses until
+ * `db.signOut()` clears it.
+ */
+export class WrongUserError extends TidepoolError {
+  constructor(
+    readonly owner: string,
+    readonly userId: string,
+  ) {
+    super(`this replica belongs to user ${JSON.stringify(owner)}, not ${JSON.stringify(userId)}: sign out (db.signOut()) before another user signs in`)
   }
 }
 

@@ -1,4 +1,4 @@
-import { ClosedError, InvalidOptionsError, InvalidParameterError } from '../core/errors.js'
+import { ClosedError, InvalidOptionsError, InvalidParameterError, OfflineError } from '../core/errors.js'
 import type { Mutation } from '../core/mutation.js'
 import type { Syncer } from '../core/syncer.js'
 import { FileSync } from '../files/file-sync.js'
@@ -73,6 +73,36 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
     const sync = this.serverSync
     if (!sync) return () => undefined
     return sync.onRejected(r => listener({ ...r, ack: () => this.replica.ackRejection(r.id) }))
+  }
+
+  /**
+   * The user this replica belongs to: the subject of the sync token, or the
+   * user a server named (`anonymous` on a server without auth). Undefined
+   * until known, and after `signOut()`.
+   */
+  get userId(): string | undefined {
+    return this.replica.userId
+  }
+
+  /**
+   * Signs the replica's user out: with `pending: 'push'` (the default) the
+   * outbox is pushed first, and if it cannot be the call rejects with
+   * `OfflineError` and changes nothing; with `pending: 'discard'` pending
+   * writes are dropped and returned. Then the replica is emptied (live
+   * queries see every document removed) and takes a new client id, so the
+   * next user starts from nothing. Every tab on the replica follows.
+   */
+  async signOut(options: { pending?: 'push' | 'discard' } = {}): Promise<{ discarded: Mutation[] }> {
+    this.assertOpen()
+    if (typeof options !== 'object' || options === null) throw new InvalidParameterError('options', "signOut takes { pending: 'push' | 'discard' }")
+    const pending = options.pending ?? 'push'
+    if (pending !== 'push' && pending !== 'discard') throw new InvalidParameterError('pending', "pending must be 'push' or 'discard'")
+    if (pending === 'push' && (await this.replica.pendingCount()) > 0) {
+      await this.serverSync?.syncNow()
+      const left = await this.replica.pendingCount()
+      if (left > 0) throw new OfflineError(false, `${left} pending write${left === 1 ? '' : 's'} could not be pushed, so nothing was signed out (sign out with pending: 'discard' to drop them)`)
+    }
+    return { discarded: await this.replica.clear() }
   }
 
   /** This replica's client id (random, kept in the replica). */

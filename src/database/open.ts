@@ -2,10 +2,12 @@ import { AREAS as FILE_AREAS } from '../files/events.js'
 import { FileSync } from '../files/file-sync.js'
 import { collectionInfo, type ModelMeta } from '../orm/meta.js'
 import { compileModels } from '../orm/model.js'
+import { BUILTIN_MODELS } from '../orm/realms.js'
 import type { ModelClass } from '../orm/types.js'
 import { memoryStorage } from '../replica/memory.js'
 import { Replica } from '../replica/replica.js'
 import { startSync, type Sync, type SyncOptions } from '../sync/index.js'
+import { tokenClaims } from '../sync/tokens.js'
 import { TabChannel } from '../tabs/channel.js'
 import { TABS_AREA } from '../tabs/leader.js'
 import { TabSync } from '../tabs/tab-sync.js'
@@ -22,6 +24,11 @@ export async function openDatabase<O extends DatabaseOptions>(options: O): Promi
   let sync: Sync | undefined
   let files: FileSync | undefined
   if (syncOptions) {
+    await claimUser(replica, syncOptions).catch(async (e: unknown) => {
+      tabs?.close()
+      await replica.close()
+      throw e
+    })
     // where tabs share the replica, one of them (the leader) runs the engine
     sync = tabs ? new TabSync(replica, tabs, { start: () => startSync(replica, syncOptions) }) : await startSync(replica, syncOptions)
   } else {
@@ -30,6 +37,22 @@ export async function openDatabase<O extends DatabaseOptions>(options: O): Promi
     for (const store of fileOptions.stores ?? []) files.link(store)
   }
   return new Database(options.name, replica, metas, options.strictIndexes === true, sync ?? files, tabs) as Database<SyncOf<O>>
+}
+
+/**
+ * A replica belongs to one user: the token's subject claims it, and a token
+ * of another user is refused at open (`WrongUserError`). A token that cannot
+ * be had now (offline) leaves it to the first sync.
+ */
+async function claimUser(replica: Replica, options: SyncOptions): Promise<void> {
+  if (!options.token) return
+  let sub: string | undefined
+  try {
+    sub = tokenClaims(await options.token()).sub
+  } catch {
+    return
+  }
+  if (sub !== undefined) await replica.claimUser(sub)
 }
 
 /**
@@ -43,7 +66,7 @@ export async function openReplica(
   withServer = options.sync !== undefined,
 ): Promise<{ replica: Replica; metas: Map<ModelClass, ModelMeta>; tabs: TabChannel | undefined }> {
   checkOptions(options)
-  const metas = compileModels(options.models)
+  const metas = compileModels([...BUILTIN_MODELS, ...options.models])
   const storage = options.storage ?? memoryStorage()
   // tabs sharing the storage tell each other their changes, and elect one of them to sync
   const tabs = storage.shared ? new TabChannel(storage.shared.channel) : undefined

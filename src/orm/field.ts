@@ -17,6 +17,8 @@ export interface FieldOwner {
   assertWritable(what: string): void
   /** The transaction has committed or failed. */
   readonly finished: boolean
+  /** The user new documents belong to by default (their private realm); undefined until known. */
+  readonly userId?: string | undefined
 }
 
 /**

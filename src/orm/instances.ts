@@ -1,5 +1,6 @@
 import { InvalidParameterError, ValidationError, WriteAttemptedInReadOnlyTxError } from '../core/errors.js'
 import { deepCopy, type Json, type JsonObject } from '../core/json.js'
+import { REALM_COLLECTION, REALM_FIELD } from '../core/realms.js'
 import { valueIssue } from '../core/values.js'
 import { assertField } from '../core/validate.js'
 import type { FieldOwner } from './field.js'
@@ -26,6 +27,11 @@ export function instantiate(meta: ModelMeta, tx: FieldOwner, id: string, key: Js
     for (const name of meta.fieldNames) {
       const v = data[name] === undefined ? meta.fields[name]!.schema.defaultValue() : deepCopy(data[name])
       if (v !== undefined) doc[name] = v as Json
+    }
+    // omitted: the creator's private realm (a Realm lives in its own); a server fills it in where the user is not known yet
+    if (meta.realmField && doc[REALM_FIELD] === undefined) {
+      const realm = meta.collection === REALM_COLLECTION ? (key.id as string) : tx.userId
+      if (realm !== undefined) doc[REALM_FIELD] = realm
     }
     checkDoc(meta, doc)
   }

@@ -1,6 +1,7 @@
 import { InvalidFieldError, InvalidOptionsError, InvalidParameterError } from '../core/errors.js'
 import type { Json, JsonObject } from '../core/json.js'
 import { COLLECTION_NAME, encodeKey } from '../core/key.js'
+import { REALM_FIELD } from '../core/realms.js'
 import { isSchema, S, shapeSchema, type AnySchema, type Shape, type StrSchema } from '../core/schema.js'
 import { assertValid, compileCheck, type Check } from '../core/validate.js'
 import type { FieldSpec } from './field.js'
@@ -24,6 +25,8 @@ export interface ModelMeta {
   checkDoc: Check
   /** Declared indexes, as dotted field paths. */
   indexes: string[][]
+  /** Whether `realmId` is a field of the documents (false where it is a key component, as for `Member`). */
+  realmField: boolean
 }
 
 const metas = new WeakMap<ModelClass, ModelMeta>()
@@ -52,11 +55,15 @@ function compile(cls: ModelClass): ModelMeta {
     if (name in fields) throw new InvalidOptionsError('FIELDS', `${collection}.${name} is both a key component and a field`)
     if (key[name]!.isOptional) throw new InvalidOptionsError('KEY', `${collection}.${name}: key components cannot be optional`)
   }
+  if (REALM_FIELD in fields) throw new InvalidOptionsError('FIELDS', `${collection}.${REALM_FIELD} is reserved: every document has it, naming its realm`)
+  const realmField = !(REALM_FIELD in key)
+  if (!realmField && key[REALM_FIELD]!.kind !== 'str') throw new InvalidOptionsError('KEY', `${collection}.${REALM_FIELD} names the document's realm: it must be S.str`)
   const keyNames = Object.keys(key).sort()
   const keyChecks: ModelMeta['keyChecks'] = {}
   for (const name of keyNames) keyChecks[name] = { schema: key[name]!, check: compileCheck(key[name]!.jsonSchema()) }
   const specs: Record<string, FieldSpec> = {}
-  for (const [name, schema] of Object.entries(fields)) {
+  const allFields: Shape = realmField ? { ...fields, [REALM_FIELD]: REALM_SCHEMA } : fields
+  for (const [name, schema] of Object.entries(allFields)) {
     specs[name] = { name, schema, check: compileCheck(schema.jsonSchema()), composite: ['obj', 'arr', 'map'].includes(schema.kind) }
   }
   const meta: ModelMeta = {
@@ -65,11 +72,13 @@ function compile(cls: ModelClass): ModelMeta {
     keyNames,
     keyChecks,
     fields: specs,
-    fieldNames: Object.keys(fields),
+    fieldNames: Object.keys(allFields),
+    // a put leaves the realm as it is unless its data names one
     allNames: [...keyNames, ...Object.keys(fields)],
     defaultKey: keyNames.length === 1 && keyNames[0] === 'id' && key.id === DEFAULT_KEY.id,
-    checkDoc: compileCheck(shapeSchema({ ...key, ...fields }, true)),
-    indexes: checkIndexes(collection, cls.INDEXES ?? [], key, fields),
+    checkDoc: compileCheck(shapeSchema({ ...key, ...allFields }, true)),
+    indexes: checkIndexes(collection, cls.INDEXES ?? [], key, allFields),
+    realmField,
   }
   installAccessors(meta)
   return meta
@@ -100,6 +109,9 @@ function checkShape(collection: string, what: string, shape: Shape): void {
 }
 
 const RESERVED = new Set(['isNew', 'getField', 'finalize', 'constructor', 'toJSON'])
+
+/** The reserved field every document has (optional in storage: a server fills it in where the client did not know its user). */
+const REALM_SCHEMA = S.str.min(1).max(1024).optional()
 
 /**
  * Model's default KEY: one string component `id`, a random UUID when `create`

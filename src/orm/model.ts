@@ -4,7 +4,7 @@ import type { Shape } from '../core/schema.js'
 import type { Field } from './field.js'
 import { DEFAULT_KEY, encodeKeyOf, keyComponents, metaOf, withDefaultId, type ModelMeta } from './meta.js'
 import { currentDoc, fieldOf, STATE, type DocState } from './state.js'
-import type { DataInput, FieldShapeOf, FieldValues, Instance, KeyInput, KeyValues, ModelClass, SingleKeyInput } from './types.js'
+import type { DataInput, FieldShapeOf, FieldValues, Instance, KeyInput, KeyValues, ModelClass, RealmValues, SingleKeyInput } from './types.js'
 
 /**
  * The address of one document: its model class and encoded key.
@@ -103,8 +103,8 @@ export interface ModelConfig<K extends Shape, F extends Shape> {
 
 /** The class `model({...})` returns: extend it, and `this` is typed in your methods. */
 export interface TypedModelClass<K extends Shape, F extends Shape> {
-  new (): Model & KeyValues<K> & FieldValues<F>
-  readonly prototype: Model & KeyValues<K> & FieldValues<F>
+  new (): Model & KeyValues<K> & FieldValues<F> & RealmValues<K>
+  readonly prototype: Model & KeyValues<K> & FieldValues<F> & RealmValues<K>
   KEY: K
   FIELDS: F
   COLLECTION: string

@@ -58,6 +58,11 @@ export class Transaction implements FieldOwner {
     })
   }
 
+  /** The user new documents belong to by default, once known. */
+  get userId(): string | undefined {
+    return this.replica.userId
+  }
+
   /** From now on, any write throws `WriteAttemptedInReadOnlyTxError`. */
   makeReadOnly(): void {
     this.readOnly = true

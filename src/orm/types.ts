@@ -13,6 +13,11 @@ export type FieldValues<F extends Shape> = { -readonly [K in keyof F as IsReadOn
 /** Instance properties for a KEY shape: key components never change. */
 export type KeyValues<K extends Shape> = { readonly [P in keyof K]: Infer<K[P]> }
 
+/** Every document names its realm in `realmId` (a key component of models keyed by it, such as `Member`). */
+export type RealmValues<K extends Shape> = 'realmId' extends keyof K ? unknown : { realmId: string }
+/** `realmId` may be given on create and update; omitted on create, it is the user's private realm. */
+type RealmInput<K extends Shape> = 'realmId' extends keyof K ? unknown : { realmId?: string }
+
 /** The static side of a model class. */
 export interface ModelClass<I extends Model = Model> {
   new (...args: never[]): I
@@ -29,7 +34,7 @@ export type KeyShapeOf<M extends ModelClass> = string extends keyof M['KEY'] ? t
 export type FieldShapeOf<M extends ModelClass> = string extends keyof M['FIELDS'] ? Record<never, never> : M['FIELDS']
 
 /** A typed instance of a model class: its methods plus its key and fields. */
-export type Instance<M extends ModelClass> = InstanceType<M> & KeyValues<KeyShapeOf<M>> & FieldValues<FieldShapeOf<M>>
+export type Instance<M extends ModelClass> = InstanceType<M> & KeyValues<KeyShapeOf<M>> & FieldValues<FieldShapeOf<M>> & RealmValues<KeyShapeOf<M>>
 
 type SingleKey<K extends Shape> = {
   [P in keyof K]: [Exclude<keyof K, P>] extends [never] ? Infer<K[P]> : never
@@ -41,7 +46,7 @@ export type SingleKeyInput<M extends ModelClass> = SingleKey<KeyShapeOf<M>>
 export type KeyInput<M extends ModelClass> = Simplify<{ [P in keyof KeyShapeOf<M>]: Infer<KeyShapeOf<M>[P]> }> | SingleKeyInput<M>
 
 /** The data `create` takes: the key, required fields, and optional or defaulted fields that may be left out. */
-export type DataInput<M extends ModelClass> = Simplify<ShapeInput<KeyShapeOf<M>> & ShapeInput<FieldShapeOf<M>>>
+export type DataInput<M extends ModelClass> = Simplify<ShapeInput<KeyShapeOf<M>> & ShapeInput<FieldShapeOf<M>> & RealmInput<KeyShapeOf<M>>>
 type ShapeInput<F extends Shape> = { [P in keyof F as Needed<F[P]> extends true ? P : never]: Infer<F[P]> } & {
   [P in keyof F as Needed<F[P]> extends true ? never : P]?: Infer<F[P]>
 }
@@ -50,7 +55,7 @@ type ShapeInput<F extends Shape> = { [P in keyof F as Needed<F[P]> extends true 
 export type UpdateInput<M extends ModelClass> = Simplify<
   { [P in keyof KeyShapeOf<M>]: Infer<KeyShapeOf<M>[P]> } & {
     [P in keyof FieldShapeOf<M> as IsReadOnly<FieldShapeOf<M>[P]> extends true ? never : P]?: Infer<FieldShapeOf<M>[P]>
-  }
+  } & RealmInput<KeyShapeOf<M>>
 >
 
 /** Expected current values for `createOrOverwrite`. */

@@ -1,7 +1,7 @@
-import type { DocumentChange, MutationResult } from '../core/changes.js'
+import type { DocumentChange, Eviction, MutationResult } from '../core/changes.js'
 import type { Mutation } from '../core/mutation.js'
 
-export type { DocumentChange, MutationResult, RejectionReason } from '../core/changes.js'
+export type { DocumentChange, Eviction, MutationResult, RejectionReason } from '../core/changes.js'
 
 /**
  * The wire protocol between a replica and a Tidepool server. Every message
@@ -29,6 +29,8 @@ export interface PushResponse {
   /** Why the server stopped before the end of the batch, if it did. */
   stopped?: { reason: 'client-diverged' | 'upgrade-required'; message: string; minSchemaVersion?: number }
   revision: number
+  /** The user the server took the token for (a replica belongs to one user). */
+  user: string
 }
 
 export interface PullRequest {
@@ -48,6 +50,14 @@ export interface PullResponse {
   results: MutationResult[]
   /** More changes follow `revision`: pull again from it. */
   more?: true
+  /** The user the server took the token for (a replica belongs to one user). */
+  user: string
+  /**
+   * What the client may no longer read: whole realms it lost (every document
+   * in them) and documents that moved out of its realms. The replica removes
+   * them, and rejects its pending mutations on them.
+   */
+  evict?: Eviction
 }
 
 /** Sent over the WebSocket when a commit may interest the client. */

@@ -47,6 +47,8 @@ export class ChangeFeed {
   constructor(
     private readonly storage: Store,
     private readonly peers: PeerNotices | undefined,
+    /** Called when changes made elsewhere arrive: the head they wrote may name another client or user (after a sign-out). */
+    private readonly elsewhere: () => Promise<unknown> = async () => undefined,
   ) {}
 
   /** Starts after changelog entry `seen` (what the replica held when it opened). */
@@ -143,7 +145,7 @@ export class ChangeFeed {
       for (const [k, v] of read.entries) if (!this.ownChanges.has(Number(k))) for (const key of v as string[]) keys.add(key)
     }
     const list = [...keys]
-    const records = await this.storage.getMany(STORES.docs, list)
+    const [records] = await Promise.all([this.storage.getMany(STORES.docs, list), this.elsewhere()])
     this.advanceSeen(latest)
     if (list.length) {
       this.emit(

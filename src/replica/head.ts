@@ -19,6 +19,8 @@ export interface Head {
   pulledRevision: number
   /** The replica's hybrid logical clock (encoded), past every event it wrote or merged. */
   hlc?: string
+  /** The user the replica belongs to, once known (a server names it, or a token does); cleared by signing out. */
+  userId?: string
 }
 
 const HEAD = 'head'

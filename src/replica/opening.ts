@@ -44,7 +44,7 @@ export async function prepare(
   indexes: ReadonlyMap<string, IndexDef[]>,
   schemaVersion: number,
   newClientId: () => string,
-): Promise<{ clientId: string; seen: number; build: IndexBuild[] }> {
+): Promise<{ clientId: string; userId: string | undefined; seen: number; build: IndexBuild[] }> {
   // where the medium indexes records itself, index entries live in the records (`ix`), not in the indexes store
   const native = storage.recordIndex
   return storage.write(async w => {
@@ -81,7 +81,7 @@ export async function prepare(
       }
       w.put(STORES.meta, `indexes:${c.name}`, built.filter(id => declared.some(d => d.id === id)))
     }
-    return { clientId: head.clientId, seen: head.changeSeq, build }
+    return { clientId: head.clientId, userId: head.userId, seen: head.changeSeq, build }
   })
 }
 

@@ -1,6 +1,6 @@
 import type { Doc } from '../core/apply.js'
 import { applyMutation, assertMutation, touchedKeys } from '../core/commit.js'
-import { InvalidOptionsError, SchemaChangedError } from '../core/errors.js'
+import { InvalidOptionsError, SchemaChangedError, WrongUserError } from '../core/errors.js'
 import { decodeClock, encodeClock, tick, ZERO } from '../core/hlc.js'
 import { deepEqual } from '../core/json.js'
 import { docKey, splitDocKey } from '../core/key.js'
@@ -60,13 +60,14 @@ export class Replica {
   private constructor(
     private readonly storage: Store,
     private currentClientId: string,
+    private currentUserId: string | undefined,
     readonly schemaVersion: number,
     private readonly indexes: Map<string, IndexDef[]>,
     private readonly areas: ReadonlySet<string>,
     options: ReplicaOptions,
   ) {
     this.stats = new Stats(options.debug)
-    this.feed = new ChangeFeed(storage, options.peers)
+    this.feed = new ChangeFeed(storage, options.peers, () => this.refreshClientId())
   }
 
   static async open(adapter: Storage, options: ReplicaOptions): Promise<Replica> {
@@ -78,8 +79,8 @@ export class Replica {
     await storage.open([...Object.values(STORES), ...areas])
     try {
       const indexes = new Map(options.collections.map(c => [c.name, c.indexes.map(indexDef)]))
-      const { clientId, seen, build } = await prepare(storage, options.collections, indexes, options.schemaVersion, randomId)
-      const replica = new Replica(storage, clientId, options.schemaVersion, indexes, areas, options)
+      const { clientId, userId, seen, build } = await prepare(storage, options.collections, indexes, options.schemaVersion, randomId)
+      const replica = new Replica(storage, clientId, userId, options.schemaVersion, indexes, areas, options)
       replica.feed.start(seen)
       for (const b of build) await buildIndex(storage, w => replica.viewWriter(w), b, options.onProgress)
       return replica
@@ -94,14 +95,53 @@ export class Replica {
     return this.currentClientId
   }
 
+  /** The user the replica belongs to, once known. */
+  get userId(): string | undefined {
+    return this.currentUserId
+  }
+
   /** Set where other tabs open the same data: the name they coordinate on (src/tabs). */
   get shared(): { channel: string } | undefined {
     return this.storage.shared
   }
 
+  /**
+   * Records the user the replica belongs to; throws `WrongUserError` if it
+   * already belongs to another (only signing out clears it).
+   */
+  async claimUser(userId: string): Promise<void> {
+    if (this.currentUserId === userId) return
+    await this.transact(null, async scope => {
+      const head = await scope.head()
+      if (head.userId !== undefined && head.userId !== userId) throw new WrongUserError(head.userId, userId)
+      if (head.userId === undefined) scope.setHead({ ...head, userId })
+    })
+    this.currentUserId = userId
+  }
+
+  /**
+   * Empties the replica for the next user: every document (live queries see
+   * them removed), the outbox, rejections, and the identity (a new client
+   * id, nothing pulled, no user). Returns the pending mutations it dropped.
+   */
+  clear(): Promise<Mutation[]> {
+    return this.transact(null, async scope => {
+      const head = await scope.head()
+      const outbox = await scope.outbox()
+      for (const [k, r] of await scope.allRecords()) scope.writeRecord(k, r, undefined)
+      for (const m of outbox) scope.deleteOutbox(m.seq)
+      await scope.clearRejections()
+      const { userId: _gone, ...rest } = head
+      scope.setHead({ ...rest, clientId: randomId(), seq: 0, pulledRevision: 0 })
+      return outbox
+    })
+  }
+
   /** Re-reads the client id, which another tab or worker on the same storage may have renewed. */
   async refreshClientId(): Promise<string> {
-    this.currentClientId = (await this.storage.read(readHead)).clientId
+    const head = await this.storage.read(readHead)
+    this.currentClientId = head.clientId
+    this.currentUserId = head.userId
     return this.currentClientId
   }
 
@@ -127,7 +167,10 @@ export class Replica {
       if (head) writeHead(w, head)
       return { result, changes: views.changes, changeSeq, head }
     })
-    if (head) this.currentClientId = head.clientId
+    if (head) {
+      this.currentClientId = head.clientId
+      this.currentUserId = head.userId
+    }
     if (kind) this.stats.record(kind, performance.now() - start)
     this.feed.deliver(changes, changeSeq)
     return result

@@ -76,6 +76,11 @@ export class WriteScope extends ReadScope {
     return (await this.w.getMany(STORES.docs, keys)) as Array<DocRecord | undefined>
   }
 
+  /** Every document record (for what touches many at once, such as evicting a realm). */
+  async allRecords(): Promise<Array<[string, DocRecord]>> {
+    return (await this.w.scan(STORES.docs)) as Array<[string, DocRecord]>
+  }
+
   /** Puts `record` (or removes the document when it is undefined) in place of `old`, with its index entries. */
   writeRecord(key: string, old: DocRecord | undefined, record: DocRecord | undefined): void {
     this.views.write(key, old, record)
@@ -92,6 +97,11 @@ export class WriteScope extends ReadScope {
   /** Stores a rejection until the app acknowledges it. */
   reject(r: Rejection): void {
     this.w.put(STORES.rejections, r.id, r)
+  }
+
+  /** Removes every stored rejection. */
+  async clearRejections(): Promise<void> {
+    for (const [id] of await this.w.scan(STORES.rejections)) this.w.delete(STORES.rejections, id)
   }
 
   override area(name: string): AreaWriter {

@@ -7,14 +7,14 @@ import { compileCheck, type Check } from '../core/validate.js'
 import type { JsonSchema } from '../core/schema.js'
 import { valueIssue } from '../core/values.js'
 import { REQUEST_SCHEMAS, requestIssue } from '../protocol/schemas.js'
-import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type DocumentChange, type ErrorResponse, type Poke, type PullRequest, type PullResponse, type PushRequest } from '../protocol/messages.js'
+import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type ErrorResponse, type PullRequest, type PullResponse, type PushRequest } from '../protocol/messages.js'
 import { authenticator, type AuthOptions } from './auth.js'
 import { postgresServerStore } from './postgres-store.js'
 import { pull } from './pull.js'
-import { push, type PushContext } from './push.js'
+import { push, type Committed, type PushContext } from './push.js'
 import { sqliteServerStore } from './sqlite-store.js'
 import type { ServerStore } from './store.js'
-import { INLINE_POKE_BYTES, PokeSockets } from './sockets.js'
+import { PokeSockets } from './sockets.js'
 import { schemaValidator, type CollectionSchema } from './validate-schemas.js'
 
 export interface ServerOptions {
@@ -34,6 +34,8 @@ export interface ServerOptions {
    * `anonymous`.
    */
   auth?: AuthOptions
+  /** Users with every role in every realm: operators and back-office tools (they also read every realm). */
+  admins?: readonly string[]
   /** A poke socket whose unsent data passes this many bytes is closed; the client reconnects and pulls (default 1 MiB). */
   socketBufferLimit?: number
   port?: number
@@ -89,14 +91,18 @@ function encodePull(res: PullResponse, log: (message: string) => void): string {
 export async function createServer(options: ServerOptions = {}): Promise<TidepoolServer> {
   // auth and schemas are checked before the store opens, so refusing them leaves nothing open
   const authenticate = authenticator(options.auth ?? 'none')
-  const ctx: Omit<PushContext, 'userId'> = {
+  if (options.admins !== undefined && (!Array.isArray(options.admins) || !options.admins.every(a => typeof a === 'string' && a !== ''))) {
+    throw new InvalidOptionsError('admins', 'a list of user ids')
+  }
+  const admins = new Set(options.admins ?? [])
+  const ctx: Omit<PushContext, 'userId' | 'admin'> = {
     minSchemaVersion: options.minSchemaVersion ?? 1,
     ...(options.schemas?.length ? { validate: schemaValidator(options.schemas) } : {}),
   }
   const store = typeof options.storage === 'object' ? options.storage : openStore(options.storage ?? './tidepool.db')
   await store.open()
   const metrics = { pushes: 0, applied: 0, rejected: 0, pulls: 0, errors: 0 }
-  const sockets = new PokeSockets(authenticate, () => store.revision(), options.socketBufferLimit ?? 1024 * 1024)
+  const sockets = new PokeSockets(authenticate, store, admins, options.socketBufferLimit ?? 1024 * 1024)
 
   const app: FastifyInstance = Fastify({ logger: options.logger ?? false, bodyLimit: MAX_MESSAGE_BYTES })
   app.setErrorHandler((error: FastifyError | HttpError, _req, reply) => {
@@ -117,35 +123,23 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
 
   app.post('/v1/push', async (req: FastifyRequest, reply: FastifyReply) => {
     const userId = await user(req)
-    let lastRevision: number | undefined
     const body = validated<PushRequest>(checkPush, 'push', req.body)
-    let inline: Poke['inline']
-    const result = await push(store, body, {
-      ...ctx,
-      userId,
-      onCommitted: ({ first, last, written }) => {
-        const changes: DocumentChange[] = written.map(d =>
-          d.data === null ? { collection: d.collection, id: d.id, revision: d.revision, deleted: true } : { collection: d.collection, id: d.id, revision: d.revision, doc: d.data },
-        )
-        const candidate = { base: first - 1, from: body.clientId, changes }
-        if (JSON.stringify(candidate).length <= INLINE_POKE_BYTES) inline = candidate
-        lastRevision = last
-      },
-    })
+    let committed: Committed | undefined
+    const result = await push(store, body, { ...ctx, userId, admin: admins.has(userId), onCommitted: c => (committed = c) })
     metrics.pushes++
     for (const r of result.results) {
       if (r.status === 'applied') metrics.applied++
       else metrics.rejected++
     }
-    if (lastRevision !== undefined) sockets.poke(lastRevision, inline)
+    if (committed) sockets.poke(committed, body.clientId)
     return reply.send(result)
   })
 
   app.post('/v1/pull', async (req: FastifyRequest, reply: FastifyReply) => {
-    await user(req)
+    const userId = await user(req)
     const body = validated<PullRequest>(checkPull, 'pull', req.body)
     metrics.pulls++
-    return reply.type('application/json').send(encodePull(await pull(store, body), m => app.log.warn(m)))
+    return reply.type('application/json').send(encodePull(await pull(store, body, { userId, everything: admins.has(userId) }), m => app.log.warn(m)))
   })
 
   app.get('/health', async () => ({ status: 'ok', store: store.kind, revision: await store.revision(), models: options.schemas?.length ?? 0 }))

@@ -1,19 +1,22 @@
 import type { Json } from '../core/json.js'
 import { PROTOCOL_VERSION, type DocumentChange, type PullRequest, type PullResponse } from '../protocol/messages.js'
-import type { FieldMeta, ServerStore } from './store.js'
+import { PermissionDeniedError } from '../core/errors.js'
+import type { FieldMeta, ServerStore, Viewer } from './store.js'
 
-/**
- * What changed since the client's `since`, per field. A field (or a
- * document's existence) whose last change was an overwrite by this same
- * client, acknowledged in this response, is left out: the client already has
- * that value. Merges (increments, array ops) are always sent, since only the
- * server knows their sum.
- */
 /** Documents per pull page (a commit larger than this still comes whole). */
 export const PULL_PAGE = 5000
 
-export async function pull(store: ServerStore, req: PullRequest, limit = PULL_PAGE): Promise<PullResponse> {
-  const { revision, docs, results, more } = await store.pull(req.clientId, req.since, limit)
+/**
+ * What changed since the client's `since` in the realms its user reads, per
+ * field. A field (or a document's existence) whose last change was an
+ * overwrite by this same client, acknowledged in this response, is left
+ * out: the client already has that value. Merges (increments, array ops) are
+ * always sent, since only the server knows their sum. Realms the user joined
+ * come whole; what the user can no longer read is named for eviction.
+ */
+export async function pull(store: ServerStore, req: PullRequest, viewer: Viewer, limit = PULL_PAGE): Promise<PullResponse> {
+  const { revision, docs, joined, left, lost, results, more, owner } = await store.pull(req.clientId, req.since, limit, viewer)
+  if (owner !== undefined && owner !== viewer.userId) throw new PermissionDeniedError(`client ${req.clientId} belongs to another user`)
   const acked = new Set(results.filter(r => r.status === 'applied').map(r => r.revision))
   const own = (m: FieldMeta | undefined) => m !== undefined && m.client === req.clientId && m.kind === 'overwrite' && acked.has(m.rev)
   const changes: DocumentChange[] = []
@@ -37,5 +40,10 @@ export async function pull(store: ServerStore, req: PullRequest, limit = PULL_PA
     }
     if (Object.keys(set).length || unset.length) changes.push({ collection: d.collection, id: d.id, revision: d.revision, set, unset })
   }
-  return { type: 'pull-result', v: PROTOCOL_VERSION, revision, changes, results, ...(more ? { more } : {}) }
+  // a realm joined comes whole, whoever wrote it
+  for (const d of joined) {
+    changes.push(d.data === null ? { collection: d.collection, id: d.id, revision: d.revision, deleted: true } : { collection: d.collection, id: d.id, revision: d.revision, doc: d.data })
+  }
+  const evict = lost.length || left.length ? { evict: { realms: lost, docs: left.map(({ collection, id }) => ({ collection, id })) } } : {}
+  return { type: 'pull-result', v: PROTOCOL_VERSION, revision, changes, results, ...(more ? { more } : {}), user: viewer.userId, ...evict }
 }

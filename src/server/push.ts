@@ -1,8 +1,9 @@
-import type { Doc } from '../core/apply.js'
 import { applyMutation, assertMutation, touchedKeys } from '../core/commit.js'
 import { ConditionFailedError, ModelAlreadyExistsError, PermissionDeniedError, TidepoolError } from '../core/errors.js'
 import { deepEqual, type JsonObject } from '../core/json.js'
-import { docKey, splitDocKey } from '../core/key.js'
+import { docKey, encodeKey, splitDocKey } from '../core/key.js'
+import { MEMBER_COLLECTION, PUBLIC_REALM, REALM_COLLECTION, REALM_FIELD, realmIssue, ROLES } from '../core/realms.js'
+import { Access } from './access.js'
 import type { Op } from '../core/mutation.js'
 import { PROTOCOL_VERSION, type MutationResult, type PushRequest, type PushResponse, type RejectionReason } from '../protocol/messages.js'
 import type { FieldMeta, ServerDoc, ServerStore, ServerTx } from './store.js'
@@ -10,12 +11,23 @@ import type { FieldMeta, ServerDoc, ServerStore, ServerTx } from './store.js'
 export interface PushContext {
   /** The authenticated user; a client id is bound to the user of its first push. */
   userId: string
+  /** A server admin: every role in every realm. */
+  admin: boolean
   /** Mutations written under an older schema version are answered `upgrade-required`. */
   minSchemaVersion: number
-  /** Called after a push commits, with the revisions it took and the documents it wrote. */
-  onCommitted?: (info: { first: number; last: number; written: ServerDoc[] }) => void
+  /** Called after a push commits, with what it wrote. */
+  onCommitted?: (info: Committed) => void
   /** Checks a document a mutation would write; returns why it is invalid, if it is. */
   validate?: (collection: string, before: JsonObject | undefined, after: JsonObject) => string | undefined
+}
+
+/** What a push committed: the revisions it took, the documents it wrote, those that left a realm, and whose memberships changed. */
+export interface Committed {
+  first: number
+  last: number
+  written: ServerDoc[]
+  moved: Array<{ collection: string; id: string; from: string }>
+  members: string[]
 }
 
 type Outcome = { result: MutationResult } | { stop: NonNullable<PushResponse['stopped']> }
@@ -27,22 +39,23 @@ type Outcome = { result: MutationResult } | { stop: NonNullable<PushResponse['st
  */
 export async function push(store: ServerStore, req: PushRequest, ctx: PushContext): Promise<PushResponse> {
   // one durable commit for the whole batch (each mutation stays all-or-nothing: a rejected one writes nothing)
-  const written: ServerDoc[] = []
+  const done: Committed = { first: 0, last: 0, written: [], moved: [], members: [] }
   const revisions: number[] = []
   const { results, stopped } = await store.transaction(async tx => {
+    const access = new Access(tx, ctx.userId, ctx.admin)
     const results: MutationResult[] = []
     for (const m of req.mutations) {
-      const outcome = await handle(tx, req.clientId, m, ctx, written, revisions)
+      const outcome = await handle(tx, access, req.clientId, m, ctx, done, revisions)
       if ('stop' in outcome) return { results, stopped: outcome.stop }
       results.push(outcome.result)
     }
     return { results, stopped: undefined }
   })
-  if (revisions.length) ctx.onCommitted?.({ first: revisions[0]!, last: revisions[revisions.length - 1]!, written })
-  return { type: 'push-result', v: PROTOCOL_VERSION, results, ...(stopped ? { stopped } : {}), revision: await store.revision() }
+  if (revisions.length) ctx.onCommitted?.({ ...done, first: revisions[0]!, last: revisions[revisions.length - 1]! })
+  return { type: 'push-result', v: PROTOCOL_VERSION, results, ...(stopped ? { stopped } : {}), revision: await store.revision(), user: ctx.userId }
 }
 
-async function handle(tx: ServerTx, clientId: string, m: PushRequest['mutations'][number], ctx: PushContext, written: ServerDoc[], revisions: number[]): Promise<Outcome> {
+async function handle(tx: ServerTx, access: Access, clientId: string, m: PushRequest['mutations'][number], ctx: PushContext, done: Committed, revisions: number[]): Promise<Outcome> {
   const revision = await tx.nextRevision()
   revisions.push(revision)
   const client = await tx.getClient(clientId)
@@ -57,58 +70,146 @@ async function handle(tx: ServerTx, clientId: string, m: PushRequest['mutations'
   if (m.schemaVersion < ctx.minSchemaVersion) {
     return { stop: { reason: 'upgrade-required', message: `schema version ${m.schemaVersion} is no longer accepted`, minSchemaVersion: ctx.minSchemaVersion } }
   }
-  const result = await apply(tx, clientId, m, revision, ctx, written)
+  const result = await apply(tx, access, clientId, m, revision, ctx, done)
+  access.settle(result.status === 'applied')
   await tx.saveResult(clientId, result)
   await tx.saveClient({ clientId, userId: ctx.userId, lastSeq: m.seq, lastMutationId: m.id })
   return { result }
 }
 
+class Rejected extends Error {
+  constructor(
+    readonly reason: RejectionReason,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** Realms and members first: a mutation that creates a realm may fill it. */
+const ORDER = (collection: string) => (collection === REALM_COLLECTION ? 0 : collection === MEMBER_COLLECTION ? 1 : 2)
+
 /** Checks and applies one mutation; a failure is a rejection with a reason, and nothing of it is written. */
-async function apply(tx: ServerTx, clientId: string, m: PushRequest['mutations'][number], revision: number, ctx: PushContext, written: ServerDoc[]): Promise<MutationResult> {
-  const reject = (reason: RejectionReason, message: string): MutationResult => ({ seq: m.seq, id: m.id, status: 'rejected', revision, reason, message })
+async function apply(tx: ServerTx, access: Access, clientId: string, m: PushRequest['mutations'][number], revision: number, ctx: PushContext, done: Committed): Promise<MutationResult> {
   try {
     // before any read: ids and names the stores cannot hold never reach them
     assertMutation(m.ops, m.preconditions)
+    const keyList = touchedKeys(m.ops, m.preconditions)
+    const stored = await tx.getDocs(keyList.map(splitDocKey))
+    // to a mutation, a document its user cannot read is missing: a rejection tells nothing of it
+    const before = new Map<string, ServerDoc | undefined>()
+    for (const [i, k] of keyList.entries()) {
+      const d = stored[i]
+      const hidden = d?.data != null && !(await access.reads(d.realm))
+      if (hidden && m.ops.some(o => (o.type === 'create' || o.type === 'put') && docKey(o.collection, o.id) === k)) throw denied(splitDocKey(k))
+      before.set(k, hidden ? undefined : d)
+    }
+    const views = applyMutation(new Map(keyList.map(k => [k, before.get(k)?.data ?? undefined])), m.ops, m.preconditions)
+    const touched = new Map<string, Map<string, FieldMeta['kind']>>()
+    for (const op of m.ops) {
+      const k = docKey(op.collection, op.id)
+      let fields = touched.get(k)
+      if (!fields) touched.set(k, (fields = new Map()))
+      for (const [field, kind] of fieldsOf(op, before.get(k)?.data ?? undefined)) fields.set(field, kind)
+    }
+    const writes: ServerDoc[] = []
+    const moved: Committed['moved'] = []
+    const members: Array<{ userId: string; realm: string; roles: string[] }> = []
+    for (const [k, fields] of [...touched].sort(([a], [b]) => ORDER(splitDocKey(a).collection) - ORDER(splitDocKey(b).collection))) {
+      const { collection, id } = splitDocKey(k)
+      const old = before.get(k)
+      const from = old?.data ? old.realm : undefined
+      let after = views.get(k)
+      const meta = { ...(old?.fields ?? {}) }
+      if (after && after[REALM_FIELD] === undefined) {
+        // omitted on create: the writer's private realm (a Realm lives in its own)
+        after = { ...after, [REALM_FIELD]: collection === REALM_COLLECTION ? id : (from ?? ctx.userId) }
+        meta[REALM_FIELD] = { rev: revision, client: '', kind: 'overwrite' }
+      }
+      const to = after ? (after[REALM_FIELD] as string) : undefined
+      if (after) {
+        const problem = realmIssue(to) ?? builtinIssue(collection, id, after) ?? ctx.validate?.(collection, old?.data ?? undefined, after)
+        if (problem) throw new Rejected('invalid', `${collection} ${JSON.stringify(id)}: ${problem}`)
+      }
+      await authorize(tx, access, { collection, id }, from, to, views)
+      if (deepEqual(after, old?.data ?? undefined)) continue
+      for (const [field, kind] of fields) meta[field] = { rev: revision, client: clientId, kind }
+      if (from !== undefined && to !== undefined && from !== to) {
+        // a move is a delete in one realm and a create in the other: readers of the new one need it whole
+        meta[''] = { rev: revision, client: clientId, kind: 'overwrite' }
+        moved.push({ collection, id, from })
+      }
+      writes.push({ collection, id, data: after ?? null, revision, fields: meta, realm: to ?? from ?? old?.realm ?? ctx.userId })
+      if (collection === MEMBER_COLLECTION) {
+        const member = (after ?? old!.data!) as { realmId: string; userId: string; roles?: string[] }
+        members.push({ userId: member.userId, realm: member.realmId, roles: after ? (member.roles ?? []) : [] })
+      }
+      if (collection === REALM_COLLECTION && !old?.data && after) {
+        // its creator becomes its admin (a server-side write, sent back to the creator)
+        const memberKey = encodeKey(['realmId', 'userId'], { realmId: id, userId: ctx.userId })
+        const data = { realmId: id, userId: ctx.userId, roles: ['admin'] }
+        writes.push({ collection: MEMBER_COLLECTION, id: memberKey, data, revision, realm: id, fields: { '': { rev: revision, client: '', kind: 'overwrite' } } })
+        members.push({ userId: ctx.userId, realm: id, roles: ['admin'] })
+      }
+      for (const g of members) if (g.userId === ctx.userId) access.grant(g.realm, g.roles)
+    }
+    await tx.putDocs(writes)
+    for (const mv of moved) await tx.saveExit(mv.collection, mv.id, mv.from, revision)
+    for (const g of members) await tx.saveMembership(g.userId, g.realm, g.roles, revision)
+    done.written.push(...writes)
+    done.moved.push(...moved)
+    done.members.push(...members.map(g => g.userId))
+    return { seq: m.seq, id: m.id, status: 'applied', revision }
   } catch (e) {
-    if (e instanceof TidepoolError) return reject('invalid', e.message)
-    throw e
-  }
-  const keyList = touchedKeys(m.ops, m.preconditions)
-  const stored = await tx.getDocs(keyList.map(splitDocKey))
-  const before = new Map<string, ServerDoc | undefined>(keyList.map((k, i) => [k, stored[i]]))
-  let views: Map<string, Doc>
-  try {
-    views = applyMutation(new Map(keyList.map((k, i) => [k, stored[i]?.data ?? undefined])), m.ops, m.preconditions)
-  } catch (e) {
+    const reject = (reason: RejectionReason, message: string): MutationResult => ({ seq: m.seq, id: m.id, status: 'rejected', revision, reason, message })
+    if (e instanceof Rejected) return reject(e.reason, e.message)
     if (e instanceof ConditionFailedError) return e.reason === 'condition-failed' ? reject('condition-failed', `${e.collection} ${JSON.stringify(e.id)}: ${e.detail}`) : reject('not-found', e.message)
     if (e instanceof ModelAlreadyExistsError) return reject('already-exists', e.message)
     if (e instanceof TidepoolError) return reject('invalid', e.message)
     throw e
   }
-  const touched = new Map<string, Map<string, FieldMeta['kind']>>()
-  for (const op of m.ops) {
-    const k = docKey(op.collection, op.id)
-    let fields = touched.get(k)
-    if (!fields) touched.set(k, (fields = new Map()))
-    for (const [field, kind] of fieldsOf(op, before.get(k)?.data ?? undefined)) fields.set(field, kind)
+}
+
+function denied(doc: { collection: string; id: string }, why = 'permission denied'): Rejected {
+  return new Rejected('permission-denied', `${doc.collection} ${JSON.stringify(doc.id)}: ${why}`)
+}
+
+/**
+ * Whether the user may write a document that was in realm `from` (undefined:
+ * it did not exist) and is to be in realm `to` (undefined: deleted): write in
+ * both, admin for the realm's own `Realm` and `Member` documents. A new realm
+ * takes a name nobody holds; members belong to realms that exist (a private
+ * realm stays private).
+ */
+async function authorize(tx: ServerTx, access: Access, doc: { collection: string; id: string }, from: string | undefined, to: string | undefined, views: Map<string, unknown>): Promise<void> {
+  const builtin = doc.collection === REALM_COLLECTION || doc.collection === MEMBER_COLLECTION
+  const may = (realm: string) => (builtin ? access.administers(realm) : access.writes(realm))
+  if (from !== undefined && !(await may(from))) throw denied(doc, `no ${builtin ? 'admin' : 'write'} role in realm ${JSON.stringify(from)}`)
+  if (to === undefined || to === from) return
+  if (doc.collection === REALM_COLLECTION && from === undefined) {
+    if (to === PUBLIC_REALM || to === access.userId || (await tx.realmTaken(to))) throw denied(doc, `the realm ${JSON.stringify(to)} is taken`)
+    return
   }
-  const writes: ServerDoc[] = []
-  for (const [k, fields] of touched) {
-    const { collection, id } = splitDocKey(k)
-    const old = before.get(k)
-    const after = views.get(k)
-    if (after && ctx.validate) {
-      const problem = ctx.validate(collection, old?.data ?? undefined, after)
-      if (problem) return reject('invalid', `${collection} ${JSON.stringify(id)}: ${problem}`)
-    }
-    if (deepEqual(after, old?.data ?? undefined)) continue
-    const meta = { ...(old?.fields ?? {}) }
-    for (const [field, kind] of fields) meta[field] = { rev: revision, client: clientId, kind }
-    writes.push({ collection, id, data: after ?? null, revision, fields: meta })
+  if (doc.collection === MEMBER_COLLECTION && to !== PUBLIC_REALM) {
+    const realmKey = docKey(REALM_COLLECTION, to)
+    const [realm] = views.has(realmKey) ? [views.get(realmKey)] : (await tx.getDocs([{ collection: REALM_COLLECTION, id: to }])).map(d => d?.data ?? undefined)
+    if (!realm) throw denied(doc, `members belong to a realm made with a Realm document; ${JSON.stringify(to)} has none`)
   }
-  await tx.putDocs(writes)
-  written.push(...writes)
-  return { seq: m.seq, id: m.id, status: 'applied', revision }
+  if (!(await may(to))) throw denied(doc, `no ${builtin ? 'admin' : 'write'} role in realm ${JSON.stringify(to)}`)
+}
+
+/** What the built-in models require beyond their schemas (a server without models still checks it). */
+function builtinIssue(collection: string, id: string, doc: JsonObject): string | undefined {
+  if (collection === REALM_COLLECTION) {
+    if (doc[REALM_FIELD] !== id) return 'a Realm lives in its own realm (realmId equals id)'
+    if (doc.name !== undefined && typeof doc.name !== 'string') return 'name must be a string'
+  }
+  if (collection === MEMBER_COLLECTION) {
+    if (typeof doc.userId !== 'string' || doc.userId === '') return 'userId must be a non-empty string'
+    if (encodeKey(['realmId', 'userId'], { realmId: doc[REALM_FIELD], userId: doc.userId }) !== id) return 'a Member is keyed by its realmId and userId'
+    if (!Array.isArray(doc.roles) || !doc.roles.every(r => (ROLES as readonly unknown[]).includes(r))) return `roles must be a list of ${ROLES.join(', ')}`
+  }
+  return undefined
 }
 
 /** The fields an op changes, and how ('' is the document's existence). */

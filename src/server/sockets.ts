@@ -1,8 +1,12 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
+import type { DocumentChange } from '../core/changes.js'
+import { PUBLIC_REALM } from '../core/realms.js'
 import { PROTOCOL_VERSION, type Poke } from '../protocol/messages.js'
 import type { Identity } from './auth.js'
+import type { Committed } from './push.js'
+import type { ServerDoc, ServerStore } from './store.js'
 
 /** Pokes carry a push's changes when they are at most this big. */
 export const INLINE_POKE_BYTES = 16 * 1024
@@ -10,22 +14,35 @@ export const INLINE_POKE_BYTES = 16 * 1024
 /** Close codes a client sees: it reconnects (with a fresh token) and pulls what it missed. */
 const TOKEN_EXPIRED = 4001
 
+/** What one user's sockets hear: the realms the user reads by membership (undefined while they are read). */
+interface Listener {
+  sockets: Set<WebSocket>
+  realms: Set<string> | undefined
+  /** Bumped on every reload, so an older answer never replaces a newer one. */
+  loads: number
+}
+
 /**
  * The poke sockets: one WebSocket per client (the sync leader), opened with
- * a token and closed when the token expires, and closed when the client
- * reads too slowly for its unsent data to stay under `bufferLimit` bytes, so
- * a stalled consumer costs the server a bounded amount of memory. A client
- * whose socket closes reconnects and pulls, so it loses nothing.
+ * a token, renewed by an `auth` message with the next one, and closed when
+ * the token expires; closed too when the client reads too slowly for its
+ * unsent data to stay under `bufferLimit` bytes, so a stalled consumer costs
+ * the server a bounded amount of memory. A client whose socket closes
+ * reconnects and pulls, so it loses nothing. A commit pokes only the users
+ * who read a realm it touched, and the changes it carries are those each
+ * user may read.
  */
 export class PokeSockets {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 })
-  private readonly open = new Map<WebSocket, ReturnType<typeof setTimeout> | undefined>()
+  private readonly open = new Map<WebSocket, { userId: string; expiry: ReturnType<typeof setTimeout> | undefined }>()
+  private readonly users = new Map<string, Listener>()
   /** Sockets closed because they read too slowly, since the server started. */
   dropped = 0
 
   constructor(
     private readonly authenticate: (token: string | undefined) => Promise<Identity>,
-    private readonly revision: () => Promise<number>,
+    private readonly store: ServerStore,
+    private readonly admins: ReadonlySet<string>,
     private readonly bufferLimit: number,
   ) {}
 
@@ -47,19 +64,19 @@ export class PokeSockets {
     this.authenticate(url.searchParams.get('token') ?? undefined).then(
       identity =>
         this.wss.handleUpgrade(req, socket, head, ws => {
-          const left = identity.expires === undefined ? undefined : identity.expires - Date.now()
-          if (left !== undefined && left <= 0) return ws.close(TOKEN_EXPIRED, 'token expired')
-          // a timer per socket, for as long as the token lasts (at most a timer's range)
-          const expiry = left === undefined ? undefined : setTimeout(() => ws.close(TOKEN_EXPIRED, 'token expired'), Math.min(left, 2 ** 31 - 1))
-          this.open.set(ws, expiry)
+          if (!this.expireAt(ws, identity)) return
+          const listener = this.listener(identity.userId)
+          listener.sockets.add(ws)
           const forget = () => {
-            clearTimeout(this.open.get(ws))
+            clearTimeout(this.open.get(ws)?.expiry)
             this.open.delete(ws)
+            listener.sockets.delete(ws)
+            if (listener.sockets.size === 0 && this.users.get(identity.userId) === listener) this.users.delete(identity.userId)
           }
           ws.on('close', forget)
           ws.on('error', forget)
-          // messages from clients are not part of the protocol yet: ignore them
-          void this.revision().then(revision => this.send(ws, JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision } satisfies Poke)))
+          ws.on('message', data => this.received(ws, identity.userId, String(data)))
+          void this.store.revision().then(revision => this.send(ws, JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision } satisfies Poke)))
         }),
       () => {
         socket.write('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n')
@@ -68,10 +85,102 @@ export class PokeSockets {
     )
   }
 
-  /** Tells every socket of a commit at `revision` (with its changes, when small). */
-  poke(revision: number, inline?: Poke['inline']): void {
-    const message = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision, ...(inline ? { inline } : {}) } satisfies Poke)
-    for (const ws of this.open.keys()) this.send(ws, message)
+  /** Keeps `ws` open until `identity`'s token expires; false when it has already. */
+  private expireAt(ws: WebSocket, identity: Identity): boolean {
+    clearTimeout(this.open.get(ws)?.expiry)
+    const left = identity.expires === undefined ? undefined : identity.expires - Date.now()
+    if (left !== undefined && left <= 0) {
+      ws.close(TOKEN_EXPIRED, 'token expired')
+      return false
+    }
+    // a timer per socket, for as long as the token lasts (at most a timer's range)
+    const expiry = left === undefined ? undefined : setTimeout(() => ws.close(TOKEN_EXPIRED, 'token expired'), Math.min(left, 2 ** 31 - 1))
+    this.open.set(ws, { userId: identity.userId, expiry })
+    return true
+  }
+
+  /** The one message a client sends: `{ type: 'auth', token }`, the next token of the same user before this one expires. */
+  private received(ws: WebSocket, userId: string, text: string): void {
+    let message: unknown
+    try {
+      message = JSON.parse(text)
+    } catch {
+      return
+    }
+    const token = (message as { type?: unknown; token?: unknown }).token
+    if ((message as { type?: unknown }).type !== 'auth' || typeof token !== 'string') return
+    this.authenticate(token).then(
+      identity => {
+        if (identity.userId !== userId) ws.close(TOKEN_EXPIRED, 'token of another user')
+        else if (this.open.has(ws)) this.expireAt(ws, identity)
+      },
+      () => ws.close(TOKEN_EXPIRED, 'token refused'),
+    )
+  }
+
+  private listener(userId: string): Listener {
+    let l = this.users.get(userId)
+    if (!l) {
+      l = { sockets: new Set(), realms: undefined, loads: 0 }
+      this.users.set(userId, l)
+      this.reload(userId, l)
+    }
+    return l
+  }
+
+  private reload(userId: string, l: Listener): void {
+    const load = ++l.loads
+    l.realms = undefined
+    this.store.memberRealms(userId).then(
+      realms => {
+        if (l.loads === load) l.realms = new Set(realms)
+      },
+      () => undefined,
+    )
+  }
+
+  /** Whether `userId` reads `realm`; undefined while their memberships are being read. */
+  private reads(userId: string, l: Listener, realm: string): boolean | undefined {
+    if (this.admins.has(userId) || realm === userId || realm === PUBLIC_REALM) return true
+    return l.realms?.has(realm)
+  }
+
+  /**
+   * Tells the sockets of every user who reads a realm the commit touched
+   * (or whose memberships it changed) of its revision, with the changes they
+   * may read when those are small and need nothing but applying.
+   */
+  poke(c: Committed, from: string): void {
+    const members = new Set(c.members)
+    for (const u of members) {
+      const l = this.users.get(u)
+      if (l) this.reload(u, l)
+    }
+    const moved = new Map(c.moved.map(m => [`${m.collection}\0${m.id}`, m.from]))
+    for (const [userId, l] of this.users) {
+      const readable: ServerDoc[] = []
+      let touched = members.has(userId)
+      // a document that left this user's realms is an eviction: that takes a pull
+      let whole = !touched && l.realms !== undefined
+      for (const d of c.written) {
+        const reads = this.reads(userId, l, d.realm)
+        const left = moved.get(`${d.collection}\0${d.id}`)
+        const readBefore = left !== undefined && this.reads(userId, l, left)
+        if (reads || readBefore || reads === undefined) touched = true
+        if (reads) readable.push(d)
+        else if (readBefore || reads === undefined) whole = false
+      }
+      if (!touched) continue
+      let message = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision: c.last } satisfies Poke)
+      if (whole) {
+        const changes: DocumentChange[] = readable.map(d =>
+          d.data === null ? { collection: d.collection, id: d.id, revision: d.revision, deleted: true } : { collection: d.collection, id: d.id, revision: d.revision, doc: d.data },
+        )
+        const withInline = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision: c.last, inline: { base: c.first - 1, from, changes } } satisfies Poke)
+        if (withInline.length <= INLINE_POKE_BYTES) message = withInline
+      }
+      for (const ws of l.sockets) this.send(ws, message)
+    }
   }
 
   private send(ws: WebSocket, message: string): void {

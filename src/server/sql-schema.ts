@@ -15,6 +15,14 @@ const MIGRATIONS: Array<(d: SqlDialect) => string> = [
    CREATE INDEX tp_results_revision ON tp_results (client_id, revision);
    CREATE TABLE tp_docs (collection TEXT NOT NULL, id TEXT NOT NULL, data TEXT, revision ${d.integer} NOT NULL, fields TEXT NOT NULL, PRIMARY KEY (collection, id))${d.keyedTable};
    CREATE INDEX tp_docs_revision ON tp_docs (revision);`,
+  // realms: documents written before them were everyone's, so they move to the realm everyone reads
+  d => `ALTER TABLE tp_docs ADD COLUMN realm TEXT NOT NULL DEFAULT 'public';
+   CREATE INDEX tp_docs_realm ON tp_docs (realm, revision);
+   CREATE INDEX tp_clients_user ON tp_clients (user_id);
+   CREATE TABLE tp_members (user_id TEXT NOT NULL, realm TEXT NOT NULL, roles TEXT NOT NULL, reads INTEGER NOT NULL, read_since ${d.integer} NOT NULL, changed ${d.integer} NOT NULL, PRIMARY KEY (user_id, realm))${d.keyedTable};
+   CREATE INDEX tp_members_realm ON tp_members (realm);
+   CREATE TABLE tp_exits (collection TEXT NOT NULL, id TEXT NOT NULL, realm TEXT NOT NULL, revision ${d.integer} NOT NULL, PRIMARY KEY (collection, id, realm))${d.keyedTable};
+   CREATE INDEX tp_exits_realm ON tp_exits (realm, revision);`,
 ]
 
 /** Brings the schema up to this server's version, all in one transaction, or refuses a database a newer server wrote. */

@@ -1,9 +1,10 @@
 import { StorageError } from '../core/errors.js'
 import type { MutationResult } from '../protocol/messages.js'
-import type { SqlDriver, SqlRunner } from './sql-driver.js'
+import { PUBLIC_REALM } from '../core/realms.js'
+import type { SqlDriver, SqlRow, SqlRunner, SqlValue } from './sql-driver.js'
 import { migrate } from './sql-schema.js'
 import { DOC_COLUMNS, SqlServerTx, toDoc } from './sql-tx.js'
-import { page, type PullData, type ServerStore, type ServerTx } from './store.js'
+import { page, type PullData, type ServerStore, type ServerTx, type Viewer } from './store.js'
 
 /**
  * A server store over any SQL driver. The driver is loaded at `open()`, so a
@@ -35,20 +36,50 @@ export class SqlServerStore implements ServerStore {
     return driver.write(sql => fn(new SqlServerTx(sql, driver.dialect)))
   }
 
-  async pull(clientId: string, since: number, limit: number): Promise<PullData> {
+  async pull(clientId: string, since: number, limit: number, viewer: Viewer): Promise<PullData> {
     const driver = this.opened()
-    // one snapshot: the revision and the changes up to it agree
+    const doc = (r: SqlRow) => toDoc(driver.dialect, r)
+    // one snapshot: the revision, the memberships and the changes up to it agree
     return driver.read(async sql => {
       const current = await revisionOf(sql)
-      const rows = (await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE revision > ? ORDER BY revision LIMIT ?`, [since, limit + 1])).map(r => toDoc(driver.dialect, r))
+      const [bound] = await sql.query('SELECT user_id FROM tp_clients WHERE client_id = ?', [clientId])
+      const owner = bound?.user_id as string | undefined
+      // realms read since before `since` send their changes; realms joined after it come whole
+      const { userId, everything } = viewer
+      const own = [userId, PUBLIC_REALM]
+      const held = everything ? '1 = 1' : `(realm IN (?, ?) OR realm IN (SELECT realm FROM tp_members WHERE user_id = ? AND reads = 1 AND read_since <= ?))`
+      const heldParams: SqlValue[] = everything ? [] : [...own, userId, since]
+      const rows = (await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE revision > ? AND ${held} ORDER BY revision LIMIT ?`, [since, ...heldParams, limit + 1])).map(doc)
       const { rows: firstRows, revision, more } = page(rows, limit, current)
       // a single commit bigger than a page comes whole
-      const docs = more && firstRows.length === 0 ? (await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE revision = ?`, [revision])).map(r => toDoc(driver.dialect, r)) : firstRows
+      const docs = more && firstRows.length === 0 ? (await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE revision = ? AND ${held}`, [revision, ...heldParams])).map(doc) : firstRows
       const results = (await sql.query('SELECT result FROM tp_results WHERE client_id = ? AND revision > ? AND revision <= ? ORDER BY seq', [clientId, since, revision])).map(
         r => JSON.parse(r.result as string) as MutationResult,
       )
-      return { revision, docs, results, more }
+      if (everything) return { revision, docs, joined: [], left: [], lost: [], results, more, owner }
+      const joined = (
+        await sql.query(
+          `SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (SELECT realm FROM tp_members WHERE user_id = ? AND reads = 1 AND read_since > ? AND realm NOT IN (?, ?))
+           AND (data IS NOT NULL OR revision > ?)`,
+          [userId, since, ...own, since],
+        )
+      ).map(doc)
+      const readable = `IN (?, ?) OR %.realm IN (SELECT realm FROM tp_members WHERE user_id = ? AND reads = 1)`
+      const left = (
+        await sql.query(
+          `SELECT e.collection, e.id, e.revision FROM tp_exits e JOIN tp_docs d ON d.collection = e.collection AND d.id = e.id
+           WHERE e.revision > ? AND e.revision <= ? AND (e.realm ${readable.replace('%', 'e')}) AND NOT (d.realm ${readable.replace('%', 'd')})`,
+          [since, revision, ...own, userId, ...own, userId],
+        )
+      ).map(r => ({ collection: r.collection as string, id: driver.dialect.loadId(r.id as string), revision: Number(r.revision) }))
+      const lost = (await sql.query('SELECT realm FROM tp_members WHERE user_id = ? AND reads = 0 AND changed > ? AND realm NOT IN (?, ?)', [userId, since, ...own])).map(r => r.realm as string)
+      return { revision, docs, joined, left, lost, results, more, owner }
     })
+  }
+
+  async memberRealms(userId: string): Promise<string[]> {
+    const rows = await this.opened().read(sql => sql.query('SELECT realm FROM tp_members WHERE user_id = ? AND reads = 1', [userId]))
+    return rows.map(r => r.realm as string)
   }
 
   async revision(): Promise<number> {

@@ -1,5 +1,6 @@
 import type { JsonObject } from '../core/json.js'
 import { docKey } from '../core/key.js'
+import { canRead, REALM_FIELD } from '../core/realms.js'
 import type { MutationResult } from '../protocol/messages.js'
 import type { SqlDialect, SqlRow, SqlRunner, SqlValue } from './sql-driver.js'
 import type { ClientRow, FieldMeta, ServerDoc, ServerTx } from './store.js'
@@ -7,15 +8,20 @@ import type { ClientRow, FieldMeta, ServerDoc, ServerTx } from './store.js'
 /** Below the lowest limit on bound parameters either engine has had (SQLite's old 999). */
 const MAX_PARAMS = 999
 
-export const DOC_COLUMNS = 'collection, id, data, revision, fields'
+export const DOC_COLUMNS = 'collection, id, data, revision, fields, realm'
 
 export function toDoc(d: SqlDialect, r: SqlRow): ServerDoc {
+  const realm = r.realm as string
+  let data = r.data === null ? null : (JSON.parse(r.data as string) as JsonObject)
+  // written before realms: the column says where it lives
+  if (data && typeof data[REALM_FIELD] !== 'string') data = { ...data, [REALM_FIELD]: realm }
   return {
     collection: r.collection as string,
     id: d.loadId(r.id as string),
-    data: r.data === null ? null : (JSON.parse(r.data as string) as JsonObject),
+    data,
     revision: Number(r.revision),
     fields: JSON.parse(r.fields as string) as Record<string, FieldMeta>,
+    realm,
   }
 }
 
@@ -73,13 +79,49 @@ export class SqlServerTx implements ServerTx {
 
   async putDocs(docs: readonly ServerDoc[]): Promise<void> {
     for (const chunk of chunks(docs, 5)) {
-      const params = chunk.flatMap((d): SqlValue[] => [d.collection, this.dialect.storeId(d.id), d.data === null ? null : JSON.stringify(d.data), d.revision, JSON.stringify(d.fields)])
+      const params = chunk.flatMap((d): SqlValue[] => [d.collection, this.dialect.storeId(d.id), d.data === null ? null : JSON.stringify(d.data), d.revision, JSON.stringify(d.fields), d.realm])
       await this.sql.query(
-        `INSERT INTO tp_docs (${DOC_COLUMNS}) VALUES ${tuples(chunk.length, 5)}
-         ON CONFLICT (collection, id) DO UPDATE SET data = excluded.data, revision = excluded.revision, fields = excluded.fields`,
+        `INSERT INTO tp_docs (${DOC_COLUMNS}) VALUES ${tuples(chunk.length, 6)}
+         ON CONFLICT (collection, id) DO UPDATE SET data = excluded.data, revision = excluded.revision, fields = excluded.fields, realm = excluded.realm`,
         params,
       )
     }
+  }
+
+  async memberships(userId: string, realms: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>()
+    for (const chunk of chunks(realms, 1)) {
+      const rows = await this.sql.query(`SELECT realm, roles FROM tp_members WHERE user_id = ? AND realm IN (${chunk.map(() => '?').join(', ')})`, [userId, ...chunk])
+      for (const r of rows) out.set(r.realm as string, JSON.parse(r.roles as string) as string[])
+    }
+    return out
+  }
+
+  async saveMembership(userId: string, realm: string, roles: readonly string[], revision: number): Promise<void> {
+    const reads = canRead(roles) ? 1 : 0
+    // read_since moves only when reading begins: the realm is then fetched from the start
+    await this.sql.query(
+      `INSERT INTO tp_members (user_id, realm, roles, reads, read_since, changed) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, realm) DO UPDATE SET roles = excluded.roles, reads = excluded.reads, changed = excluded.changed,
+         read_since = CASE WHEN tp_members.reads = 1 AND excluded.reads = 1 THEN tp_members.read_since ELSE excluded.read_since END`,
+      [userId, realm, JSON.stringify(roles), reads, revision, revision],
+    )
+  }
+
+  async saveExit(collection: string, id: string, realm: string, revision: number): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO tp_exits (collection, id, realm, revision) VALUES (?, ?, ?, ?)
+       ON CONFLICT (collection, id, realm) DO UPDATE SET revision = excluded.revision`,
+      [collection, this.dialect.storeId(id), realm, revision],
+    )
+  }
+
+  async realmTaken(realm: string): Promise<boolean> {
+    const rows = await this.sql.query(
+      `SELECT 1 AS x FROM tp_docs WHERE realm = ? UNION ALL SELECT 1 FROM tp_members WHERE realm = ? UNION ALL SELECT 1 FROM tp_clients WHERE user_id = ? LIMIT 1`,
+      [realm, realm, realm],
+    )
+    return rows.length > 0
   }
 }
 

@@ -18,6 +18,8 @@ export interface ServerDoc {
   id: string
   /** null: deleted (a tombstone, so pulls learn of the delete). */
   data: JsonObject | null
+  /** The realm the document lives in (a tombstone: the realm it was deleted in). */
+  realm: string
   revision: number
   fields: Record<string, FieldMeta>
 }
@@ -49,12 +51,34 @@ export interface ServerTx {
   saveResult(clientId: string, result: MutationResult): Promise<void>
   getDocs(keys: ReadonlyArray<{ collection: string; id: string }>): Promise<Array<ServerDoc | undefined>>
   putDocs(docs: readonly ServerDoc[]): Promise<void>
+  /** The roles `userId` holds by `Member` documents, in each of `realms` that has one. */
+  memberships(userId: string, realms: readonly string[]): Promise<Map<string, string[]>>
+  /** Records the roles a `Member` document gives `userId` in `realm` (none: removed) as of `revision`. */
+  saveMembership(userId: string, realm: string, roles: readonly string[], revision: number): Promise<void>
+  /** Records that a document left `realm` at `revision`, so that its readers evict it. */
+  saveExit(collection: string, id: string, realm: string, revision: number): Promise<void>
+  /** Whether `realm` holds documents or members, or names a user the server has seen: a realm nobody may claim. */
+  realmTaken(realm: string): Promise<boolean>
+}
+
+/** Whose pull it is: the user, and whether they read every realm (a server admin). */
+export interface Viewer {
+  userId: string
+  everything: boolean
 }
 
 export interface PullData {
   revision: number
-  /** Documents changed after `since`, tombstones included. */
+  /** Documents changed after `since` in realms the viewer could already read then, tombstones included. */
   docs: ServerDoc[]
+  /** Every document (and tombstones after `since`) of the realms the viewer came to read after `since`: fetched from the start. */
+  joined: ServerDoc[]
+  /** Documents that moved out of the viewer's realms after `since`, up to `revision`. */
+  left: Array<{ collection: string; id: string; revision: number }>
+  /** Realms the viewer could read before and can no longer. */
+  lost: string[]
+  /** The user the client id is bound to (undefined: the client never pushed). */
+  owner: string | undefined
   /** The client's mutation outcomes recorded after `since` (up to `revision`). */
   results: MutationResult[]
   /** More changes follow `revision`: pull again from it. */
@@ -82,14 +106,18 @@ export interface ServerStore {
   open(): Promise<void>
   transaction<T>(fn: (tx: ServerTx) => Promise<T>): Promise<T>
   /**
-   * Documents changed after `since`, in revision order, at most about `limit`
-   * of them: a page ends at a revision boundary (`revision` then is the last
-   * revision included, and `more` is true), so no commit is split.
+   * What `viewer` may read of the changes after `since`: documents in
+   * revision order, at most about `limit` of them (a page ends at a revision
+   * boundary: `revision` then is the last revision included, and `more` is
+   * true, so no commit is split), whole realms the viewer joined, and what
+   * left the viewer's realms.
    */
-  pull(clientId: string, since: number, limit: number): Promise<PullData>
+  pull(clientId: string, since: number, limit: number, viewer: Viewer): Promise<PullData>
+  /** The realms `userId` reads through `Member` documents (besides their own and the public one). */
+  memberRealms(userId: string): Promise<string[]>
   revision(): Promise<number>
   close(): Promise<void>
 }
 
 /** The schema version of the server's own tables; migrations run up to it at open. */
-export const SERVER_SCHEMA_VERSION = 1
+export const SERVER_SCHEMA_VERSION = 2

@@ -1,4 +1,8 @@
-import type { PulledChanges } from '../core/changes.js'
+import type { Doc } from '../core/apply.js'
+import type { Eviction, PulledChanges, RejectionReason } from '../core/changes.js'
+import { WrongUserError } from '../core/errors.js'
+import { REALM_FIELD } from '../core/realms.js'
+import type { WriteScope } from '../replica/write-scope.js'
 import { opsByDoc } from '../core/commit.js'
 import { docKey } from '../core/key.js'
 import type { Mutation } from '../core/mutation.js'
@@ -15,10 +19,11 @@ import { rebase } from './rebase.js'
  * A pull made `since` a revision the replica has moved past meanwhile (by
  * another tab's pull) is stale and changes nothing.
  */
-export function applyPull(replica: Replica, res: PulledChanges, since?: number, placeholders: readonly Mutation[] = []): Promise<{ acked: Mutation[]; rejected: Rejection[]; stale: boolean }> {
+export function applyPull(replica: Replica, res: PulledChanges & { user?: string }, since?: number, options: PullOptions = {}): Promise<{ acked: Mutation[]; rejected: Rejection[]; stale: boolean }> {
   return replica.transact('pull', async scope => {
     const head = await scope.head()
     if (since !== undefined && head.pulledRevision !== since) return { acked: [], rejected: [], stale: true }
+    if (res.user !== undefined && head.userId !== undefined && head.userId !== res.user) throw new WrongUserError(head.userId, res.user)
     const outbox = await scope.outbox()
     const bySeq = new Map(outbox.map(m => [m.seq, m]))
     const acked: Mutation[] = []
@@ -27,16 +32,26 @@ export function applyPull(replica: Replica, res: PulledChanges, since?: number, 
       const m = bySeq.get(r.seq)
       if (!m || m.id !== r.id) continue
       if (r.status === 'applied') acked.push(m)
-      else rejected.push({ id: m.id, mutation: m, reason: r.reason, message: r.message, collections: [...new Set(m.ops.map(o => o.collection))], at: Date.now() })
+      else rejected.push(rejection(m, r.reason, r.message))
     }
     const done = new Set([...acked.map(m => m.seq), ...rejected.map(r => r.mutation.seq)])
+    const evicted = await evictedKeys(scope, res.evict)
+    // a pending write on a document its user can no longer read: refused here, if the server has not seen it yet
+    const placeholders = [...(options.placeholders ?? [])]
+    for (const m of outbox) {
+      if (done.has(m.seq) || m.seq <= (options.sentUpTo ?? Infinity) || !m.ops.some(o => evicted.has(docKey(o.collection, o.id)))) continue
+      rejected.push(rejection(m, 'permission-denied', 'the user can no longer read a document it writes (access was revoked, or the document moved)'))
+      placeholders.push(placeholder(m))
+      done.add(m.seq)
+    }
     const changeByKey = new Map(res.changes.map(c => [docKey(c.collection, c.id), c]))
     const ackedOps = opsByDoc(acked)
     const pendingOps = opsByDoc(outbox.filter(m => !done.has(m.seq)))
-    const keyList = [...new Set([...changeByKey.keys(), ...ackedOps.keys(), ...opsByDoc(rejected.map(r => r.mutation)).keys()])]
+    const keyList = [...new Set([...changeByKey.keys(), ...ackedOps.keys(), ...opsByDoc(rejected.map(r => r.mutation)).keys(), ...evicted])]
     const records = await scope.records(keyList)
     keyList.forEach((k, i) => {
       const old = records[i]
+      if (evicted.has(k)) return scope.writeRecord(k, old, undefined)
       const change = changeByKey.get(k)
       const next = rebase(old?.base, ackedOps.get(k), change, pendingOps.get(k))
       const record: DocRecord = { base: next.base, rev: change?.revision ?? old?.rev ?? 0, ...(next.seq !== undefined ? { view: next.view ?? null, seq: next.seq } : {}) }
@@ -46,9 +61,41 @@ export function applyPull(replica: Replica, res: PulledChanges, since?: number, 
     // in the same transaction: a placeholder takes a rejected mutation's place in the queue
     for (const m of placeholders) scope.putOutbox(m)
     for (const r of rejected) scope.reject(r)
-    scope.setHead({ ...head, pulledRevision: res.revision })
+    scope.setHead({ ...head, pulledRevision: res.revision, ...(res.user !== undefined ? { userId: res.user } : {}) })
     return { acked, rejected, stale: false }
   })
+}
+
+export interface PullOptions {
+  /** Empty mutations that take the place of rejected ones in the outbox (see `rejectLocally`). */
+  placeholders?: readonly Mutation[]
+  /**
+   * The last sequence number the server may have seen. A pending mutation
+   * after it that writes an evicted document is rejected here; one the
+   * server may have seen waits for the server's answer. Default: all.
+   */
+  sentUpTo?: number
+}
+
+function rejection(m: Mutation, reason: RejectionReason, message: string): Rejection {
+  return { id: m.id, mutation: m, reason, message, collections: [...new Set(m.ops.map(o => o.collection))], at: Date.now() }
+}
+
+/** An empty mutation in `m`'s place, so the server's count of this client's mutations goes on without a gap. */
+function placeholder(m: Mutation): Mutation {
+  return { ...m, id: globalThis.crypto.randomUUID(), ops: [], preconditions: [] }
+}
+
+/** The documents an eviction names: those it lists, and every one in (or pending into) a lost realm. */
+async function evictedKeys(scope: WriteScope, evict: Eviction | undefined): Promise<Set<string>> {
+  const keys = new Set((evict?.docs ?? []).map(d => docKey(d.collection, d.id)))
+  if (!evict?.realms.length) return keys
+  const lost = new Set(evict.realms)
+  for (const [k, r] of await scope.allRecords()) {
+    const inLost = (d: Doc | null | undefined) => d != null && lost.has(d[REALM_FIELD] as string)
+    if (inLost(r.base) || inLost(r.view)) keys.add(k)
+  }
+  return keys
 }
 
 /**
@@ -75,11 +122,11 @@ export function renumber(replica: Replica): Promise<void> {
  * every time.
  */
 export async function rejectLocally(replica: Replica, m: Mutation, message: string): Promise<Rejection[]> {
-  const placeholder: Mutation = { ...m, id: globalThis.crypto.randomUUID(), ops: [], preconditions: [] }
+  const instead = placeholder(m)
   for (;;) {
     const since = (await replica.head()).pulledRevision
     const result = { seq: m.seq, id: m.id, status: 'rejected' as const, revision: since, reason: 'invalid' as const, message }
-    const applied = await applyPull(replica, { revision: since, changes: [], results: [result] }, since, [placeholder])
+    const applied = await applyPull(replica, { revision: since, changes: [], results: [result] }, since, { placeholders: [instead] })
     // another tab pulled in between: once more, from where it left the replica
     if (!applied.stale) return applied.rejected
   }

@@ -1,5 +1,5 @@
 import type { MutationResult, Rejection } from '../core/changes.js'
-import { ClosedError, HttpError } from '../core/errors.js'
+import { ClosedError, HttpError, WrongUserError } from '../core/errors.js'
 import type { Mutation } from '../core/mutation.js'
 import { RoundLoop } from '../core/round-loop.js'
 import { Listeners, StatusHub, Waiters } from '../core/status-hub.js'
@@ -10,6 +10,7 @@ import type { Replica } from '../replica/replica.js'
 import { applyPull, rejectLocally, renumber } from './apply-pull.js'
 import type { Sync } from './index.js'
 import { PokeSocket, type SocketFactory } from './pokes.js'
+import { tokenClaims } from './tokens.js'
 import type { Transport } from './transport.js'
 
 /** A push stays well under the server's message limit. */
@@ -78,6 +79,8 @@ export class SyncEngine implements Sync {
   private inline: Poke[] = []
   private readonly stops: Array<() => void> = []
   private stopped = false
+  /** The last sequence number a push may have carried to the server (pushes elsewhere: all of them). */
+  private sentUpTo = Infinity
 
   readonly leader = true
 
@@ -140,7 +143,13 @@ export class SyncEngine implements Sync {
     globalThis.addEventListener?.('online', online)
     this.stops.push(() => globalThis.removeEventListener?.('online', online))
     if (this.options.socket) {
-      this.socket = new PokeSocket(this.options.socket, () => this.transport.socketUrl(), { onPoke: p => this.poked(p), onOpen: () => this.loop.kick() }, this.options.maxBackoff ?? 30_000)
+      this.socket = new PokeSocket(
+        this.options.socket,
+        () => this.transport.socketUrl(),
+        { onPoke: p => this.poked(p), onOpen: () => this.loop.kick() },
+        this.options.maxBackoff ?? 30_000,
+        this.transport.tokens,
+      )
       this.socket.start()
     }
     this.loop.kick()
@@ -190,6 +199,12 @@ export class SyncEngine implements Sync {
   private async round(): Promise<void> {
     // another tab or worker may have taken a new client id
     if (this.replica.shared) await this.replica.refreshClientId()
+    // a replica belongs to one user: another user's token pushes none of its writes
+    const owner = this.replica.userId
+    // nobody's yet, or signed out (perhaps in another tab): ask the app whose token it is now
+    if (owner === undefined) this.transport.tokens?.forget()
+    const sub = owner !== undefined && this.transport.tokens ? tokenClaims(await this.transport.tokens.get()).sub : undefined
+    if (owner !== undefined && sub !== undefined && sub !== owner) throw new WrongUserError(owner, sub)
     const pushed = this.options.pushVia ? await this.delegatePush() : await this.push()
     // pokes that carry their changes and continue exactly from what this replica has: no pull needed
     if (!pushed && (await this.applyInline())) return
@@ -197,6 +212,7 @@ export class SyncEngine implements Sync {
   }
 
   private async delegatePush(): Promise<boolean> {
+    this.sentUpTo = Infinity
     const pending = await this.replica.pendingCount()
     if (pending) this.options.pushVia!()
     this.hub.set({ pending })
@@ -212,6 +228,7 @@ export class SyncEngine implements Sync {
    */
   private async push(): Promise<boolean> {
     let outbox = await this.replica.outbox()
+    this.sentUpTo = outbox.at(-1)?.seq ?? 0
     let from = 0
     let pushedAny = false
     let single = false
@@ -236,6 +253,7 @@ export class SyncEngine implements Sync {
         continue
       }
       this.announced = Math.max(this.announced, res.revision)
+      if (res.user !== undefined) await this.replica.claimUser(res.user)
       if (res.stopped?.reason === 'client-diverged') {
         await renumber(this.replica)
         outbox = await this.replica.outbox()
@@ -258,7 +276,7 @@ export class SyncEngine implements Sync {
     do {
       const since = (await this.replica.head()).pulledRevision
       pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId: this.replica.clientId, since })
-      const applied = await applyPull(this.replica, pulled, since)
+      const applied = await applyPull(this.replica, pulled, since, { sentUpTo: this.sentUpTo })
       stale = applied.stale
       acked.push(...applied.acked)
       rejected.push(...applied.rejected)

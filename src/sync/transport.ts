@@ -1,22 +1,21 @@
 import { HttpError } from '../core/errors.js'
 import type { ErrorResponse, PullRequest, PullResponse, PushRequest, PushResponse } from '../protocol/messages.js'
+import { TokenSource } from './tokens.js'
 
 export interface Transport {
   push(req: PushRequest): Promise<PushResponse>
   pull(req: PullRequest): Promise<PullResponse>
   /** The WebSocket URL for pokes, with the current token. */
   socketUrl(): Promise<string>
+  /** The tokens requests carry, for a socket to renew its own before they expire (none: no auth). */
+  readonly tokens?: TokenSource
 }
 
-/** HTTP via fetch. `token` is asked again after a 401, once per request. */
+/** HTTP via fetch. `token` is asked again shortly before the token expires, and after a 401 (once per request). */
 export function httpTransport(url: string, token?: () => string | Promise<string>, timeoutMs = 30_000): Transport {
   const base = url.replace(/\/+$/, '')
-  let current: string | undefined
-  const bearer = async (fresh: boolean) => {
-    if (!token) return undefined
-    if (fresh || current === undefined) current = await token()
-    return current
-  }
+  const tokens = token ? new TokenSource(token) : undefined
+  const bearer = (fresh: boolean) => tokens?.get(fresh)
   async function post<T>(path: string, body: unknown): Promise<T> {
     let retriedReset = false
     for (let attempt = 0; ; attempt++) {
@@ -56,9 +55,9 @@ export function httpTransport(url: string, token?: () => string | Promise<string
   return {
     push: req => post<PushResponse>('/v1/push', req),
     pull: req => post<PullResponse>('/v1/pull', req),
+    ...(tokens ? { tokens } : {}),
     async socketUrl() {
-      // a socket lives as long as its token: each one opens with a fresh token (the server closes it at expiry)
-      const t = await bearer(true)
+      const t = await bearer(false)
       return `${base.replace(/^http/, 'ws')}/v1/socket${t ? `?token=${encodeURIComponent(t)}` : ''}`
     },
   }

@@ -4,7 +4,7 @@ import type { Mutation, Op } from '../core/mutation.js'
 import { PROTOCOL_VERSION, type PullRequest, type PushRequest } from '../protocol/messages.js'
 import { pull } from '../server/pull.js'
 import { push, type PushContext } from '../server/push.js'
-import type { ServerStore } from '../server/store.js'
+import type { ServerStore, Viewer } from '../server/store.js'
 import type { TestApi } from './api.js'
 
 /** How the suite gets a fresh, empty store: `again()` is a new store object over the same data (a restart). */
@@ -15,10 +15,13 @@ export interface ServerStoreFactory {
 
 type PushMutation = PushRequest['mutations'][number]
 
-const ctx: PushContext = { userId: 'ann', minSchemaVersion: 1 }
+const ctx: PushContext = { userId: 'ann', admin: false, minSchemaVersion: 1 }
+/** The pulls below are ann's: she reads her own realm, where her documents go. */
+const ann: Viewer = { userId: 'ann', everything: false }
 const req = (clientId: string, mutations: PushRequest['mutations']): PushRequest => ({ type: 'push', v: PROTOCOL_VERSION, clientId, mutations })
 const pullReq = (clientId: string, since: number): PullRequest => ({ type: 'pull', v: PROTOCOL_VERSION, clientId, since })
-const create = (id: string, data: object): Op => ({ type: 'create', collection: 'Todo', id, data: { id, ...data } })
+// as a client that knows its user writes them: in that user's private realm
+const create = (id: string, data: object): Op => ({ type: 'create', collection: 'Todo', id, data: { id, realmId: 'ann', ...data } })
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
 /**
@@ -77,8 +80,8 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
       )
       const again = await push(store, req('c1', [m1, m2]), ctx)
       assert.deepStrictEqual(again.results, r.results)
-      const p = await pull(store, pullReq('other', 0))
-      assert.deepStrictEqual(p.changes, [{ collection: 'Todo', id: 'a', revision: r.results[1]!.revision, doc: { id: 'a', n: 6 } }])
+      const p = await pull(store, pullReq('other', 0), ann)
+      assert.deepStrictEqual(p.changes, [{ collection: 'Todo', id: 'a', revision: r.results[1]!.revision, doc: { id: 'a', realmId: 'ann', n: 6 } }])
     })
 
     t.it('tells a diverged client so: a known seq with another id, or a gap', async () => {
@@ -106,10 +109,10 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
         r.results.map(x => (x.status === 'rejected' ? x.reason : x.status)),
         ['applied', 'condition-failed', 'already-exists', 'not-found', 'applied'],
       )
-      const p = await pull(store, pullReq('other', 0))
+      const p = await pull(store, pullReq('other', 0), ann)
       assert.deepStrictEqual(
         p.changes.map(c => ('doc' in c ? c.doc : c)),
-        [{ id: 'a', n: 3 }],
+        [{ id: 'a', realmId: 'ann', n: 3 }],
       )
     })
 
@@ -129,16 +132,16 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
     t.it('does not send a client its own acknowledged writes back, but sends others', async () => {
       const ops = Array.from({ length: 100 }, (_, i) => create(`d${i}`, { n: i, title: 'x'.repeat(50) }))
       await push(store, req('A', [mutation('A', ops)]), ctx)
-      const a = await pull(store, pullReq('A', 0))
+      const a = await pull(store, pullReq('A', 0), ann)
       assert.equal(a.results.length, 1)
       assert.deepStrictEqual(a.changes, [])
       assert.ok(JSON.stringify(a).length < 300, `a pull of only acknowledged writes is small, got ${JSON.stringify(a).length} characters`)
-      const b = await pull(store, pullReq('B', 0))
+      const b = await pull(store, pullReq('B', 0), ann)
       assert.equal(b.changes.length, 100)
       // B sets a field and A increments another: A gets B's field and the incremented value, nothing else
       await push(store, req('B', [mutation('B', [{ type: 'set', collection: 'Todo', id: 'd1', path: ['title'], value: 'from B' }])]), ctx)
       await push(store, req('A', [mutation('A', [{ type: 'increment', collection: 'Todo', id: 'd2', path: ['n'], by: 10 }])]), ctx)
-      const a2 = await pull(store, pullReq('A', a.revision))
+      const a2 = await pull(store, pullReq('A', a.revision), ann)
       assert.deepStrictEqual(
         a2.changes.map(c => ('set' in c ? [c.id, c.set] : c)),
         [
@@ -148,8 +151,8 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
       )
       // A deletes d3: B hears of it, A does not
       await push(store, req('A', [mutation('A', [{ type: 'delete', collection: 'Todo', id: 'd3' }])]), ctx)
-      assert.deepStrictEqual((await pull(store, pullReq('A', a2.revision))).changes, [])
-      assertMatches((await pull(store, pullReq('B', a2.revision))).changes, [{ id: 'd3', deleted: true }])
+      assert.deepStrictEqual((await pull(store, pullReq('A', a2.revision), ann)).changes, [])
+      assertMatches((await pull(store, pullReq('B', a2.revision), ann)).changes, [{ id: 'd3', deleted: true }])
     })
 
     t.it('pages a pull at commit boundaries, and sends a commit larger than a page whole', async () => {
@@ -158,7 +161,7 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
       const pages: string[][] = []
       let since = 0
       for (;;) {
-        const p = await pull(store, pullReq('reader', since), 5)
+        const p = await pull(store, pullReq('reader', since), ann, 5)
         pages.push(p.changes.map(c => c.id.replace(/\d+$/, '')))
         since = p.revision
         if (!p.more) break
@@ -171,7 +174,7 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
 
     t.it('keeps keys holding NUL exactly', async () => {
       await push(store, req('c1', [mutation('c1', [create('7\0Bo', { x: 'a\u0000b' })])]), ctx)
-      const p = await pull(store, pullReq('other', 0))
+      const p = await pull(store, pullReq('other', 0), ann)
       assertMatches(p.changes, [{ id: '7\0Bo', doc: { id: '7\0Bo', x: 'a\u0000b' } }])
     })
 
@@ -182,7 +185,7 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
       const seen = new Map<string, number>()
       const puller = (async () => {
         while (!stop) {
-          const p = await pull(store, pullReq('watcher', since))
+          const p = await pull(store, pullReq('watcher', since), ann)
           for (const c of p.changes) assert.ok(c.revision <= p.revision, `a change at revision ${c.revision} came in a pull up to ${p.revision}`)
           for (const c of p.changes) seen.set(c.id, c.revision)
           since = p.revision
@@ -193,7 +196,7 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
       const delayed = store.transaction(async tx => {
         const revision = await tx.nextRevision()
         await sleep(150)
-        await tx.putDocs([{ collection: 'Todo', id: 'slow', data: { id: 'slow' }, revision, fields: { '': { rev: revision, client: 'slow', kind: 'overwrite' } } }])
+        await tx.putDocs([{ collection: 'Todo', id: 'slow', data: { id: 'slow', realmId: 'ann' }, realm: 'ann', revision, fields: { '': { rev: revision, client: 'slow', kind: 'overwrite' } } }])
       })
       await Promise.all([
         delayed,
@@ -206,7 +209,7 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
       await sleep(50)
       stop = true
       await puller
-      const final = await pull(store, pullReq('watcher', since))
+      const final = await pull(store, pullReq('watcher', since), ann)
       for (const c of final.changes) seen.set(c.id, c.revision)
       assert.equal(seen.size, N * 5 + 1)
       assert.ok(seen.has('slow'), 'the delayed commit was pulled')
@@ -220,13 +223,13 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
       store = made.again()
       await store.open()
       assert.equal(await store.revision(), revision)
-      const p = await pull(store, pullReq('other', 0))
-      assert.deepStrictEqual(p.changes, [{ collection: 'Todo', id: 'a', revision: first.results[0]!.revision, doc: { id: 'a', n: 1 } }])
+      const p = await pull(store, pullReq('other', 0), ann)
+      assert.deepStrictEqual(p.changes, [{ collection: 'Todo', id: 'a', revision: first.results[0]!.revision, doc: { id: 'a', n: 1, realmId: 'ann' } }])
       // the client's sequence survives too: its last mutation is known, its next one applies
       assert.deepStrictEqual((await push(store, req('c1', [m1]), ctx)).results, first.results)
       const next = await push(store, req('c1', [mutation('c1', [{ type: 'increment', collection: 'Todo', id: 'a', path: ['n'], by: 1 }])]), ctx)
       assertMatches(next.results, [{ seq: 2, status: 'applied' }])
-      assert.deepStrictEqual((await pull(store, pullReq('other', 0))).changes.map(c => ('doc' in c ? c.doc : c)), [{ id: 'a', n: 2 }])
+      assert.deepStrictEqual((await pull(store, pullReq('other', 0), ann)).changes.map(c => ('doc' in c ? c.doc : c)), [{ id: 'a', n: 2, realmId: 'ann' }])
     })
   })
 }

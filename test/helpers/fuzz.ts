@@ -15,6 +15,9 @@ import { httpTransport } from '../../src/sync/transport.js'
  */
 export const SECRET = 'fuzz-secret'
 const key = new TextEncoder().encode(SECRET)
+/** The fuzz servers' admin, who reads every realm. */
+export const AUDITOR = 'auditor'
+
 export const token = (sub: unknown = 'fuzzer', alg = 'HS256', exp: string | undefined = '1h') => {
   const jwt = new SignJWT(sub === undefined ? {} : { sub: sub as string }).setProtectedHeader({ alg })
   if (exp) jwt.setExpirationTime(exp)
@@ -154,7 +157,9 @@ export async function send(base: string, r: FuzzRequest, outcome: FuzzOutcome): 
   if (res.status === 200 && r.path === '/v1/push' && r.creates?.length) {
     const answer = JSON.parse(text) as { results: Array<{ seq: number; status: string }> }
     if (answer.results[0]?.seq === 1 && answer.results[0].status === 'applied') {
-      for (const [c, id, data] of r.creates) outcome.accepted.push([JSON.parse(c) as string, JSON.parse(id) as string, data])
+      // a create without a realm lands in its writer's private realm
+      const realmId = r.token === 'numeric-sub' ? '12345' : 'fuzzer'
+      for (const [c, id, data] of r.creates) outcome.accepted.push([JSON.parse(c) as string, JSON.parse(id) as string, JSON.stringify({ realmId, ...(JSON.parse(data) as object) })])
     }
   }
   return res.status
@@ -167,7 +172,8 @@ export async function send(base: string, r: FuzzRequest, outcome: FuzzOutcome): 
  */
 export async function freshReplicaMismatches(url: string, accepted: FuzzOutcome['accepted']): Promise<string[]> {
   const replica = await Replica.open(memoryStorage(), { collections: [], schemaVersion: 1 })
-  const engine = new SyncEngine(replica, httpTransport(url, () => token()), { pollInterval: 0, retry: false })
+  // a server admin reads every realm, so every user's documents
+  const engine = new SyncEngine(replica, httpTransport(url, () => token(AUDITOR)), { pollInterval: 0, retry: false })
   try {
     await engine.runRound()
     const docs = new Map((await replica.allDocs()).map(d => [`${d.collection}\0${d.id}`, d.data]))

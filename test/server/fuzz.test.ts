@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type TidepoolServer } from '../../src/server.js'
-import { freshReplicaMismatches, fuzzRequest, SECRET, send, type FuzzOutcome } from '../helpers/fuzz.js'
+import { AUDITOR, freshReplicaMismatches, fuzzRequest, SECRET, send, type FuzzOutcome } from '../helpers/fuzz.js'
 import { postgresAvailable, storeFactories } from './stores.js'
 
 /** Requests per store in `npm test`; `npm run fuzz` sends many more. */
@@ -20,7 +20,7 @@ for (const factory of storeFactories) {
     beforeAll(async () => {
       if (factory.name === 'postgres' && !postgres) return
       made = factory.make()
-      server = await createServer({ storage: made.store, port: 0, auth: { secret: SECRET } })
+      server = await createServer({ storage: made.store, port: 0, auth: { secret: SECRET }, admins: [AUDITOR] })
     })
     afterAll(async () => {
       await server?.close()

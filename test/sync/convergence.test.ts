@@ -31,8 +31,8 @@ function flaky(store: ServerStore, decide: () => 'ok' | 'drop-request' | 'drop-r
     return result
   }
   return {
-    push: req => call(() => push(store, req, { userId: 'u', minSchemaVersion: 1 })),
-    pull: req => call(() => pull(store, req)),
+    push: req => call(() => push(store, req, { userId: 'u', admin: false, minSchemaVersion: 1 })),
+    pull: req => call(() => pull(store, req, { userId: 'u', everything: false })),
     socketUrl: async () => 'ws://unused',
   }
 }
@@ -131,7 +131,7 @@ describe('convergence (property)', () => {
           flakyNetwork = false
           online.fill(true)
           for (let round = 0; round < 3; round++) for (const db of dbs) await db.sync!.syncNow()
-          const server = await pull(store, { type: 'pull', v: PROTOCOL_VERSION, clientId: 'observer', since: 0 })
+          const server = await pull(store, { type: 'pull', v: PROTOCOL_VERSION, clientId: 'observer', since: 0 }, { userId: 'u', everything: false })
           const expected = Object.fromEntries(server.changes.filter(c => 'doc' in c).map(c => [c.id, (c as { doc: object }).doc]))
           for (const db of dbs) {
             expect(await db.pendingMutations()).toEqual([])

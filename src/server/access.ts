@@ -1,0 +1,57 @@
+import { canAdmin, canRead, canWrite, PUBLIC_REALM, ROLES } from '../core/realms.js'
+import type { ServerTx } from './store.js'
+
+const EVERY_ROLE: readonly string[] = ROLES
+const NONE: readonly string[] = []
+
+/**
+ * What one user may do in each realm, as of the push transaction that asks:
+ * server admins hold every role everywhere, a user is the admin of their
+ * private realm (whose id is their user id), every user reads the public
+ * realm, and `Member` documents give the rest. Asked once per realm per push.
+ */
+export class Access {
+  private readonly known = new Map<string, readonly string[]>()
+  /** Roles the mutation being applied gives this user: kept only if it applies. */
+  private granted = new Map<string, readonly string[]>()
+
+  constructor(
+    private readonly tx: ServerTx,
+    readonly userId: string,
+    readonly admin: boolean,
+  ) {}
+
+  async roles(realm: string): Promise<readonly string[]> {
+    if (this.admin) return EVERY_ROLE
+    let roles = this.granted.get(realm) ?? this.known.get(realm)
+    if (!roles) {
+      const member = (await this.tx.memberships(this.userId, [realm])).get(realm) ?? NONE
+      roles = realm === this.userId ? EVERY_ROLE : realm === PUBLIC_REALM ? (canRead(member) ? member : ['read']) : member
+      this.known.set(realm, roles)
+    }
+    return roles
+  }
+
+  /** The mutation being applied makes this user a member of `realm` with `roles` (none: no longer). */
+  grant(realm: string, roles: readonly string[]): void {
+    this.granted.set(realm, realm === PUBLIC_REALM && !canRead(roles) ? ['read'] : roles)
+  }
+
+  /** The mutation applied (its grants hold from now on) or was rejected (they never happened). */
+  settle(applied: boolean): void {
+    if (applied) for (const [realm, roles] of this.granted) this.known.set(realm, roles)
+    this.granted = new Map()
+  }
+
+  async reads(realm: string): Promise<boolean> {
+    return canRead(await this.roles(realm))
+  }
+
+  async writes(realm: string): Promise<boolean> {
+    return canWrite(await this.roles(realm))
+  }
+
+  async administers(realm: string): Promise<boolean> {
+    return canAdmin(await this.roles(realm))
+  }
+}

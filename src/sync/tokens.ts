@@ -1,0 +1,50 @@
+/** What a client reads of a JWT without verifying it (the server verifies): who it is for and until when. */
+export function tokenClaims(token: string): { sub?: string; exp?: number } {
+  const part = token.split('.')[1]
+  if (!part) return {}
+  try {
+    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '='))
+    const payload = JSON.parse(new TextDecoder().decode(Uint8Array.from(json, c => c.charCodeAt(0)))) as { sub?: unknown; exp?: unknown }
+    // the subject as the server reads it: a numeric sub is the user "123"
+    const sub = payload.sub === undefined ? undefined : typeof payload.sub === 'string' ? payload.sub : JSON.stringify(payload.sub)
+    return { ...(sub !== undefined ? { sub } : {}), ...(typeof payload.exp === 'number' ? { exp: payload.exp } : {}) }
+  } catch {
+    return {}
+  }
+}
+
+/** A token is renewed this long before it expires. */
+export const RENEW_BEFORE_MS = 30_000
+
+/**
+ * The app's token function, asked once and again shortly before the token
+ * expires, or when the server refused it (`fresh`).
+ */
+export class TokenSource {
+  private current: string | undefined
+  private pending: Promise<string> | undefined
+
+  constructor(private readonly fetch: () => string | Promise<string>) {}
+
+  async get(fresh = false): Promise<string> {
+    const exp = this.current === undefined ? undefined : tokenClaims(this.current).exp
+    if (this.current !== undefined && !fresh && (exp === undefined || exp * 1000 - Date.now() > RENEW_BEFORE_MS)) return this.current
+    // callers at once share one call of the app's function
+    this.pending ??= Promise.resolve()
+      .then(() => this.fetch())
+      .finally(() => (this.pending = undefined))
+    this.current = await this.pending
+    return this.current
+  }
+
+  /** Drops the token in hand: the next request asks the app again (after a sign-out, it may be another user's). */
+  forget(): void {
+    this.current = undefined
+  }
+
+  /** When the token in hand expires (ms since epoch; undefined: never, or none yet). */
+  get expires(): number | undefined {
+    const exp = this.current === undefined ? undefined : tokenClaims(this.current).exp
+    return exp === undefined ? undefined : exp * 1000
+  }
+}
