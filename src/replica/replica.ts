@@ -107,16 +107,18 @@ export class Replica {
 
   /**
    * Records the user the replica belongs to; throws `WrongUserError` if it
-   * already belongs to another (only signing out clears it).
+   * already belongs to another (only signing out clears it). With
+   * `clientId`, only while the replica still has that id: a server's answer
+   * to a client signed out meanwhile claims nothing.
    */
-  async claimUser(userId: string): Promise<void> {
+  async claimUser(userId: string, clientId?: string): Promise<void> {
     if (this.currentUserId === userId) return
     await this.transact(null, async scope => {
       const head = await scope.head()
+      if (clientId !== undefined && head.clientId !== clientId) return
       if (head.userId !== undefined && head.userId !== userId) throw new WrongUserError(head.userId, userId)
       if (head.userId === undefined) scope.setHead({ ...head, userId })
     })
-    this.currentUserId = userId
   }
 
   /**

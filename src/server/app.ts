@@ -148,6 +148,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     lines.push(
       `tidepool_sockets ${sockets.size}`,
       `tidepool_sockets_dropped_total ${sockets.dropped}`,
+      `tidepool_sockets_opened_total ${sockets.opened}`,
+      `tidepool_sockets_renewed_total ${sockets.renewed}`,
       `tidepool_sockets_buffered_bytes ${sockets.buffered}`,
       `tidepool_revision ${await store.revision()}`,
       `process_resident_memory_bytes ${process.memoryUsage().rss}`,

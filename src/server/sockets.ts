@@ -38,6 +38,9 @@ export class PokeSockets {
   private readonly users = new Map<string, Listener>()
   /** Sockets closed because they read too slowly, since the server started. */
   dropped = 0
+  /** Sockets opened, and tokens renewed over open sockets, since the server started. */
+  opened = 0
+  renewed = 0
 
   constructor(
     private readonly authenticate: (token: string | undefined) => Promise<Identity>,
@@ -65,6 +68,7 @@ export class PokeSockets {
       identity =>
         this.wss.handleUpgrade(req, socket, head, ws => {
           if (!this.expireAt(ws, identity)) return
+          this.opened++
           const listener = this.listener(identity.userId)
           listener.sockets.add(ws)
           const forget = () => {
@@ -112,7 +116,7 @@ export class PokeSockets {
     this.authenticate(token).then(
       identity => {
         if (identity.userId !== userId) ws.close(TOKEN_EXPIRED, 'token of another user')
-        else if (this.open.has(ws)) this.expireAt(ws, identity)
+        else if (this.open.has(ws) && this.expireAt(ws, identity)) this.renewed++
       },
       () => ws.close(TOKEN_EXPIRED, 'token refused'),
     )

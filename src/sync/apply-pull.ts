@@ -22,7 +22,8 @@ import { rebase } from './rebase.js'
 export function applyPull(replica: Replica, res: PulledChanges & { user?: string }, since?: number, options: PullOptions = {}): Promise<{ acked: Mutation[]; rejected: Rejection[]; stale: boolean }> {
   return replica.transact('pull', async scope => {
     const head = await scope.head()
-    if (since !== undefined && head.pulledRevision !== since) return { acked: [], rejected: [], stale: true }
+    // another tab pulled meanwhile, or the replica was signed out (a new client id): this answer is not for it
+    if ((since !== undefined && head.pulledRevision !== since) || (options.clientId !== undefined && head.clientId !== options.clientId)) return { acked: [], rejected: [], stale: true }
     if (res.user !== undefined && head.userId !== undefined && head.userId !== res.user) throw new WrongUserError(head.userId, res.user)
     const outbox = await scope.outbox()
     const bySeq = new Map(outbox.map(m => [m.seq, m]))
@@ -36,11 +37,15 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
     }
     const done = new Set([...acked.map(m => m.seq), ...rejected.map(r => r.mutation.seq)])
     const evicted = await evictedKeys(scope, res.evict)
+    // the server answers as if the document were missing (it tells nothing of what its user cannot read); this replica knows why
+    for (const r of rejected) {
+      if ((r.reason === 'not-found' || r.reason === 'condition-failed') && r.mutation.ops.some(o => evicted.has(docKey(o.collection, o.id)))) Object.assign(r, { reason: 'permission-denied', message: LOST })
+    }
     // a pending write on a document its user can no longer read: refused here, if the server has not seen it yet
     const placeholders = [...(options.placeholders ?? [])]
     for (const m of outbox) {
       if (done.has(m.seq) || m.seq <= (options.sentUpTo ?? Infinity) || !m.ops.some(o => evicted.has(docKey(o.collection, o.id)))) continue
-      rejected.push(rejection(m, 'permission-denied', 'the user can no longer read a document it writes (access was revoked, or the document moved)'))
+      rejected.push(rejection(m, 'permission-denied', LOST))
       placeholders.push(placeholder(m))
       done.add(m.seq)
     }
@@ -66,7 +71,11 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
   })
 }
 
+const LOST = 'the user can no longer read a document this mutation writes (access was revoked, or the document moved away)'
+
 export interface PullOptions {
+  /** The client id the pull was made under: an answer for another is stale. */
+  clientId?: string
   /** Empty mutations that take the place of rejected ones in the outbox (see `rejectLocally`). */
   placeholders?: readonly Mutation[]
   /**

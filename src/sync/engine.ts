@@ -79,6 +79,13 @@ export class SyncEngine implements Sync {
   private inline: Poke[] = []
   private readonly stops: Array<() => void> = []
   private stopped = false
+  /** The user the replica belonged to at the last round, and the one who signed out since, while rounds wait for another. */
+  private lastOwner: string | undefined
+  private signedOut: string | undefined
+  /** The app asked for this round (`syncNow`): it runs even right after a sign-out. */
+  private asked = false
+  /** This round's push renumbered the outbox under a new client id. */
+  private renumbered = false
   /** The last sequence number a push may have carried to the server (pushes elsewhere: all of them). */
   private sentUpTo = Infinity
 
@@ -89,6 +96,7 @@ export class SyncEngine implements Sync {
     private readonly transport: Transport,
     private readonly options: EngineOptions = {},
   ) {
+    this.lastOwner = replica.userId
     this.loop = new RoundLoop(() => this.guardedRound(), {
       interval: options.pollInterval ?? 30_000,
       ...(options.retry === false ? {} : { retry: { initial: options.minBackoff ?? 500, max: options.maxBackoff ?? 30_000, jitter: 0.5 } }),
@@ -165,6 +173,7 @@ export class SyncEngine implements Sync {
 
   /** Runs a push-and-pull round now (or right after the one in flight); never rejects: failures show in `status`. */
   syncNow(): Promise<void> {
+    this.asked = true
     return this.loop.run().catch(() => undefined)
   }
 
@@ -199,16 +208,31 @@ export class SyncEngine implements Sync {
   private async round(): Promise<void> {
     // another tab or worker may have taken a new client id
     if (this.replica.shared) await this.replica.refreshClientId()
+    // the identity this round speaks for (read together): a sign-out meanwhile ends the round
+    const clientId = this.replica.clientId
     // a replica belongs to one user: another user's token pushes none of its writes
     const owner = this.replica.userId
+    const asked = this.asked
+    this.asked = false
+    if (owner === undefined && this.lastOwner !== undefined) this.signedOut = this.lastOwner
+    this.lastOwner = owner
     // nobody's yet, or signed out (perhaps in another tab): ask the app whose token it is now
     if (owner === undefined) this.transport.tokens?.forget()
-    const sub = owner !== undefined && this.transport.tokens ? tokenClaims(await this.transport.tokens.get()).sub : undefined
+    const tokens = this.transport.tokens
+    const sub = tokens && (owner !== undefined || this.signedOut !== undefined) ? tokenClaims(await tokens.get()).sub : undefined
     if (owner !== undefined && sub !== undefined && sub !== owner) throw new WrongUserError(owner, sub)
+    // signed out, and the token still names who signed out: nothing syncs on its own until another user's token, or syncNow()
+    if (owner === undefined && this.signedOut !== undefined && !asked && (sub === undefined || sub === this.signedOut)) return
+    this.signedOut = undefined
+    if (this.replica.clientId !== clientId) return
     const pushed = this.options.pushVia ? await this.delegatePush() : await this.push()
     // pokes that carry their changes and continue exactly from what this replica has: no pull needed
     if (!pushed && (await this.applyInline())) return
-    await this.pull()
+    // renumbered after the server said the client diverged: the new id is this round's too
+    if (this.renumbered) {
+      this.renumbered = false
+    } else if (this.replica.clientId !== clientId) return
+    await this.pull(this.replica.clientId)
   }
 
   private async delegatePush(): Promise<boolean> {
@@ -233,13 +257,14 @@ export class SyncEngine implements Sync {
     let pushedAny = false
     let single = false
     for (;;) {
+      const clientId = this.replica.clientId
       const { batch, tooLarge } = takeBatch(outbox.slice(from), single ? 1 : Math.min(this.options.batchSize ?? 500, MAX_PUSH_MUTATIONS))
       this.hub.set({ phase: batch.length ? 'pushing' : this.hub.current.phase, pending: outbox.length })
       if (batch.length === 0) return pushedAny
       let res: PushResponse
       try {
         if (tooLarge) throw new HttpError(413, 'too-large', `mutation ${batch[0]!.seq} is ${tooLarge} bytes in UTF-8, more than a server reads`)
-        res = await this.transport.push({ type: 'push', v: PROTOCOL_VERSION, clientId: this.replica.clientId, mutations: batch.map(pushed) })
+        res = await this.transport.push({ type: 'push', v: PROTOCOL_VERSION, clientId, mutations: batch.map(pushed) })
       } catch (e) {
         if (!refusedWhole(e)) throw e
         if (batch.length > 1) {
@@ -253,9 +278,10 @@ export class SyncEngine implements Sync {
         continue
       }
       this.announced = Math.max(this.announced, res.revision)
-      if (res.user !== undefined) await this.replica.claimUser(res.user)
+      if (res.user !== undefined) await this.replica.claimUser(res.user, clientId)
       if (res.stopped?.reason === 'client-diverged') {
         await renumber(this.replica)
+        this.renumbered = true
         outbox = await this.replica.outbox()
         from = 0
         continue
@@ -266,7 +292,7 @@ export class SyncEngine implements Sync {
     }
   }
 
-  private async pull(): Promise<void> {
+  private async pull(clientId: string): Promise<void> {
     this.hub.set({ phase: 'pulling' })
     let pulled: PullResponse
     const acked: Mutation[] = []
@@ -275,8 +301,10 @@ export class SyncEngine implements Sync {
     let stale: boolean
     do {
       const since = (await this.replica.head()).pulledRevision
-      pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId: this.replica.clientId, since })
-      const applied = await applyPull(this.replica, pulled, since, { sentUpTo: this.sentUpTo })
+      pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId, since })
+      const applied = await applyPull(this.replica, pulled, since, { sentUpTo: this.sentUpTo, clientId })
+      // signed out meanwhile: the next round starts over, as whoever signs in
+      if (this.replica.clientId !== clientId) return
       stale = applied.stale
       acked.push(...applied.acked)
       rejected.push(...applied.rejected)

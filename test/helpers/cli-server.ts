@@ -4,9 +4,9 @@ import { join } from 'node:path'
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js')
 
 /** Starts `tidepool serve` (the built CLI) as a child process; resolves with its URL once it listens. */
-export function serveCli(db: string, port = 0): Promise<{ child: ChildProcess; url: string }> {
+export function serveCli(db: string, port = 0, args: readonly string[] = []): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port), '--db', db], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port), '--db', db, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     child.stdout!.on('data', (d: Buffer) => {
