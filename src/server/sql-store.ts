@@ -1,10 +1,10 @@
 import { StorageError } from '../core/errors.js'
 import type { MutationResult } from '../protocol/messages.js'
 import { PUBLIC_REALM } from '../core/realms.js'
-import type { SqlDriver, SqlRow, SqlRunner, SqlValue } from './sql-driver.js'
+import type { SqlDriver, SqlRow, SqlRunner } from './sql-driver.js'
 import { migrate } from './sql-schema.js'
 import { DOC_COLUMNS, SqlServerTx, toDoc } from './sql-tx.js'
-import { page, type PullData, type ServerStore, type ServerTx, type Viewer } from './store.js'
+import { page, type PullData, type ServerDoc, type ServerStore, type ServerTx, type Viewer } from './store.js'
 
 /**
  * A server store over any SQL driver. The driver is loaded at `open()`, so a
@@ -47,12 +47,11 @@ export class SqlServerStore implements ServerStore {
       // realms read since before `since` send their changes; realms joined after it come whole
       const { userId, everything } = viewer
       const own = [userId, PUBLIC_REALM]
-      const held = everything ? '1 = 1' : `(realm IN (?, ?) OR realm IN (SELECT realm FROM tp_members WHERE user_id = ? AND reads = 1 AND read_since <= ?))`
-      const heldParams: SqlValue[] = everything ? [] : [...own, userId, since]
-      const rows = (await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE revision > ? AND ${held} ORDER BY revision LIMIT ?`, [since, ...heldParams, limit + 1])).map(doc)
+      const held = everything ? undefined : [...new Set([...own, ...(await sql.query('SELECT realm FROM tp_members WHERE user_id = ? AND reads = 1 AND read_since <= ?', [userId, since])).map(r => r.realm as string)])]
+      const rows = await changedIn(sql, held, since, limit + 1, doc)
       const { rows: firstRows, revision, more } = page(rows, limit, current)
       // a single commit bigger than a page comes whole
-      const docs = more && firstRows.length === 0 ? (await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE revision = ? AND ${held}`, [revision, ...heldParams])).map(doc) : firstRows
+      const docs = more && firstRows.length === 0 ? await changedIn(sql, held, revision - 1, Infinity, doc, revision) : firstRows
       const results = (await sql.query('SELECT result FROM tp_results WHERE client_id = ? AND revision > ? AND revision <= ? ORDER BY seq', [clientId, since, revision])).map(
         r => JSON.parse(r.result as string) as MutationResult,
       )
@@ -96,6 +95,28 @@ export class SqlServerStore implements ServerStore {
     if (!this.driver) throw new StorageError('unavailable', `the ${this.kind} server store is not open (call open() first)`)
     return this.driver
   }
+}
+
+/** Realms per statement: one bound parameter each, well under the engines' limits. */
+const REALMS_PER_QUERY = 500
+
+/**
+ * Documents changed after `since` (up to `until`) in `realms` (undefined:
+ * all), in revision order, at most `limit`: one indexed range per realm, so
+ * a user's pull reads their realms, never everyone's documents.
+ */
+async function changedIn(sql: SqlRunner, realms: readonly string[] | undefined, since: number, limit: number, doc: (r: SqlRow) => ServerDoc, until = Number.MAX_SAFE_INTEGER): Promise<ServerDoc[]> {
+  const cap = Number.isFinite(limit) ? ` LIMIT ${limit}` : ''
+  if (!realms) return (await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE revision > ? AND revision <= ? ORDER BY revision${cap}`, [since, until])).map(doc)
+  const out: ServerDoc[] = []
+  for (let i = 0; i < realms.length; i += REALMS_PER_QUERY) {
+    const chunk = realms.slice(i, i + REALMS_PER_QUERY)
+    const rows = await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (${chunk.map(() => '?').join(', ')}) AND revision > ? AND revision <= ? ORDER BY revision${cap}`, [...chunk, since, until])
+    out.push(...rows.map(doc))
+  }
+  if (realms.length <= REALMS_PER_QUERY) return out
+  out.sort((a, b) => a.revision - b.revision)
+  return Number.isFinite(limit) ? out.slice(0, limit) : out
 }
 
 async function revisionOf(sql: SqlRunner): Promise<number> {
