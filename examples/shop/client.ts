@@ -5,9 +5,9 @@ import { sqliteStorage } from 'tidepool/sqlite'
 import { Order, Product } from './models.js'
 
 /** Runs the shop once against a replica in `dir` (synced with `url`, if given). */
-export async function runShop(dir: string, url?: string): Promise<void> {
+export async function runShop(dir: string, url?: string, token?: () => Promise<string>): Promise<void> {
   const file = join(dir, 'example-shop.db')
-  const db = await openDatabase({ name: 'shop', models: [Product, Order], storage: sqliteStorage(file), ...(url ? { sync: { url } } : {}) })
+  const db = await openDatabase({ name: 'shop', models: [Product, Order], storage: sqliteStorage(file), ...(url ? { sync: { url, ...(token ? { token } : {}) } } : {}) })
   console.log(`Opened ${file} as client ${db.clientId}${url ? `, syncing with ${url}` : ''}`)
 
   // a live query: fires now, then whenever the set of low-stock products changes

@@ -1,16 +1,52 @@
-// The example app: todo lists in IndexedDB, synced through the Tidepool server that serves this page.
-import { ModelAlreadyExistsError, openDatabase, type SyncStatus, type Transaction } from 'tidepool'
+// The example app: todo lists in IndexedDB, synced through the Tidepool server that serves this page, and shared between users.
+import { Member, openDatabase, Realm, type SyncStatus, type Transaction } from 'tidepool'
 import { indexedDbStorage } from 'tidepool/indexeddb'
-import { listId, models, Todo, TodoList } from './models.js'
+import { demoToken } from './demo-auth.js'
+import { models, Todo, TodoList } from './models.js'
 
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
+
+const USER_KEY = 'tidepool-todo-user'
+
+/** Who uses this browser: remembered, or asked once. */
+function signedInUser(): Promise<string> {
+  const known = localStorage.getItem(USER_KEY)
+  if (known) return Promise.resolve(known)
+  const form = $<HTMLFormElement>('sign-in')
+  form.hidden = false
+  return new Promise(resolve => {
+    form.onsubmit = e => {
+      e.preventDefault()
+      const user = String(new FormData(form).get('user')).trim()
+      if (!user) return
+      localStorage.setItem(USER_KEY, user)
+      form.hidden = true
+      resolve(user)
+    }
+  })
+}
+
+const user = await signedInUser()
 const db = await openDatabase({
   name: 'todos',
   models,
   storage: indexedDbStorage('tidepool-todo'),
-  sync: { url: location.origin },
+  sync: { url: location.origin, token: () => demoToken(user) },
 })
+$('user').textContent = user
+$('sign-out').hidden = false
+$('sign-out').onclick = async () => {
+  // what is not pushed yet is pushed first; offline, the user chooses
+  try {
+    await db.signOut({ pending: 'push' })
+  } catch {
+    if (!confirm('Some changes could not reach the server. Sign out and lose them?')) return
+    await db.signOut({ pending: 'discard' })
+  }
+  localStorage.removeItem(USER_KEY)
+  location.reload()
+}
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Record<string, unknown> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
   const node = Object.assign(document.createElement(tag), props)
@@ -37,7 +73,7 @@ async function attempt(fn: (tx: Transaction) => Promise<void> | void): Promise<v
   try {
     await db.run(fn)
   } catch (e) {
-    notice(e instanceof ModelAlreadyExistsError ? 'A list with that name exists already.' : (e as Error).message)
+    notice((e as Error).message)
   }
 }
 
@@ -64,6 +100,7 @@ db.on('rejected', showRejection)
 // --- lists
 let selected = decodeURIComponent(location.hash.slice(1))
 let stopTodos: (() => void) | undefined
+let stopMembers: (() => void) | undefined
 
 db.query(TodoList)
   .orderBy('createdAt')
@@ -88,6 +125,15 @@ function select(id: string, name: string): void {
   for (const li of $('lists').children) li.classList.toggle('selected', li.firstChild?.textContent === name)
   $('list-title').textContent = name
   $<HTMLFormElement>('new-todo').hidden = false
+  $<HTMLFormElement>('share').hidden = false
+  stopMembers?.()
+  stopMembers = db
+    .query(Member)
+    .where('realmId', '==', id)
+    .subscribe(({ docs }) => {
+      const others = docs.filter(m => m.userId !== user).map(m => `${m.userId} (${m.roles.includes('write') || m.roles.includes('admin') ? 'can edit' : 'read-only'})`)
+      $('members').textContent = others.length ? `Shared with ${others.join(', ')}` : 'Only you'
+    })
   stopTodos?.()
   stopTodos = db
     .query(Todo)
@@ -122,7 +168,22 @@ $<HTMLFormElement>('new-list').onsubmit = e => {
   const form = e.target as HTMLFormElement
   const name = String(new FormData(form).get('name')).trim()
   form.reset()
-  void attempt(tx => void tx.create(TodoList, { id: listId(name), name, createdAt: Date.now(), open: 0 })).then(() => select(listId(name), name))
+  // a list is a realm: it can be shared, and its todos go with it
+  const id = crypto.randomUUID()
+  void attempt(tx => {
+    tx.create(Realm, { id, name })
+    tx.create(TodoList, { id, realmId: id, name, createdAt: Date.now(), open: 0 })
+  }).then(() => select(id, name))
+}
+
+$<HTMLFormElement>('share').onsubmit = e => {
+  e.preventDefault()
+  const form = e.target as HTMLFormElement
+  const data = new FormData(form)
+  const userId = String(data.get('user')).trim()
+  const roles = data.get('role') === 'write' ? (['write'] as const) : (['read'] as const)
+  form.reset()
+  if (userId) void attempt(tx => void tx.createOrOverwrite(Member, { realmId: selected, userId, roles: [...roles] }))
 }
 
 $<HTMLFormElement>('new-todo').onsubmit = e => {
@@ -132,7 +193,7 @@ $<HTMLFormElement>('new-todo').onsubmit = e => {
   form.reset()
   const list = selected
   void attempt(async tx => {
-    tx.create(Todo, { id: crypto.randomUUID(), list, title, done: false, createdAt: Date.now() })
+    tx.create(Todo, { id: crypto.randomUUID(), realmId: list, list, title, done: false, createdAt: Date.now() })
     ;(await tx.get(TodoList, list))?.getField('open').incrementBy(1)
   })
 }

@@ -1,9 +1,9 @@
-// The example app's models: several todo lists, shared by every device and tab.
+// The example app's models: todo lists, each in a realm of its own so that it can be shared, on every device and tab.
 import { model, S } from 'tidepool'
 
 export class TodoList extends model({
   collection: 'TodoList',
-  // the id is the list's name in lower case: two devices that create "Groceries" offline collide, and the server rejects the second
+  // a list's id is also its realm's: the list and its todos live there
   fields: { name: S.str.min(1).max(60), createdAt: S.int, open: S.int.min(0) },
   indexes: [['createdAt']],
 }) {}
@@ -15,7 +15,3 @@ export class Todo extends model({
 }) {}
 
 export const models = [TodoList, Todo]
-
-export function listId(name: string): string {
-  return name.trim().toLowerCase().replace(/\s+/g, '-')
-}

@@ -2,10 +2,11 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createServer, type TidepoolServer } from 'tidepool/server'
 import { build } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DEMO_SECRET } from '../../examples/todo/demo-auth.js'
 import { models } from '../../examples/todo/models.js'
 import { launchChromium } from './chromium.js'
 
@@ -19,7 +20,7 @@ describe('the example app (examples/todo) in two tabs of Chromium', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tidepool-app-'))
     await build({ configFile: join(app, 'vite.config.ts'), logLevel: 'error', build: { outDir: join(dir, 'dist') } })
-    server = await createServer({ storage: join(dir, 'server.db'), port: 0, models, static: join(dir, 'dist') })
+    server = await createServer({ storage: join(dir, 'server.db'), port: 0, models, static: join(dir, 'dist'), auth: { secret: DEMO_SECRET } })
     browser = await launchChromium()
     mkdirSync(shots, { recursive: true })
   }, 60_000)
@@ -29,16 +30,16 @@ describe('the example app (examples/todo) in two tabs of Chromium', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  /** Saves both tabs side by side in one picture (the README shows it). */
-  async function twoTabs(a: Page, b: Page, path: string): Promise<void> {
+  /** Saves two pages side by side in one picture (the README shows it). */
+  async function sideBySide(a: Page, b: Page, path: string, labels: [string, string]): Promise<void> {
     const [left, right] = [await a.screenshot(), await b.screenshot()]
     const img = (png: Buffer, label: string) =>
       `<figure><figcaption>${label}</figcaption><img src="data:image/png;base64,${png.toString('base64')}"></figure>`
     const page = await browser.newPage({ viewport: { width: 1840, height: 580 } })
     await page.setContent(
       `<style>body{margin:0;display:flex;gap:16px;padding:8px;background:#c5ced6;font:14px sans-serif}figure{margin:0}img{width:900px;border:1px solid #889}</style>` +
-        img(left, 'Tab A: holds the connection for both tabs') +
-        img(right, 'Tab B: the todo added here while offline, queued'),
+        img(left, labels[0]) +
+        img(right, labels[1]),
     )
     await page.screenshot({ path })
     await page.close()
@@ -46,13 +47,24 @@ describe('the example app (examples/todo) in two tabs of Chromium', () => {
 
   const items = (page: Page) => page.locator('#todos li span').allTextContents()
 
+  /** Opens the app in a new page of `context`, signed in as `user` (the first page of a profile signs in; the others remember it). */
+  async function openApp(context: BrowserContext, user?: string): Promise<Page> {
+    const page = await context.newPage()
+    page.on('pageerror', e => console.error('page error:', e))
+    await page.goto(`${server.url}/`)
+    if (user) {
+      await page.fill('#sign-in input', user)
+      await page.click('#sign-in button')
+    }
+    await expect.poll(() => page.locator('#user').textContent()).not.toBe('')
+    return page
+  }
+
   it('lists, todos and counts made in one tab show in the other; offline writes sync when back', async () => {
     const context = await browser.newContext({ viewport: { width: 900, height: 520 } })
-    const [a, b] = [await context.newPage(), await context.newPage()]
-    for (const p of [a, b]) {
-      p.on('pageerror', e => console.error('page error:', e))
-      await p.goto(`${server.url}/`)
-    }
+    const a = await openApp(context, 'ann')
+    const b = await openApp(context)
+    expect(await b.locator('#user').textContent()).toBe('ann')
     await a.fill('#new-list input', 'Groceries')
     await a.click('#new-list button')
     for (const title of ['Milk', 'Bread', 'Coffee']) {
@@ -74,17 +86,53 @@ describe('the example app (examples/todo) in two tabs of Chromium', () => {
     await b.click('#new-todo button')
     await expect.poll(() => items(a)).toContain('Eggs (added offline)')
     await expect.poll(() => b.locator('#status').textContent()).toMatch(/1 to push/)
-    await twoTabs(a, b, join(shots, 'example-app-two-tabs.png'))
+    await sideBySide(a, b, join(shots, 'example-app-two-tabs.png'), ['Tab A: holds the connection for both tabs', 'Tab B: the todo added here while offline, queued'])
     await context.setOffline(false)
     await expect.poll(() => b.locator('#status').textContent(), { timeout: 10_000 }).toMatch(/^in-sync · /)
 
-    // another device sees everything, including the offline write
+    // another device of the same user sees everything, including the offline write
     const other = await browser.newContext({ viewport: { width: 900, height: 520 } })
-    const c = await other.newPage()
-    await c.goto(`${server.url}/#groceries`)
+    const c = await openApp(other, 'ann')
+    await c.locator('#lists li', { hasText: 'Groceries' }).click()
     await expect.poll(() => items(c), { timeout: 10_000 }).toEqual(['Milk', 'Bread', 'Coffee', 'Eggs (added offline)'])
     await expect.poll(() => c.locator('#lists li .count').textContent()).toBe('3')
     await other.close()
     await context.close()
+  })
+
+  it('a list shared with another user: they see it, edit it when allowed, and the owner sees their changes', async () => {
+    const [annContext, bobContext] = [await browser.newContext({ viewport: { width: 900, height: 560 } }), await browser.newContext({ viewport: { width: 900, height: 560 } })]
+    const ann = await openApp(annContext, 'ann-2')
+    const bob = await openApp(bobContext, 'bob-2')
+    for (const [list, todo] of [['Trip', 'Tickets'], ['Diary', 'Secret']]) {
+      await ann.fill('#new-list input', list!)
+      await ann.click('#new-list button')
+      await ann.fill('#new-todo input', todo!)
+      await ann.click('#new-todo button')
+    }
+    await ann.locator('#lists li', { hasText: 'Trip' }).click()
+    await ann.fill('#share input', 'bob-2')
+    await ann.selectOption('#share select', 'write')
+    await ann.click('#share button')
+    await expect.poll(() => ann.locator('#members').textContent()).toBe('Shared with bob-2 (can edit)')
+    // bob gets the shared list, and only that one
+    await expect.poll(() => bob.locator('#lists li span:first-child').allTextContents(), { timeout: 10_000 }).toEqual(['Trip'])
+    await bob.locator('#lists li', { hasText: 'Trip' }).click()
+    await expect.poll(() => items(bob)).toEqual(['Tickets'])
+    await bob.fill('#new-todo input', 'Passport')
+    await bob.click('#new-todo button')
+    await expect.poll(() => items(ann), { timeout: 10_000 }).toEqual(['Tickets', 'Passport'])
+    await sideBySide(ann, bob, join(shots, 'example-app-two-users.png'), ['ann-2 shares the list "Trip" with bob-2 (keeps "Diary" to herself)', "bob-2 sees only the shared list, and adds to it"])
+    // read-only: bob's change is refused by the server and undone
+    await ann.fill('#share input', 'bob-2')
+    await ann.selectOption('#share select', 'read')
+    await ann.click('#share button')
+    await expect.poll(() => ann.locator('#members').textContent()).toBe('Shared with bob-2 (read-only)')
+    await expect.poll(() => ann.locator('#status').textContent()).toMatch(/^in-sync · (?!.*to push)/)
+    await bob.locator('#todos li', { hasText: 'Passport' }).locator('input').check()
+    await expect.poll(() => bob.locator('.notice').textContent(), { timeout: 10_000 }).toContain('permission-denied')
+    await expect.poll(() => bob.locator('#todos li', { hasText: 'Passport' }).locator('input').isChecked()).toBe(false)
+    await annContext.close()
+    await bobContext.close()
   })
 })
