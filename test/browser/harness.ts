@@ -24,14 +24,15 @@ export interface BrowserEnv {
   close(): Promise<void>
 }
 
-export async function startBrowserEnv(): Promise<BrowserEnv> {
+/** `secret`: the server verifies tokens (HS256) with it, for tests of users and realms. */
+export async function startBrowserEnv(options: { secret?: string } = {}): Promise<BrowserEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'tidepool-browser-'))
   const site = join(dir, 'site')
   mkdirSync(site)
   await bundle(new URL('./page.ts', import.meta.url).pathname, join(site, 'page.js'))
   await bundle(new URL('./sw.ts', import.meta.url).pathname, join(site, 'sw.js'))
   writeFileSync(join(site, 'index.html'), '<!doctype html><meta charset="utf-8"><title>tidepool test</title><script type="module" src="/page.js"></script>')
-  const server = await createServer({ storage: join(dir, 'server.db'), port: 0, models, static: site })
+  const server = await createServer({ storage: join(dir, 'server.db'), port: 0, models, static: site, ...(options.secret ? { auth: { secret: options.secret } } : {}) })
   const browser = await launchChromium()
   const context = await browser.newContext()
   return {
@@ -60,10 +61,10 @@ export async function startBrowserEnv(): Promise<BrowserEnv> {
 }
 
 /** One environment for the tests of a `describe`: started before them, closed after. Call the result inside a test. */
-export function useBrowserEnv(): () => BrowserEnv {
+export function useBrowserEnv(options: { secret?: string } = {}): () => BrowserEnv {
   let env: BrowserEnv | undefined
   beforeAll(async () => {
-    env = await startBrowserEnv()
+    env = await startBrowserEnv(options)
   }, 60_000)
   afterAll(async () => {
     await env?.close()

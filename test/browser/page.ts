@@ -13,6 +13,8 @@ export interface OpenOptions {
   noIndexedDB?: boolean
   /** A service worker (test/browser/sw.ts) pushes. */
   serviceWorker?: boolean
+  /** The sync token (a JWT made by the test), for a server with auth. */
+  token?: string
 }
 
 let db: Database | undefined
@@ -43,7 +45,7 @@ const tp = {
       models,
       storage,
       ...(o.schemaVersion ? { schemaVersion: o.schemaVersion } : {}),
-      ...(o.sync === false ? {} : { sync: { url: location.origin, pollInterval: 60_000, serviceWorker: o.serviceWorker === true } }),
+      ...(o.sync === false ? {} : { sync: { url: location.origin, pollInterval: 60_000, serviceWorker: o.serviceWorker === true, ...(o.token ? { token: () => o.token! } : {}) } }),
     })
     db.on('rejected', r => rejected.push(`${r.reason}: ${r.mutation.ops[0]?.id}`))
     return db.clientId
@@ -90,6 +92,12 @@ const tp = {
   },
   async syncNow(): Promise<void> {
     await open().sync!.syncNow()
+  },
+  async signOut(pending: 'push' | 'discard'): Promise<number> {
+    return (await open().signOut({ pending })).discarded.length
+  },
+  userId(): string | undefined {
+    return open().userId
   },
   async pending(): Promise<number> {
     return (await open().pendingMutations()).length

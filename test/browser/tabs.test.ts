@@ -1,4 +1,7 @@
+import { SignJWT } from 'jose'
+import { Member, openDatabase, Realm } from 'tidepool'
 import { describe, expect, it } from 'vitest'
+import { models, Todo, TodoList } from '../../examples/todo/models.js'
 import { useBrowserEnv } from './harness.js'
 import type { Page } from 'playwright-core'
 import { until } from '../helpers/until.js'
@@ -296,5 +299,56 @@ describe('pushes by a service worker (sync: { serviceWorker: true })', () => {
     await cdp.send('ServiceWorker.dispatchSyncEvent', { origin: env().server.url, registrationId: await registration, tag: 'tidepool-push:tidepool:bgsync', lastChance: false })
     await until('the worker pushed the write', async () => (await serverDocs(env().server.url)).get('TodoList/bg')?.open === 1)
     await page.close()
+  })
+})
+
+describe('users and realms in the tabs of Chromium', () => {
+  const SECRET = 'tabs-secret'
+  const env = useBrowserEnv({ secret: SECRET })
+  const sign = (sub: string) =>
+    new SignJWT({ sub })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(SECRET))
+
+  it('signing out in one tab signs out every tab and clears the shared replica', async () => {
+    const token = await sign('tab-ann')
+    const tabs = [await env().tab(), await env().tab()]
+    for (const t of tabs) await t.tp((tp, o) => tp.open(o), { name: 'sign-out', token })
+    for (const t of tabs) await t.tp(tp => tp.watch('home'))
+    await tabs[0]!.tp(tp => tp.add('home', 'water plants'))
+    await tabs[1]!.tp(tp => tp.add('home', 'fix door'))
+    for (const t of tabs) await until('every tab sees both todos', async () => (await t.tp(tp => tp.seen().at(-1)?.titles.length)) === 2)
+    await until('the writes reached the server', async () => (await tabs[0]!.tp(tp => tp.pending())) === 0)
+    await until('the replica knows its user', async () => (await tabs[1]!.tp(tp => tp.userId())) === 'tab-ann')
+    expect(await tabs[1]!.tp(tp => tp.signOut('push'))).toBe(0)
+    for (const t of tabs) {
+      await until('every tab sees the replica emptied', async () => (await t.tp(tp => tp.seen().at(-1)?.titles.length)) === 0)
+      await until('every tab is signed out', async () => (await t.tp(tp => tp.userId())) === undefined)
+      expect(await t.tp(tp => tp.titles('home'))).toEqual([])
+    }
+    for (const t of tabs) await t.close()
+  })
+
+  it('a revoke evicts the realm in every tab', async () => {
+    const ann = await openDatabase({ name: 'ann', models, sync: { url: env().server.url, token: () => sign('realm-ann'), pollInterval: 3_600_000 } })
+    await ann.run(tx => {
+      tx.create(Realm, { id: 'tabs-shared', name: 'shared' })
+      tx.create(Member, { realmId: 'tabs-shared', userId: 'realm-bob', roles: ['read'] })
+      tx.create(TodoList, { id: 'shared', realmId: 'tabs-shared', name: 'shared', createdAt: 1, open: 1 })
+      tx.create(Todo, { id: 'shared/plan', realmId: 'tabs-shared', list: 'shared', title: 'plan', done: false, createdAt: 1 })
+    })
+    await ann.sync!.syncNow()
+    const token = await sign('realm-bob')
+    const tabs = [await env().tab(), await env().tab()]
+    for (const t of tabs) await t.tp((tp, o) => tp.open(o), { name: 'revoke', token })
+    for (const t of tabs) await t.tp(tp => tp.watch('shared'))
+    for (const t of tabs) await until('every tab of bob sees the shared list', async () => (await t.tp(tp => tp.seen().at(-1)?.titles.join())) === 'plan')
+    await ann.run(tx => tx.delete(Member.key({ realmId: 'tabs-shared', userId: 'realm-bob' })))
+    await ann.sync!.syncNow()
+    // the leader tab is poked, pulls, and evicts; the other tab hears it
+    for (const t of tabs) await until('every tab lost the realm', async () => (await t.tp(tp => tp.seen().at(-1)?.titles.length)) === 0, 10_000)
+    for (const t of tabs) await t.close()
+    await ann.close()
   })
 })
