@@ -98,7 +98,8 @@ export interface ModelConfig<K extends Shape, F extends Shape> {
   collection: string
   key?: K
   fields: F
-  indexes?: ReadonlyArray<ReadonlyArray<keyof F & string>>
+  /** Field lists to index; `realmId` (every document's realm) may be one of them. */
+  indexes?: ReadonlyArray<ReadonlyArray<(keyof F & string) | 'realmId'>>
 }
 
 /** The class `model({...})` returns: extend it, and `this` is typed in your methods. */

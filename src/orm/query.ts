@@ -10,10 +10,10 @@ import type { Plan } from '../replica/query.js'
 import type { ModelMeta } from './meta.js'
 import type { Model } from './model.js'
 import { STATE } from './state.js'
-import type { FieldShapeOf, Instance, KeyShapeOf, KeyValues, FieldValues, ModelClass } from './types.js'
+import type { FieldShapeOf, Instance, KeyShapeOf, KeyValues, FieldValues, ModelClass, RealmValues } from './types.js'
 
 /** A model's data as a plain object type: its key and fields. */
-export type DocData<M extends ModelClass> = KeyValues<KeyShapeOf<M>> & FieldValues<FieldShapeOf<M>>
+export type DocData<M extends ModelClass> = KeyValues<KeyShapeOf<M>> & FieldValues<FieldShapeOf<M>> & RealmValues<KeyShapeOf<M>>
 
 type Prev = [never, 0, 1, 2, 3]
 /** Field paths of a data type, dotted into objects and maps (three levels deep). */

@@ -172,6 +172,42 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
       )
     })
 
+    t.it('sends a user only the realms they read: a realm joined whole, a realm left and a document moved out named for eviction', async () => {
+      const as = (userId: string): PushContext => ({ userId, admin: false, minSchemaVersion: 1 })
+      const bob: Viewer = { userId: 'bob', everything: false }
+      const member = (roles: string[]): Op => ({ type: 'put', collection: '_Member', id: 'team\0bob', data: { realmId: 'team', userId: 'bob', roles }, fields: ['realmId', 'userId', 'roles'] })
+      await push(store, req('a1', [mutation('a1', [create('private', {})])]), ctx)
+      await push(store, req('a1', [mutation('a1', [{ type: 'create', collection: '_Realm', id: 'team', data: { id: 'team', name: 'team' } }, { type: 'create', collection: 'Todo', id: 'early', data: { id: 'early', realmId: 'team' } }])]), ctx)
+      const before = await pull(store, pullReq('b1', 0), bob)
+      assert.deepStrictEqual(before.changes, [])
+      // bob joins: the realm comes whole at his next pull, documents written before he joined included
+      const joined = await push(store, req('a1', [mutation('a1', [member(['read'])])]), ctx)
+      assertMatches(joined.results, [{ status: 'applied' }])
+      const first = await pull(store, pullReq('b1', before.revision), bob)
+      assert.deepStrictEqual(first.changes.map(c => c.id).sort(), ['early', 'team', 'team\0ann', 'team\0bob'])
+      assert.equal(first.evict, undefined)
+      // a reader's write is refused; a move out of the realm is named to its readers
+      const refused = await push(store, req('b1', [mutation('b1', [{ type: 'set', collection: 'Todo', id: 'early', path: ['x'], value: 1 }])]), as('bob'))
+      assertMatches(refused.results, [{ status: 'rejected', reason: 'permission-denied' }])
+      await push(store, req('a1', [mutation('a1', [{ type: 'set', collection: 'Todo', id: 'early', path: ['realmId'], value: 'ann' }])]), ctx)
+      const moved = await pull(store, pullReq('b1', first.revision), bob)
+      assert.deepStrictEqual(moved.evict, { realms: [], docs: [{ collection: 'Todo', id: 'early' }] })
+      assert.ok(!moved.changes.some(c => c.id === 'early'), 'a document moved away is not sent')
+      // bob leaves: the realm is named
+      await push(store, req('a1', [mutation('a1', [{ type: 'delete', collection: '_Member', id: 'team\0bob' }])]), ctx)
+      const left = await pull(store, pullReq('b1', moved.revision), bob)
+      assert.deepStrictEqual(left.evict, { realms: ['team'], docs: [] })
+      assert.deepStrictEqual(left.changes, [])
+      // and bob never sees ann's private document, nor may he write there
+      assertMatches((await push(store, req('b1', [mutation('b1', [create('intrude', { realmId: 'ann' })])]), as('bob'))).results, [{ status: 'rejected', reason: 'permission-denied' }])
+      assert.ok(!(await pull(store, pullReq('b2', 0), bob)).changes.some(c => c.id === 'private' || c.id === 'intrude'))
+    })
+
+    t.it('refuses a pull under the client id of another user', async () => {
+      await push(store, req('c1', [mutation('c1', [create('a', {})])]), ctx)
+      await assert.rejects(pull(store, pullReq('c1', 0), { userId: 'mallory', everything: false }), PermissionDeniedError)
+    })
+
     t.it('keeps keys holding NUL exactly', async () => {
       await push(store, req('c1', [mutation('c1', [create('7\0Bo', { x: 'a\u0000b' })])]), ctx)
       const p = await pull(store, pullReq('other', 0), ann)

@@ -9,7 +9,9 @@ import {
   Model,
   ModelAlreadyExistsError,
   ModelTrackedTwiceError,
+  Realm,
   S,
+  model,
   TransactionFailedError,
   UniqueKeyList,
   ValidationError,
@@ -655,3 +657,18 @@ for (const adapter of adapters) {
     })
   })
 }
+
+describe('realmId, the reserved field of every document', () => {
+  it('is refused as a declared field, filled for a Realm from its id, and left to the server where the user is unknown', async () => {
+    class Bad extends model({ collection: 'Bad', fields: { realmId: S.str } }) {}
+    await expect(openDatabase({ name: 'bad', models: [Bad] })).rejects.toThrow(/realmId is reserved/)
+    class Note extends model({ collection: 'Note', fields: { text: S.str } }) {}
+    const db = await openDatabase({ name: 'realm-fields', models: [Note] })
+    expect(db.userId).toBeUndefined()
+    const [note, realm] = await db.run(tx => [tx.create(Note, { text: 'no user yet' }).toJSON(), tx.create(Realm, { id: 'team' }).toJSON()])
+    expect(note.realmId).toBeUndefined()
+    expect(realm).toEqual({ id: 'team', realmId: 'team' })
+    await expect(db.run(tx => void tx.create(Note, { text: 'x', realmId: '' }))).rejects.toThrow(ValidationError)
+    await db.close()
+  })
+})

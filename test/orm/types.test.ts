@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { S, model, openDatabase, type DatabaseOptions, type Instance, type Sync } from '../../src/index.js'
+import { Member, S, model, openDatabase, type DatabaseOptions, type Instance, type Sync } from '../../src/index.js'
 import { Counter, Order, RaceResult } from '../helpers/models.js'
 
 // These checks run under `tsc` (npm test typechecks test/): each @ts-expect-error
@@ -101,5 +101,35 @@ describe('typed database', () => {
     type Opened<O extends DatabaseOptions> = Awaited<ReturnType<typeof openDatabase<O>>>
     expectTypeOf<Opened<{ name: string; models: [typeof Order]; sync: { url: string } }>['sync']>().toEqualTypeOf<Sync>()
     expectTypeOf<Opened<DatabaseOptions>['sync']>().toEqualTypeOf<Sync | undefined>()
+  })
+})
+
+describe('the realm of every document', () => {
+  it('types realmId on every instance, in create and update data, in queries and in indexes', async () => {
+    class Note extends model({ collection: 'Note', fields: { text: S.str }, indexes: [['realmId']] }) {}
+    const db = await openDatabase({ name: 'realm-types', models: [Note, Order, Member] })
+    await db.run(async tx => {
+      const note = tx.create(Note, { text: 'a', realmId: 'team' })
+      expectTypeOf(note.realmId).toEqualTypeOf<string>()
+      note.realmId = 'other'
+      const order = await tx.get(Order, 'o')
+      if (order) expectTypeOf(order.realmId).toEqualTypeOf<string>()
+      const moves = () => tx.updateWithoutRead(Order, { id: 'o2', realmId: 'team' })
+      void moves
+      const member = tx.create(Member, { realmId: 'team', userId: 'bob', roles: ['read'] })
+      const typeErrorsOnly = () => {
+        // @ts-expect-error realmId is a string
+        note.realmId = 1
+        // @ts-expect-error a Member's realm is its key: it never changes
+        member.realmId = 'elsewhere'
+        // @ts-expect-error roles are read, write or admin
+        member.roles = ['owner']
+      }
+      void typeErrorsOnly
+    })
+    const q = db.query(Note).where('realmId', '==', 'other')
+    expect(db.explain(q)).toMatchObject({ type: 'index' })
+    expect((await q.fetch()).map(n => n.text)).toEqual(['a'])
+    await db.close()
   })
 })
