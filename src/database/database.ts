@@ -97,12 +97,15 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
     if (typeof options !== 'object' || options === null) throw new InvalidParameterError('options', "signOut takes { pending: 'push' | 'discard' }")
     const pending = options.pending ?? 'push'
     if (pending !== 'push' && pending !== 'discard') throw new InvalidParameterError('pending', "pending must be 'push' or 'discard'")
-    if (pending === 'push' && (await this.replica.pendingCount()) > 0) {
-      await this.serverSync?.syncNow()
+    if (pending === 'discard') return { discarded: (await this.replica.clear())! }
+    // pushed, then cleared only if nothing was written meanwhile (here or in another tab): else pushed again
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if ((await this.replica.pendingCount()) > 0) await this.serverSync?.syncNow()
       const left = await this.replica.pendingCount()
       if (left > 0) throw new OfflineError(false, `${left} pending write${left === 1 ? '' : 's'} could not be pushed, so nothing was signed out (sign out with pending: 'discard' to drop them)`)
+      if (await this.replica.clear({ onlyIfPushed: true })) return { discarded: [] }
     }
-    return { discarded: await this.replica.clear() }
+    throw new OfflineError(false, "writes kept coming while signing out, so nothing was signed out (sign out with pending: 'discard' to drop them)")
   }
 
   /** This replica's client id (random, kept in the replica). */

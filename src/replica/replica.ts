@@ -124,12 +124,15 @@ export class Replica {
   /**
    * Empties the replica for the next user: every document (live queries see
    * them removed), the outbox, rejections, and the identity (a new client
-   * id, nothing pulled, no user). Returns the pending mutations it dropped.
+   * id, nothing pulled, no user). Returns the pending mutations it dropped;
+   * with `onlyIfPushed`, clears nothing and returns undefined if any are pending.
    */
-  clear(): Promise<Mutation[]> {
+  clear(options: { onlyIfPushed?: boolean } = {}): Promise<Mutation[] | undefined> {
     return this.transact(null, async scope => {
       const head = await scope.head()
       const outbox = await scope.outbox()
+      // a write committed since the caller pushed (here or in another tab): the caller pushes again
+      if (options.onlyIfPushed && outbox.length) return undefined
       for (const [k, r] of await scope.allRecords()) scope.writeRecord(k, r, undefined)
       for (const m of outbox) scope.deleteOutbox(m.seq)
       await scope.clearRejections()

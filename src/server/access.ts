@@ -1,4 +1,4 @@
-import { canAdmin, canRead, canWrite, PUBLIC_REALM, ROLES } from '../core/realms.js'
+import { canAdmin, canRead, canWrite, PUBLIC_REALM, REALM_COLLECTION, ROLES } from '../core/realms.js'
 import type { ServerTx } from './store.js'
 
 const EVERY_ROLE: readonly string[] = ROLES
@@ -6,9 +6,10 @@ const NONE: readonly string[] = []
 
 /**
  * What one user may do in each realm, as of the push transaction that asks:
- * server admins hold every role everywhere, a user is the admin of their
- * private realm (whose id is their user id), every user reads the public
- * realm, and `Member` documents give the rest. Asked once per realm per push.
+ * server admins hold every role everywhere, every user reads the public
+ * realm, a user is the admin of their private realm (whose id is their user
+ * id, unless a `Realm` document holds that id), and `Member` documents give
+ * the rest. Asked once per realm per push.
  */
 export class Access {
   private readonly known = new Map<string, readonly string[]>()
@@ -26,7 +27,9 @@ export class Access {
     let roles = this.granted.get(realm) ?? this.known.get(realm)
     if (!roles) {
       const member = (await this.tx.memberships(this.userId, [realm])).get(realm) ?? NONE
-      roles = realm === this.userId ? EVERY_ROLE : realm === PUBLIC_REALM ? (canRead(member) ? member : ['read']) : member
+      // a Realm document with the user's id was made by someone else before the user came: then it is a shared realm, not theirs
+      const own = realm === this.userId && !(await this.tx.getDocs([{ collection: REALM_COLLECTION, id: realm }]))[0]?.data
+      roles = realm === PUBLIC_REALM ? (canRead(member) ? member : ['read']) : own ? EVERY_ROLE : member
       this.known.set(realm, roles)
     }
     return roles

@@ -11,7 +11,7 @@ import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type ErrorResponse, type PullReque
 import { authenticator, type AuthOptions } from './auth.js'
 import { postgresServerStore } from './postgres-store.js'
 import { pull } from './pull.js'
-import { push, type Committed, type PushContext } from './push.js'
+import { push, type PushContext } from './push.js'
 import { sqliteServerStore } from './sqlite-store.js'
 import type { ServerStore } from './store.js'
 import { PokeSockets } from './sockets.js'
@@ -124,14 +124,13 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   app.post('/v1/push', async (req: FastifyRequest, reply: FastifyReply) => {
     const userId = await user(req)
     const body = validated<PushRequest>(checkPush, 'push', req.body)
-    let committed: Committed | undefined
-    const result = await push(store, body, { ...ctx, userId, admin: admins.has(userId), onCommitted: c => (committed = c) })
+    // poked as the commit resolves, before anything else awaits: pokes go out in commit order, so one never overtakes a membership change
+    const result = await push(store, body, { ...ctx, userId, admin: admins.has(userId), onCommitted: c => sockets.poke(c, body.clientId) })
     metrics.pushes++
     for (const r of result.results) {
       if (r.status === 'applied') metrics.applied++
       else metrics.rejected++
     }
-    if (committed) sockets.poke(committed, body.clientId)
     return reply.send(result)
   })
 

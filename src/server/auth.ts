@@ -1,5 +1,6 @@
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import { HttpError, InvalidOptionsError } from '../core/errors.js'
+import { PUBLIC_REALM, realmIssue } from '../core/realms.js'
 
 /** How clients authenticate (see `ServerOptions.auth`). */
 export type AuthOptions =
@@ -50,6 +51,10 @@ export function authenticator(auth: AuthOptions): (token: string | undefined) =>
     const sub: unknown = payload.sub
     const userId = typeof sub === 'string' ? sub : JSON.stringify(sub)
     if (userId === '' || userId === undefined) throw new HttpError(401, 'unauthenticated', 'invalid token: the token has no subject')
+    // the user id names the user's private realm: it cannot be the realm everyone reads, nor hold what ids cannot
+    if (userId === PUBLIC_REALM) throw new HttpError(401, 'unauthenticated', `invalid token: the subject ${PUBLIC_REALM} is reserved`)
+    const bad = realmIssue(userId)
+    if (bad) throw new HttpError(401, 'unauthenticated', `invalid token: the subject cannot be a user id (${bad.replace('realmId', 'it')})`)
     return { userId, ...(typeof payload.exp === 'number' ? { expires: payload.exp * 1000 } : {}) }
   }
 }

@@ -153,10 +153,12 @@ async function apply(tx: ServerTx, access: Access, clientId: string, m: PushRequ
       }
       for (const g of members) if (g.userId === ctx.userId) access.grant(g.realm, g.roles)
     }
-    await tx.putDocs(writes)
+    // one row per document (a mutation that makes a realm may also write its creator's Member itself): the last write wins
+    const rows = [...new Map(writes.map(w => [docKey(w.collection, w.id), w])).values()]
+    await tx.putDocs(rows)
     for (const mv of moved) await tx.saveExit(mv.collection, mv.id, mv.from, revision)
     for (const g of members) await tx.saveMembership(g.userId, g.realm, g.roles, revision)
-    done.written.push(...writes)
+    done.written.push(...rows)
     done.moved.push(...moved)
     done.members.push(...members.map(g => g.userId))
     return { seq: m.seq, id: m.id, status: 'applied', revision }

@@ -79,7 +79,13 @@ export class PokeSockets {
           }
           ws.on('close', forget)
           ws.on('error', forget)
-          ws.on('message', data => this.received(ws, identity.userId, String(data)))
+          ws.on('message', data => {
+            try {
+              this.received(ws, identity.userId, String(data))
+            } catch {
+              ws.terminate()
+            }
+          })
           void this.store.revision().then(revision => this.send(ws, JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision } satisfies Poke)))
         }),
       () => {
@@ -111,8 +117,10 @@ export class PokeSockets {
     } catch {
       return
     }
-    const token = (message as { type?: unknown; token?: unknown }).token
-    if ((message as { type?: unknown }).type !== 'auth' || typeof token !== 'string') return
+    // anything but an object with a string token is not ours: ignored, never thrown (a throw here would end the process)
+    if (typeof message !== 'object' || message === null) return
+    const { type, token } = message as { type?: unknown; token?: unknown }
+    if (type !== 'auth' || typeof token !== 'string') return
     this.authenticate(token).then(
       identity => {
         if (identity.userId !== userId) ws.close(TOKEN_EXPIRED, 'token of another user')
@@ -145,7 +153,7 @@ export class PokeSockets {
 
   /** Whether `userId` reads `realm`; undefined while their memberships are being read. */
   private reads(userId: string, l: Listener, realm: string): boolean | undefined {
-    if (this.admins.has(userId) || realm === userId || realm === PUBLIC_REALM) return true
+    if (this.admins.has(userId) || realm === PUBLIC_REALM || realm === userId) return true
     return l.realms?.has(realm)
   }
 

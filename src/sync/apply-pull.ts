@@ -36,7 +36,8 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
       else rejected.push(rejection(m, r.reason, r.message))
     }
     const done = new Set([...acked.map(m => m.seq), ...rejected.map(r => r.mutation.seq)])
-    const evicted = await evictedKeys(scope, res.evict)
+    const changeByKey = new Map(res.changes.map(c => [docKey(c.collection, c.id), c]))
+    const evicted = await evictedKeys(scope, res.evict, changeByKey)
     // the server answers as if the document were missing (it tells nothing of what its user cannot read); this replica knows why
     for (const r of rejected) {
       if ((r.reason === 'not-found' || r.reason === 'condition-failed') && r.mutation.ops.some(o => evicted.has(docKey(o.collection, o.id)))) Object.assign(r, { reason: 'permission-denied', message: LOST })
@@ -49,7 +50,6 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
       placeholders.push(placeholder(m))
       done.add(m.seq)
     }
-    const changeByKey = new Map(res.changes.map(c => [docKey(c.collection, c.id), c]))
     const ackedOps = opsByDoc(acked)
     const pendingOps = opsByDoc(outbox.filter(m => !done.has(m.seq)))
     const keyList = [...new Set([...changeByKey.keys(), ...ackedOps.keys(), ...opsByDoc(rejected.map(r => r.mutation)).keys(), ...evicted])]
@@ -95,12 +95,17 @@ function placeholder(m: Mutation): Mutation {
   return { ...m, id: globalThis.crypto.randomUUID(), ops: [], preconditions: [] }
 }
 
-/** The documents an eviction names: those it lists, and every one in (or pending into) a lost realm. */
-async function evictedKeys(scope: WriteScope, evict: Eviction | undefined): Promise<Set<string>> {
+/**
+ * The documents an eviction names: those it lists, and every one in (or
+ * pending into) a lost realm, unless the same answer changes it (it moved to
+ * a realm the user still reads).
+ */
+async function evictedKeys(scope: WriteScope, evict: Eviction | undefined, changed: ReadonlyMap<string, unknown>): Promise<Set<string>> {
   const keys = new Set((evict?.docs ?? []).map(d => docKey(d.collection, d.id)))
   if (!evict?.realms.length) return keys
   const lost = new Set(evict.realms)
   for (const [k, r] of await scope.allRecords()) {
+    if (changed.has(k)) continue
     const inLost = (d: Doc | null | undefined) => d != null && lost.has(d[REALM_FIELD] as string)
     if (inLost(r.base) || inLost(r.view)) keys.add(k)
   }

@@ -203,6 +203,21 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
       assert.ok(!(await pull(store, pullReq('b2', 0), bob)).changes.some(c => c.id === 'private' || c.id === 'intrude'))
     })
 
+    t.it("makes a realm and its creator's own Member in one mutation, and a realm named after a user the server has not seen gives nobody that user's documents", async () => {
+      const made = await push(
+        store,
+        req('a1', [mutation('a1', [{ type: 'create', collection: '_Realm', id: 'crew', data: { id: 'crew' } }, { type: 'create', collection: '_Member', id: 'crew\0ann', data: { realmId: 'crew', userId: 'ann', roles: ['admin'] } }])]),
+        ctx,
+      )
+      assertMatches(made.results, [{ status: 'applied' }])
+      // ann claims the id of carol, who has never synced: carol's own documents then go nowhere, and ann reads none of them
+      assertMatches((await push(store, req('a1', [mutation('a1', [{ type: 'create', collection: '_Realm', id: 'carol', data: { id: 'carol' } }])]), ctx)).results, [{ status: 'applied' }])
+      const carol: PushContext = { userId: 'carol', admin: false, minSchemaVersion: 1 }
+      const diary = await push(store, req('c1', [mutation('c1', [{ type: 'create', collection: 'Todo', id: 'diary', data: { id: 'diary', realmId: 'carol' } }])]), carol)
+      assertMatches(diary.results, [{ status: 'rejected', reason: 'permission-denied' }])
+      assert.ok(!(await pull(store, pullReq('a2', 0), ann)).changes.some(c => c.id === 'diary'))
+    })
+
     t.it('refuses a pull under the client id of another user', async () => {
       await push(store, req('c1', [mutation('c1', [create('a', {})])]), ctx)
       await assert.rejects(pull(store, pullReq('c1', 0), { userId: 'mallory', everything: false }), PermissionDeniedError)

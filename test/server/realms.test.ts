@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
 import { HttpError, Member, memoryStorage, model, OfflineError, openDatabase, Realm, S, WrongUserError, type Database, type Snapshot } from '../../src/index.js'
 import { PROTOCOL_VERSION } from '../../src/protocol/messages.js'
 import { sqliteStorage } from '../../src/replica/sqlite.js'
@@ -227,6 +228,17 @@ describe('realms, members and roles (CLI server, several clients)', () => {
     expect([pull.status, ((await pull.json()) as { error: string }).error]).toEqual([403, 'permission-denied'])
     const push = await post('/v1/push', { type: 'push', v: PROTOCOL_VERSION, clientId: ann.clientId, mutations: [{ seq: 2, id: 'm', ops: [], preconditions: [], schemaVersion: 1 }] })
     expect(push.status).toBe(403)
+  })
+
+  it('stays up whatever a socket sends, and refuses the reserved user id public', async () => {
+    const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/socket?token=${await sign('s-ann')}`)
+    await new Promise(r => ws.once('open', r))
+    for (const text of ['null', '[]', '7', '"auth"', '{"type":"auth"}', '{"type":"auth","token":5}', '{"type":"auth","token":"garbage"}', '{'.repeat(1000)]) ws.send(text)
+    await new Promise(r => ws.once('close', r))
+    expect(child.exitCode).toBeNull()
+    expect((await fetch(`${url}/health`)).status).toBe(200)
+    const pull = await fetch(`${url}/v1/pull`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await sign('public')}` }, body: JSON.stringify({ type: 'pull', v: PROTOCOL_VERSION, clientId: 'x', since: 0 }) })
+    expect(pull.status).toBe(401)
   })
 
   it('renews short-lived tokens mid-session, over HTTP and over the socket', { timeout: 30_000 }, async () => {
