@@ -26,10 +26,10 @@ export class Access {
     if (this.admin) return EVERY_ROLE
     let roles = this.granted.get(realm) ?? this.known.get(realm)
     if (!roles) {
-      const member = (await this.tx.memberships(this.userId, [realm])).get(realm) ?? NONE
       // a Realm document with the user's id was made by someone else before the user came: then it is a shared realm, not theirs
-      const own = realm === this.userId && !(await this.tx.getDocs([{ collection: REALM_COLLECTION, id: realm }]))[0]?.data
-      roles = realm === PUBLIC_REALM ? (canRead(member) ? member : ['read']) : own ? EVERY_ROLE : member
+      const own = realm === this.userId && realm !== PUBLIC_REALM && !(await this.tx.getDocs([{ collection: REALM_COLLECTION, id: realm }]))[0]?.data
+      const member = own ? EVERY_ROLE : ((await this.tx.memberships(this.userId, [realm])).get(realm) ?? NONE)
+      roles = realm === PUBLIC_REALM && !canRead(member) ? ['read'] : member
       this.known.set(realm, roles)
     }
     return roles

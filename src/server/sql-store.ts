@@ -44,34 +44,45 @@ export class SqlServerStore implements ServerStore {
       const current = await revisionOf(sql)
       const [bound] = await sql.query('SELECT user_id FROM tp_clients WHERE client_id = ?', [clientId])
       const owner = bound?.user_id as string | undefined
-      // realms read since before `since` send their changes; realms joined after it come whole
+      // realms read since before `since` send their changes; realms joined after it come whole; realms lost are named
       const { userId, everything } = viewer
       const own = [userId, PUBLIC_REALM]
-      const held = everything ? undefined : [...new Set([...own, ...(await sql.query('SELECT realm FROM tp_members WHERE user_id = ? AND reads = 1 AND read_since <= ?', [userId, since])).map(r => r.realm as string)])]
-      const rows = await changedIn(sql, held, since, limit + 1, doc)
+      const held = new Set(own)
+      const joinedRealms: string[] = []
+      const lost: string[] = []
+      if (!everything) {
+        for (const m of await sql.query('SELECT realm, reads, read_since, changed FROM tp_members WHERE user_id = ?', [userId])) {
+          const realm = m.realm as string
+          if (own.includes(realm)) continue
+          if (Number(m.reads) === 1) (Number(m.read_since) <= since ? held.add(realm) : joinedRealms.push(realm))
+          else if (Number(m.changed) > since) lost.push(realm)
+        }
+      }
+      const heldList = everything ? undefined : [...held]
+      const rows = await changedIn(sql, heldList, since, limit + 1, doc)
       const { rows: firstRows, revision, more } = page(rows, limit, current)
       // a single commit bigger than a page comes whole
-      const docs = more && firstRows.length === 0 ? await changedIn(sql, held, revision - 1, Infinity, doc, revision) : firstRows
+      const docs = more && firstRows.length === 0 ? await changedIn(sql, heldList, revision - 1, Infinity, doc, revision) : firstRows
       const results = (await sql.query('SELECT result FROM tp_results WHERE client_id = ? AND revision > ? AND revision <= ? ORDER BY seq', [clientId, since, revision])).map(
         r => JSON.parse(r.result as string) as MutationResult,
       )
       if (everything) return { revision, docs, joined: [], left: [], lost: [], results, more, owner }
-      const joined = (
-        await sql.query(
-          `SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (SELECT realm FROM tp_members WHERE user_id = ? AND reads = 1 AND read_since > ? AND realm NOT IN (?, ?))
-           AND (data IS NOT NULL OR revision > ?)`,
-          [userId, since, ...own, since],
+      const joined: ServerDoc[] = []
+      for (const chunk of chunked(joinedRealms)) {
+        const rows = await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (${marks(chunk)}) AND (data IS NOT NULL OR revision > ?)`, [...chunk, since])
+        joined.push(...rows.map(doc))
+      }
+      // documents that left a realm the user reads, for a realm the user does not
+      const readable = new Set([...held, ...joinedRealms])
+      const left: PullData['left'] = []
+      for (const chunk of chunked([...readable])) {
+        const rows = await sql.query(
+          `SELECT e.collection, e.id, e.revision, d.realm FROM tp_exits e JOIN tp_docs d ON d.collection = e.collection AND d.id = e.id
+           WHERE e.realm IN (${marks(chunk)}) AND e.revision > ? AND e.revision <= ?`,
+          [...chunk, since, revision],
         )
-      ).map(doc)
-      const readable = `IN (?, ?) OR %.realm IN (SELECT realm FROM tp_members WHERE user_id = ? AND reads = 1)`
-      const left = (
-        await sql.query(
-          `SELECT e.collection, e.id, e.revision FROM tp_exits e JOIN tp_docs d ON d.collection = e.collection AND d.id = e.id
-           WHERE e.revision > ? AND e.revision <= ? AND (e.realm ${readable.replace('%', 'e')}) AND NOT (d.realm ${readable.replace('%', 'd')})`,
-          [since, revision, ...own, userId, ...own, userId],
-        )
-      ).map(r => ({ collection: r.collection as string, id: driver.dialect.loadId(r.id as string), revision: Number(r.revision) }))
-      const lost = (await sql.query('SELECT realm FROM tp_members WHERE user_id = ? AND reads = 0 AND changed > ? AND realm NOT IN (?, ?)', [userId, since, ...own])).map(r => r.realm as string)
+        for (const r of rows) if (!readable.has(r.realm as string)) left.push({ collection: r.collection as string, id: driver.dialect.loadId(r.id as string), revision: Number(r.revision) })
+      }
       return { revision, docs, joined, left, lost, results, more, owner }
     })
   }
@@ -100,6 +111,14 @@ export class SqlServerStore implements ServerStore {
 /** Realms per statement: one bound parameter each, well under the engines' limits. */
 const REALMS_PER_QUERY = 500
 
+function chunked<T>(list: readonly T[]): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < list.length; i += REALMS_PER_QUERY) out.push(list.slice(i, i + REALMS_PER_QUERY))
+  return out
+}
+
+const marks = (list: readonly unknown[]) => list.map(() => '?').join(', ')
+
 /**
  * Documents changed after `since` (up to `until`) in `realms` (undefined:
  * all), in revision order, at most `limit`: one indexed range per realm, so
@@ -109,9 +128,8 @@ async function changedIn(sql: SqlRunner, realms: readonly string[] | undefined, 
   const cap = Number.isFinite(limit) ? ` LIMIT ${limit}` : ''
   if (!realms) return (await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE revision > ? AND revision <= ? ORDER BY revision${cap}`, [since, until])).map(doc)
   const out: ServerDoc[] = []
-  for (let i = 0; i < realms.length; i += REALMS_PER_QUERY) {
-    const chunk = realms.slice(i, i + REALMS_PER_QUERY)
-    const rows = await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (${chunk.map(() => '?').join(', ')}) AND revision > ? AND revision <= ? ORDER BY revision${cap}`, [...chunk, since, until])
+  for (const chunk of chunked(realms)) {
+    const rows = await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (${marks(chunk)}) AND revision > ? AND revision <= ? ORDER BY revision${cap}`, [...chunk, since, until])
     out.push(...rows.map(doc))
   }
   if (realms.length <= REALMS_PER_QUERY) return out
