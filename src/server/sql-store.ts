@@ -54,8 +54,10 @@ export class SqlServerStore implements ServerStore {
         for (const m of await sql.query('SELECT realm, reads, read_since, changed FROM tp_members WHERE user_id = ?', [userId])) {
           const realm = m.realm as string
           if (own.includes(realm)) continue
-          if (Number(m.reads) === 1) (Number(m.read_since) <= since ? held.add(realm) : joinedRealms.push(realm))
-          else if (Number(m.changed) > since) lost.push(realm)
+          if (Number(m.reads) !== 1) {
+            if (Number(m.changed) > since) lost.push(realm)
+          } else if (Number(m.read_since) <= since) held.add(realm)
+          else joinedRealms.push(realm)
         }
       }
       const heldList = everything ? undefined : [...held]
