@@ -29,6 +29,8 @@ export interface PulledChanges {
   changes: DocumentChange[]
   results: MutationResult[]
   evict?: Eviction
+  /** More pages follow this one. */
+  more?: true
 }
 
 /** A mutation the server refused, kept in the replica until the app acknowledges it. */

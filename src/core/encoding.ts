@@ -15,6 +15,14 @@ export const TAG = { null: '0', false: '1', true: '2', number: '3', string: '4',
 /** Ends strings, arrays and objects; lower than any tag, so a prefix sorts first. */
 const END = '\u0000'
 const ESC = '\u0001'
+/** Begins each entry of an object: above END, so an object sorts after every object it extends (an empty key included). */
+const ENTRY = '\u0001'
+/**
+ * Bumped when an encoding changes: replicas keep it, and build their indexes
+ * again when it differs. 2: object entries begin with ENTRY (before, an
+ * entry with the empty key was indistinguishable from the object's end).
+ */
+export const ENCODING_VERSION = 2
 /** Code units from here up (surrogates, U+E000–U+FFFF) are escaped to stay below U+D800 in order. */
 const HIGH = 0xd7ff
 
@@ -50,7 +58,7 @@ export function encodeValue(v: Json): string {
     case TAG.object: {
       const o = v as Record<string, Json>
       let out = tag
-      for (const k of Object.keys(o).sort()) if (o[k] !== undefined) out += encodeString(k) + encodeValue(o[k]!)
+      for (const k of Object.keys(o).sort()) if (o[k] !== undefined) out += ENTRY + encodeString(k) + encodeValue(o[k]!)
       return out + END
     }
     default:

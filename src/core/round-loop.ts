@@ -48,6 +48,11 @@ export class RoundLoop<R> {
   }
 
   /** Asks for a round without waiting for it; a round in flight is followed by one more, unless it fails (then the backoff decides). */
+  /** Resolves when the round in flight, if any, has ended (it starts none). */
+  async idle(): Promise<void> {
+    await this.current?.catch(() => undefined)
+  }
+
   kick(): void {
     if (this.stopped) return
     if (this.running) this.again = true

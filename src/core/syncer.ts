@@ -1,4 +1,5 @@
-export type SyncPhase = 'offline' | 'connecting' | 'pushing' | 'pulling' | 'in-sync' | 'error'
+/** `signed-out`: the replica's user signed out, and nothing syncs until another signs in (or `syncNow()`). */
+export type SyncPhase = 'offline' | 'connecting' | 'pushing' | 'pulling' | 'in-sync' | 'error' | 'signed-out'
 
 export interface SyncStatus {
   phase: SyncPhase
@@ -14,7 +15,7 @@ export interface SyncStatus {
 
 /** Whether a status says the last round reached the other side. */
 export function isConnected(s: SyncStatus): boolean {
-  return s.phase !== 'offline' && s.phase !== 'error' && s.phase !== 'connecting'
+  return s.phase !== 'offline' && s.phase !== 'error' && s.phase !== 'connecting' && s.phase !== 'signed-out'
 }
 
 /**

@@ -97,7 +97,11 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
     if (typeof options !== 'object' || options === null) throw new InvalidParameterError('options', "signOut takes { pending: 'push' | 'discard' }")
     const pending = options.pending ?? 'push'
     if (pending !== 'push' && pending !== 'discard') throw new InvalidParameterError('pending', "pending must be 'push' or 'discard'")
-    if (pending === 'discard') return { discarded: (await this.replica.clear())! }
+    // a push in flight may yet be applied: what it carried is not discarded unless the server refused it
+    if (pending === 'discard') {
+      await this.serverSync?.idle()
+      return { discarded: (await this.replica.clear())! }
+    }
     // pushed, then cleared only if nothing was written meanwhile (here or in another tab): else pushed again
     for (let attempt = 0; attempt < 3; attempt++) {
       if ((await this.replica.pendingCount()) > 0) await this.serverSync?.syncNow()

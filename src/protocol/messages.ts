@@ -39,6 +39,12 @@ export interface PullRequest {
   clientId: string
   /** The last revision this client has pulled (0: nothing yet). */
   since: number
+  /**
+   * Where the paged pull this request continues began (its first page's
+   * `since`); absent on a first page. A document's row comes on the page of
+   * its latest change, so its fields are sent as changed since `base`.
+   */
+  base?: number
 }
 
 export interface PullResponse {

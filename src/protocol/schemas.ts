@@ -70,6 +70,7 @@ export const REQUEST_SCHEMAS = {
       v: { enum: [PROTOCOL_VERSION] },
       clientId: { type: 'string', minLength: 1, maxLength: 128 },
       since: { type: 'integer', minimum: 0, maximum: MAX_INTEGER },
+      base: { type: 'integer', minimum: 0, maximum: MAX_INTEGER },
     },
     required: ['type', 'v', 'clientId', 'since'],
     additionalProperties: false,

@@ -17,10 +17,14 @@ export interface Head {
   schemaVersion: number
   /** The last server revision pulled (0: none). */
   pulledRevision: number
+  /** While a paged pull is under way (pages still to come), where it began: the next page continues from it, also after a restart. */
+  pullBase?: number
   /** The replica's hybrid logical clock (encoded), past every event it wrote or merged. */
   hlc?: string
   /** The user the replica belongs to, once known (a server names it, or a token does); cleared by signing out. */
   userId?: string
+  /** Who signed out last, until another user (or the same again, asked for) signs in: their cached token signs nobody in. */
+  signedOut?: string
 }
 
 const HEAD = 'head'

@@ -1,5 +1,5 @@
 import { InvalidOptionsError, SchemaChangedError } from '../core/errors.js'
-import { prefixEnd } from '../core/encoding.js'
+import { ENCODING_VERSION, prefixEnd } from '../core/encoding.js'
 import { deepEqual } from '../core/json.js'
 import { splitDocKey } from '../core/key.js'
 import { ensureHead, writeHead } from './head.js'
@@ -44,16 +44,18 @@ export async function prepare(
   indexes: ReadonlyMap<string, IndexDef[]>,
   schemaVersion: number,
   newClientId: () => string,
-): Promise<{ clientId: string; userId: string | undefined; seen: number; build: IndexBuild[] }> {
+): Promise<{ clientId: string; userId: string | undefined; signedOut: string | undefined; seen: number; build: IndexBuild[] }> {
   // where the medium indexes records itself, index entries live in the records (`ix`), not in the indexes store
   const native = storage.recordIndex
   return storage.write(async w => {
     const head = await ensureHead(w, newClientId)
-    if (((await w.get(STORES.meta, 'recordIndex')) as boolean | undefined) !== native) {
-      // the entries were kept the other way: every index is built again
+    const [keptNative, encoding] = (await w.getMany(STORES.meta, ['recordIndex', 'encoding'])) as [boolean | undefined, number | undefined]
+    if (keptNative !== native || (encoding ?? 1) !== ENCODING_VERSION) {
+      // the entries were kept the other way, or encoded another way: every index is built again
       for (const c of collections) w.put(STORES.meta, `indexes:${c.name}`, [])
       w.deleteRange(STORES.indexes, { gte: '' })
       w.put(STORES.meta, 'recordIndex', native)
+      w.put(STORES.meta, 'encoding', ENCODING_VERSION)
     }
     if (head.schemaVersion > schemaVersion) throw new SchemaChangedError(schemaVersion, head.schemaVersion)
     if (head.schemaVersion !== schemaVersion) writeHead(w, { ...head, schemaVersion })
@@ -81,7 +83,7 @@ export async function prepare(
       }
       w.put(STORES.meta, `indexes:${c.name}`, built.filter(id => declared.some(d => d.id === id)))
     }
-    return { clientId: head.clientId, userId: head.userId, seen: head.changeSeq, build }
+    return { clientId: head.clientId, userId: head.userId, signedOut: head.signedOut, seen: head.changeSeq, build }
   })
 }
 

@@ -61,6 +61,7 @@ export class Replica {
     private readonly storage: Store,
     private currentClientId: string,
     private currentUserId: string | undefined,
+    private currentSignedOut: string | undefined,
     readonly schemaVersion: number,
     private readonly indexes: Map<string, IndexDef[]>,
     private readonly areas: ReadonlySet<string>,
@@ -79,8 +80,8 @@ export class Replica {
     await storage.open([...Object.values(STORES), ...areas])
     try {
       const indexes = new Map(options.collections.map(c => [c.name, c.indexes.map(indexDef)]))
-      const { clientId, userId, seen, build } = await prepare(storage, options.collections, indexes, options.schemaVersion, randomId)
-      const replica = new Replica(storage, clientId, userId, options.schemaVersion, indexes, areas, options)
+      const { clientId, userId, signedOut, seen, build } = await prepare(storage, options.collections, indexes, options.schemaVersion, randomId)
+      const replica = new Replica(storage, clientId, userId, signedOut, options.schemaVersion, indexes, areas, options)
       replica.feed.start(seen)
       for (const b of build) await buildIndex(storage, w => replica.viewWriter(w), b, options.onProgress)
       return replica
@@ -100,6 +101,11 @@ export class Replica {
     return this.currentUserId
   }
 
+  /** Who signed out of the replica last, while nobody has signed in since. */
+  get signedOut(): string | undefined {
+    return this.currentSignedOut
+  }
+
   /** Set where other tabs open the same data: the name they coordinate on (src/tabs). */
   get shared(): { channel: string } | undefined {
     return this.storage.shared
@@ -117,7 +123,10 @@ export class Replica {
       const head = await scope.head()
       if (clientId !== undefined && head.clientId !== clientId) return
       if (head.userId !== undefined && head.userId !== userId) throw new WrongUserError(head.userId, userId)
-      if (head.userId === undefined) scope.setHead({ ...head, userId })
+      if (head.userId === undefined) {
+        const { signedOut: _gone, ...rest } = head
+        scope.setHead({ ...rest, userId })
+      }
     })
   }
 
@@ -136,8 +145,8 @@ export class Replica {
       for (const [k, r] of await scope.allRecords()) scope.writeRecord(k, r, undefined)
       for (const m of outbox) scope.deleteOutbox(m.seq)
       await scope.clearRejections()
-      const { userId: _gone, ...rest } = head
-      scope.setHead({ ...rest, clientId: randomId(), seq: 0, pulledRevision: 0 })
+      const { userId, pullBase: _base, ...rest } = head
+      scope.setHead({ ...rest, clientId: randomId(), seq: 0, pulledRevision: 0, ...(userId !== undefined ? { signedOut: userId } : {}) })
       return outbox
     })
   }
@@ -147,6 +156,7 @@ export class Replica {
     const head = await this.storage.read(readHead)
     this.currentClientId = head.clientId
     this.currentUserId = head.userId
+    this.currentSignedOut = head.signedOut
     return this.currentClientId
   }
 
@@ -175,6 +185,7 @@ export class Replica {
     if (head) {
       this.currentClientId = head.clientId
       this.currentUserId = head.userId
+      this.currentSignedOut = head.signedOut
     }
     if (kind) this.stats.record(kind, performance.now() - start)
     this.feed.deliver(changes, changeSeq)

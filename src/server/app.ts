@@ -102,7 +102,18 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   const store = typeof options.storage === 'object' ? options.storage : openStore(options.storage ?? './tidepool.db')
   await store.open()
   const metrics = { pushes: 0, applied: 0, rejected: 0, pulls: 0, errors: 0 }
-  const sockets = new PokeSockets(authenticate, store, admins, options.socketBufferLimit ?? 1024 * 1024)
+  // every user who signs in is recorded once (per process), so that no Realm can take their id afterwards
+  const noted = new Set<string>()
+  const signIn = async (token: string | undefined) => {
+    const identity = await authenticate(token)
+    if (!noted.has(identity.userId)) {
+      await store.noteUser(identity.userId)
+      if (noted.size >= 100_000) noted.clear()
+      noted.add(identity.userId)
+    }
+    return identity
+  }
+  const sockets = new PokeSockets(signIn, store, admins, options.socketBufferLimit ?? 1024 * 1024)
 
   const app: FastifyInstance = Fastify({ logger: options.logger ?? false, bodyLimit: MAX_MESSAGE_BYTES })
   app.setErrorHandler((error: FastifyError | HttpError, _req, reply) => {
@@ -118,7 +129,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
 
   const user = async (req: FastifyRequest) => {
     const header = req.headers.authorization
-    return (await authenticate(header?.startsWith('Bearer ') ? header.slice(7) : undefined)).userId
+    return (await signIn(header?.startsWith('Bearer ') ? header.slice(7) : undefined)).userId
   }
 
   app.post('/v1/push', async (req: FastifyRequest, reply: FastifyReply) => {

@@ -16,13 +16,15 @@ export const PULL_PAGE = 5000
  */
 export async function pull(store: ServerStore, req: PullRequest, viewer: Viewer, limit = PULL_PAGE): Promise<PullResponse> {
   const { revision, docs, joined, left, lost, results, more, owner } = await store.pull(req.clientId, req.since, limit, viewer)
+  // a page after the first: a document's row comes at its latest revision, so its fields are new since the first page's start
+  const fieldsSince = Math.min(req.base ?? req.since, req.since)
   if (owner !== undefined && owner !== viewer.userId) throw new PermissionDeniedError(`client ${req.clientId} belongs to another user`)
   const acked = new Set(results.filter(r => r.status === 'applied').map(r => r.revision))
   const own = (m: FieldMeta | undefined) => m !== undefined && m.client === req.clientId && m.kind === 'overwrite' && acked.has(m.rev)
   const changes: DocumentChange[] = []
   for (const d of docs) {
     const existence = d.fields['']
-    const existenceChanged = existence !== undefined && existence.rev > req.since && !own(existence)
+    const existenceChanged = existence !== undefined && existence.rev > fieldsSince && !own(existence)
     if (d.data === null) {
       if (existenceChanged) changes.push({ collection: d.collection, id: d.id, revision: d.revision, deleted: true })
       continue
@@ -34,7 +36,7 @@ export async function pull(store: ServerStore, req: PullRequest, viewer: Viewer,
     const set: Record<string, Json> = {}
     const unset: string[] = []
     for (const [field, meta] of Object.entries(d.fields)) {
-      if (field === '' || meta.rev <= req.since || own(meta)) continue
+      if (field === '' || meta.rev <= fieldsSince || own(meta)) continue
       if (field in d.data) set[field] = d.data[field]!
       else unset.push(field)
     }

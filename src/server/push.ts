@@ -134,10 +134,12 @@ async function apply(tx: ServerTx, access: Access, clientId: string, m: PushRequ
       await authorize(tx, access, { collection, id }, from, to, views)
       if (deepEqual(after, old?.data ?? undefined)) continue
       for (const [field, kind] of fields) meta[field] = { rev: revision, client: clientId, kind }
-      if (from !== undefined && to !== undefined && from !== to) {
+      // the realm of the row, a tombstone's too: a key deleted in one realm and created in another has left the first
+      const was = old?.realm
+      if (was !== undefined && to !== undefined && was !== to) {
         // a move is a delete in one realm and a create in the other: readers of the new one need it whole
         meta[''] = { rev: revision, client: clientId, kind: 'overwrite' }
-        moved.push({ collection, id, from })
+        moved.push({ collection, id, from: was })
       }
       writes.push({ collection, id, data: after ?? null, revision, fields: meta, realm: to ?? from ?? old?.realm ?? ctx.userId })
       if (collection === MEMBER_COLLECTION) {

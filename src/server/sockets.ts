@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { DocumentChange } from '../core/changes.js'
-import { PUBLIC_REALM } from '../core/realms.js'
+import { PUBLIC_REALM, REALM_COLLECTION } from '../core/realms.js'
 import { PROTOCOL_VERSION, type Poke } from '../protocol/messages.js'
 import type { Identity } from './auth.js'
 import type { Committed } from './push.js'
@@ -14,7 +14,7 @@ export const INLINE_POKE_BYTES = 16 * 1024
 /** Close codes a client sees: it reconnects (with a fresh token) and pulls what it missed. */
 const TOKEN_EXPIRED = 4001
 
-/** What one user's sockets hear: the realms the user reads by membership (undefined while they are read). */
+/** What one user's sockets hear: the realms the user reads, their own and by membership (undefined while they are read). */
 interface Listener {
   sockets: Set<WebSocket>
   realms: Set<string> | undefined
@@ -143,7 +143,7 @@ export class PokeSockets {
   private reload(userId: string, l: Listener): void {
     const load = ++l.loads
     l.realms = undefined
-    this.store.memberRealms(userId).then(
+    this.store.readableRealms(userId).then(
       realms => {
         if (l.loads === load) l.realms = new Set(realms)
       },
@@ -151,9 +151,9 @@ export class PokeSockets {
     )
   }
 
-  /** Whether `userId` reads `realm`; undefined while their memberships are being read. */
+  /** Whether `userId` reads `realm`; undefined while their realms are being read. */
   private reads(userId: string, l: Listener, realm: string): boolean | undefined {
-    if (this.admins.has(userId) || realm === PUBLIC_REALM || realm === userId) return true
+    if (this.admins.has(userId) || realm === PUBLIC_REALM) return true
     return l.realms?.has(realm)
   }
 
@@ -163,24 +163,30 @@ export class PokeSockets {
    * may read when those are small and need nothing but applying.
    */
   poke(c: Committed, from: string): void {
-    const members = new Set(c.members)
+    // whose realms the commit changed: members, and a user whose id a new Realm took (it is not their private realm then)
+    const members = new Set([...c.members, ...c.written.filter(d => d.collection === REALM_COLLECTION).map(d => d.id)])
     for (const u of members) {
       const l = this.users.get(u)
       if (l) this.reload(u, l)
     }
-    const moved = new Map(c.moved.map(m => [`${m.collection}\0${m.id}`, m.from]))
+    // every realm each document left (one push may move it several times), and each document as the push left it
+    const left = new Map<string, string[]>()
+    for (const m of c.moved) {
+      const k = `${m.collection}\0${m.id}`
+      left.set(k, [...(left.get(k) ?? []), m.from])
+    }
+    const latest = [...new Map(c.written.map(d => [`${d.collection}\0${d.id}`, d])).values()]
     for (const [userId, l] of this.users) {
       const readable: ServerDoc[] = []
       let touched = members.has(userId)
       // a document that left this user's realms is an eviction: that takes a pull
       let whole = !touched && l.realms !== undefined
-      for (const d of c.written) {
+      for (const d of latest) {
         const reads = this.reads(userId, l, d.realm)
-        const left = moved.get(`${d.collection}\0${d.id}`)
-        const readBefore = left !== undefined && this.reads(userId, l, left)
-        if (reads || readBefore || reads === undefined) touched = true
-        if (reads) readable.push(d)
-        else if (readBefore || reads === undefined) whole = false
+        const readBefore = (left.get(`${d.collection}\0${d.id}`) ?? []).map(r => this.reads(userId, l, r))
+        if (reads !== false || readBefore.some(r => r !== false)) touched = true
+        if (reads === true && readBefore.every(r => r === false)) readable.push(d)
+        else if (reads !== false || readBefore.some(r => r !== false)) whole = false
       }
       if (!touched) continue
       let message = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision: c.last } satisfies Poke)

@@ -23,6 +23,9 @@ const MIGRATIONS: Array<(d: SqlDialect) => string> = [
    CREATE INDEX tp_members_realm ON tp_members (realm);
    CREATE TABLE tp_exits (collection TEXT NOT NULL, id TEXT NOT NULL, realm TEXT NOT NULL, revision ${d.integer} NOT NULL, PRIMARY KEY (collection, id, realm))${d.keyedTable};
    CREATE INDEX tp_exits_realm ON tp_exits (realm, revision);`,
+  // every user who signed in, pushing or not: a private realm's id is taken from the first request on
+  d => `CREATE TABLE tp_users (user_id TEXT PRIMARY KEY)${d.keyedTable};
+   INSERT INTO tp_users (user_id) SELECT DISTINCT user_id FROM tp_clients;`,
 ]
 
 /** Brings the schema up to this server's version, all in one transaction, or refuses a database a newer server wrote. */

@@ -1,7 +1,7 @@
 import { StorageError } from '../core/errors.js'
 import type { MutationResult } from '../protocol/messages.js'
-import { PUBLIC_REALM } from '../core/realms.js'
-import type { SqlDriver, SqlRow, SqlRunner } from './sql-driver.js'
+import { PUBLIC_REALM, REALM_COLLECTION } from '../core/realms.js'
+import type { SqlDialect, SqlDriver, SqlRow, SqlRunner } from './sql-driver.js'
 import { migrate } from './sql-schema.js'
 import { DOC_COLUMNS, SqlServerTx, toDoc } from './sql-tx.js'
 import { page, type PullData, type ServerDoc, type ServerStore, type ServerTx, type Viewer } from './store.js'
@@ -46,7 +46,7 @@ export class SqlServerStore implements ServerStore {
       const owner = bound?.user_id as string | undefined
       // realms read since before `since` send their changes; realms joined after it come whole; realms lost are named
       const { userId, everything } = viewer
-      const own = [userId, PUBLIC_REALM]
+      const own = (await privateRealmOf(sql, driver.dialect, userId)) ? [userId, PUBLIC_REALM] : [PUBLIC_REALM]
       const held = new Set(own)
       const joinedRealms: string[] = []
       const lost: string[] = []
@@ -89,9 +89,16 @@ export class SqlServerStore implements ServerStore {
     })
   }
 
-  async memberRealms(userId: string): Promise<string[]> {
-    const rows = await this.opened().read(sql => sql.query('SELECT realm FROM tp_members WHERE user_id = ? AND reads = 1', [userId]))
-    return rows.map(r => r.realm as string)
+  async readableRealms(userId: string): Promise<string[]> {
+    const driver = this.opened()
+    return driver.read(async sql => {
+      const members = (await sql.query('SELECT realm FROM tp_members WHERE user_id = ? AND reads = 1', [userId])).map(r => r.realm as string)
+      return (await privateRealmOf(sql, driver.dialect, userId)) ? [userId, ...members] : members
+    })
+  }
+
+  async noteUser(userId: string): Promise<void> {
+    await this.opened().write(sql => sql.query('INSERT INTO tp_users (user_id) VALUES (?) ON CONFLICT (user_id) DO NOTHING', [userId]))
   }
 
   async revision(): Promise<number> {
@@ -137,6 +144,11 @@ async function changedIn(sql: SqlRunner, realms: readonly string[] | undefined, 
   if (realms.length <= REALMS_PER_QUERY) return out
   out.sort((a, b) => a.revision - b.revision)
   return Number.isFinite(limit) ? out.slice(0, limit) : out
+}
+
+/** Whether the user's id is their private realm: no `Realm` document took it before they came. */
+async function privateRealmOf(sql: SqlRunner, dialect: SqlDialect, userId: string): Promise<boolean> {
+  return userId !== PUBLIC_REALM && (await sql.query('SELECT 1 AS x FROM tp_docs WHERE collection = ? AND id = ? AND data IS NOT NULL', [REALM_COLLECTION, dialect.storeId(userId)])).length === 0
 }
 
 async function revisionOf(sql: SqlRunner): Promise<number> {

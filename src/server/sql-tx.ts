@@ -118,7 +118,7 @@ export class SqlServerTx implements ServerTx {
 
   async realmTaken(realm: string): Promise<boolean> {
     const rows = await this.sql.query(
-      `SELECT 1 AS x FROM tp_docs WHERE realm = ? UNION ALL SELECT 1 FROM tp_members WHERE realm = ? UNION ALL SELECT 1 FROM tp_clients WHERE user_id = ? LIMIT 1`,
+      `SELECT 1 AS x FROM tp_docs WHERE realm = ? UNION ALL SELECT 1 FROM tp_members WHERE realm = ? UNION ALL SELECT 1 FROM tp_users WHERE user_id = ? LIMIT 1`,
       [realm, realm, realm],
     )
     return rows.length > 0

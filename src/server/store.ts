@@ -57,7 +57,7 @@ export interface ServerTx {
   saveMembership(userId: string, realm: string, roles: readonly string[], revision: number): Promise<void>
   /** Records that a document left `realm` at `revision`, so that its readers evict it. */
   saveExit(collection: string, id: string, realm: string, revision: number): Promise<void>
-  /** Whether `realm` holds documents or members, or names a user the server has seen: a realm nobody may claim. */
+  /** Whether `realm` holds documents or members, or names a user who has signed in: a realm nobody may claim. */
   realmTaken(realm: string): Promise<boolean>
 }
 
@@ -113,11 +113,17 @@ export interface ServerStore {
    * left the viewer's realms.
    */
   pull(clientId: string, since: number, limit: number, viewer: Viewer): Promise<PullData>
-  /** The realms `userId` reads through `Member` documents (besides their own and the public one). */
-  memberRealms(userId: string): Promise<string[]>
+  /**
+   * The realms `userId` reads besides the public one: their private realm
+   * (unless a `Realm` document took its id before they came) and those their
+   * `Member` documents give them.
+   */
+  readableRealms(userId: string): Promise<string[]>
+  /** Records that `userId` has signed in, so that no `Realm` takes their id. */
+  noteUser(userId: string): Promise<void>
   revision(): Promise<number>
   close(): Promise<void>
 }
 
 /** The schema version of the server's own tables; migrations run up to it at open. */
-export const SERVER_SCHEMA_VERSION = 2
+export const SERVER_SCHEMA_VERSION = 3

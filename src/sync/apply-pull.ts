@@ -66,7 +66,9 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
     // in the same transaction: a placeholder takes a rejected mutation's place in the queue
     for (const m of placeholders) scope.putOutbox(m)
     for (const r of rejected) scope.reject(r)
-    scope.setHead({ ...head, pulledRevision: res.revision, ...(res.user !== undefined ? { userId: res.user } : {}) })
+    const { pullBase: _base, ...rest } = head
+    const pullBase = res.more ? (head.pullBase ?? since ?? head.pulledRevision) : undefined
+    scope.setHead({ ...rest, pulledRevision: res.revision, ...(pullBase !== undefined ? { pullBase } : {}), ...(res.user !== undefined ? { userId: res.user } : {}) })
     return { acked, rejected, stale: false }
   })
 }

@@ -79,9 +79,8 @@ export class SyncEngine implements Sync {
   private inline: Poke[] = []
   private readonly stops: Array<() => void> = []
   private stopped = false
-  /** The user the replica belonged to at the last round, and the one who signed out since, while rounds wait for another. */
+  /** The user the replica belonged to at the last round. */
   private lastOwner: string | undefined
-  private signedOut: string | undefined
   /** The app asked for this round (`syncNow`): it runs even right after a sign-out. */
   private asked = false
   /** This round's push renumbered the outbox under a new client id. */
@@ -134,6 +133,8 @@ export class SyncEngine implements Sync {
   start(): void {
     this.stops.push(
       this.replica.onChange(changes => {
+        // signed out (here or in another tab): a round says so in the status
+        if (this.replica.userId === undefined && this.lastOwner !== undefined) return this.loop.kick()
         // with pushes delegated, a change without pending writes may be another pusher's acknowledgements
         if (changes === 'reset' || (!this.options.pushVia && !changes.some(c => c.pending))) return
         void this.replica.pendingCount().then(
@@ -177,6 +178,10 @@ export class SyncEngine implements Sync {
     return this.loop.run().catch(() => undefined)
   }
 
+  idle(): Promise<void> {
+    return this.loop.idle()
+  }
+
   /** One push-and-pull round now (or right after the one in flight) that rejects when it fails. */
   runRound(): Promise<void> {
     return this.loop.run()
@@ -196,7 +201,9 @@ export class SyncEngine implements Sync {
   private async guardedRound(): Promise<void> {
     try {
       await this.round()
+      this.transport.tokens?.pin(undefined)
     } catch (e) {
+      this.transport.tokens?.pin(undefined)
       const offline = e instanceof HttpError && e.status === 0
       this.hub.set({ phase: offline ? 'offline' : 'error', lastError: (e as Error).message })
       this.waiters.failAll(e)
@@ -214,16 +221,25 @@ export class SyncEngine implements Sync {
     const owner = this.replica.userId
     const asked = this.asked
     this.asked = false
-    if (owner === undefined && this.lastOwner !== undefined) this.signedOut = this.lastOwner
+    if (owner === undefined && this.lastOwner !== undefined) {
+      // signed out here or in another tab: the socket and the pokes it brought were the last user's
+      this.inline = []
+      this.socket?.restart()
+    }
     this.lastOwner = owner
-    // nobody's yet, or signed out (perhaps in another tab): ask the app whose token it is now
+    // nobody's yet, or signed out: ask the app whose token it is now
     if (owner === undefined) this.transport.tokens?.forget()
     const tokens = this.transport.tokens
-    const sub = tokens && (owner !== undefined || this.signedOut !== undefined) ? tokenClaims(await tokens.get()).sub : undefined
+    const sub = tokens ? tokenClaims(await tokens.get()).sub : undefined
     if (owner !== undefined && sub !== undefined && sub !== owner) throw new WrongUserError(owner, sub)
-    // signed out, and the token still names who signed out: nothing syncs on its own until another user's token, or syncNow()
-    if (owner === undefined && this.signedOut !== undefined && !asked && (sub === undefined || sub === this.signedOut)) return
-    this.signedOut = undefined
+    // signed out, and the token still names who signed out: nothing syncs on its own (in any tab) until another user's token, or syncNow()
+    const gone = this.replica.signedOut
+    if (owner === undefined && gone !== undefined && !asked && (sub === undefined || sub === gone)) {
+      this.hub.set({ phase: 'signed-out', pending: await this.replica.pendingCount(), revision: 0, lastError: undefined })
+      return
+    }
+    // every request of the round goes out as this user, or not at all
+    tokens?.pin(owner ?? sub)
     if (this.replica.clientId !== clientId) return
     const pushed = this.options.pushVia ? await this.delegatePush() : await this.push()
     // pokes that carry their changes and continue exactly from what this replica has: no pull needed
@@ -300,8 +316,8 @@ export class SyncEngine implements Sync {
     const results: MutationResult[] = []
     let stale: boolean
     do {
-      const since = (await this.replica.head()).pulledRevision
-      pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId, since })
+      const { pulledRevision: since, pullBase: base } = await this.replica.head()
+      pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId, since, ...(base !== undefined ? { base } : {}) })
       const applied = await applyPull(this.replica, pulled, since, { sentUpTo: this.sentUpTo, clientId })
       // signed out meanwhile: the next round starts over, as whoever signs in
       if (this.replica.clientId !== clientId) return

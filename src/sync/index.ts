@@ -46,6 +46,8 @@ export interface Sync extends Syncer {
   syncNow(): Promise<void>
   /** Resolves with the server's result for a mutation; rejects when the connection is lost first. */
   waitFor(mutationId: string): Promise<MutationResult>
+  /** Resolves when this tab's round in flight, if any, has ended (it starts none). */
+  idle(): Promise<void>
 }
 
 export async function startSync(replica: Replica, options: SyncOptions): Promise<SyncEngine> {

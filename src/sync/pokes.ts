@@ -67,6 +67,18 @@ export class PokeSocket {
     })()
   }
 
+  /** Closes the socket and opens a new one at once, with the token the app gives now. */
+  restart(): void {
+    const ws = this.socket
+    this.socket = undefined
+    this.closes = 0
+    clearTimeout(this.renewal)
+    if (!ws) return
+    ws.onclose = null
+    ws.close()
+    this.start()
+  }
+
   stop(): void {
     this.stopped = true
     clearTimeout(this.renewal)

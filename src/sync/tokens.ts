@@ -1,3 +1,5 @@
+import { WrongUserError } from '../core/errors.js'
+
 /** What a client reads of a JWT without verifying it (the server verifies): who it is for and until when. */
 export function tokenClaims(token: string): { sub?: string; exp?: number } {
   const part = token.split('.')[1]
@@ -23,6 +25,8 @@ export const RENEW_BEFORE_MS = 30_000
 export class TokenSource {
   private current: string | undefined
   private pending: Promise<string> | undefined
+  /** The user a sync round speaks for: a token of another is refused, not sent. */
+  private pinned: string | undefined
 
   constructor(private readonly fetch: () => string | Promise<string>) {}
 
@@ -35,6 +39,23 @@ export class TokenSource {
       .finally(() => (this.pending = undefined))
     this.current = await this.pending
     return this.current
+  }
+
+  /**
+   * Holds requests to `userId` until `pin(undefined)`: a token the app's
+   * function hands out meanwhile for another user throws `WrongUserError`
+   * instead of carrying one user's writes under another's name.
+   */
+  pin(userId: string | undefined): void {
+    this.pinned = userId
+  }
+
+  /** The token, if it is the pinned user's (see `pin`). */
+  async forRequest(fresh = false): Promise<string> {
+    const token = await this.get(fresh)
+    const sub = tokenClaims(token).sub
+    if (this.pinned !== undefined && sub !== undefined && sub !== this.pinned) throw new WrongUserError(this.pinned, sub)
+    return token
   }
 
   /** Drops the token in hand: the next request asks the app again (after a sign-out, it may be another user's). */

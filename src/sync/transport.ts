@@ -15,7 +15,7 @@ export interface Transport {
 export function httpTransport(url: string, token?: () => string | Promise<string>, timeoutMs = 30_000): Transport {
   const base = url.replace(/\/+$/, '')
   const tokens = token ? new TokenSource(token) : undefined
-  const bearer = (fresh: boolean) => tokens?.get(fresh)
+  const bearer = (fresh: boolean) => tokens?.forRequest(fresh)
   async function post<T>(path: string, body: unknown): Promise<T> {
     let retriedReset = false
     for (let attempt = 0; ; attempt++) {

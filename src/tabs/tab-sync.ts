@@ -94,6 +94,11 @@ export class TabSync implements Sync {
     return synced.catch(() => undefined)
   }
 
+  /** This tab's engine's round in flight; the leader's, in another tab, this tab cannot wait for. */
+  async idle(): Promise<void> {
+    await this.engine?.idle()
+  }
+
   waitFor(mutationId: string): Promise<MutationResult> {
     const verdict = this.waiters.wait(mutationId)
     if (this.engine) this.waitOnEngine(this.engine, mutationId)

@@ -216,11 +216,60 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
       const diary = await push(store, req('c1', [mutation('c1', [{ type: 'create', collection: 'Todo', id: 'diary', data: { id: 'diary', realmId: 'carol' } }])]), carol)
       assertMatches(diary.results, [{ status: 'rejected', reason: 'permission-denied' }])
       assert.ok(!(await pull(store, pullReq('a2', 0), ann)).changes.some(c => c.id === 'diary'))
+      // nor does carol read what ann keeps in the realm named after her: it is ann's, not carol's private one
+      await push(store, req('a1', [mutation('a1', [{ type: 'create', collection: 'Todo', id: 'plans', data: { id: 'plans', realmId: 'carol' } }])]), ctx)
+      assert.deepStrictEqual((await pull(store, pullReq('c1', 0), { userId: 'carol', everything: false })).changes, [])
+      assert.ok(!(await store.readableRealms('carol')).includes('carol'))
+      // a user who has signed in keeps their id: no Realm takes it
+      await store.noteUser('dora')
+      assertMatches((await push(store, req('a1', [mutation('a1', [{ type: 'create', collection: '_Realm', id: 'dora', data: { id: 'dora' } }])]), ctx)).results, [{ status: 'rejected', reason: 'permission-denied' }])
+    })
+
+    t.it('names a document deleted in a realm and created again under its key in another one, to the first realm\'s readers', async () => {
+      const bob: Viewer = { userId: 'bob', everything: false }
+      await push(
+        store,
+        req('a1', [
+          mutation('a1', [
+            { type: 'create', collection: '_Realm', id: 'shared', data: { id: 'shared' } },
+            { type: 'create', collection: '_Member', id: 'shared\0bob', data: { realmId: 'shared', userId: 'bob', roles: ['read'] } },
+            { type: 'create', collection: 'Todo', id: 'k', data: { id: 'k', realmId: 'shared' } },
+          ]),
+        ]),
+        ctx,
+      )
+      const first = await pull(store, pullReq('b1', 0), bob)
+      assert.ok(first.changes.some(c => c.id === 'k'))
+      await push(store, req('a1', [mutation('a1', [{ type: 'delete', collection: 'Todo', id: 'k' }]), mutation('a1', [create('k', {})])]), ctx)
+      const next = await pull(store, pullReq('b1', first.revision), bob)
+      const gone = next.changes.some(c => c.id === 'k' && 'deleted' in c) || (next.evict?.docs ?? []).some(d => d.id === 'k')
+      assert.ok(gone, `bob must learn that k left the realm: ${JSON.stringify(next)}`)
+      assert.ok(!next.changes.some(c => c.id === 'k' && !('deleted' in c)), 'the new k is not bob\'s to read')
     })
 
     t.it('refuses a pull under the client id of another user', async () => {
       await push(store, req('c1', [mutation('c1', [create('a', {})])]), ctx)
       await assert.rejects(pull(store, pullReq('c1', 0), { userId: 'mallory', everything: false }), PermissionDeniedError)
+    })
+
+    t.it('sends, page after page, every field changed since the first page began', async () => {
+      const set = (id: string, field: string) => mutation('w1', [{ type: 'set', collection: 'Todo', id, path: [field], value: 1 }])
+      await push(store, req('w1', [mutation('w1', [create('d', { a: 0, b: 0 })])]), ctx)
+      const start = (await pull(store, pullReq('reader', 0), ann)).revision
+      await push(store, req('w1', [set('d', 'a')]), ctx)
+      await push(store, req('w1', [mutation('w1', [create('e', {})])]), ctx)
+      await push(store, req('w1', [mutation('w1', [create('f', {})])]), ctx)
+      await push(store, req('w1', [set('d', 'b')]), ctx)
+      // one document per page: d's row comes on the last page, at its latest change, with the change before it too
+      const changes: unknown[] = []
+      let since = start
+      for (;;) {
+        const p = await pull(store, { ...pullReq('reader', since), ...(since !== start ? { base: start } : {}) }, ann, 1)
+        changes.push(...p.changes.filter(c => c.id === 'd').map(c => ('set' in c ? c.set : c)))
+        since = p.revision
+        if (!p.more) break
+      }
+      assert.deepStrictEqual(changes, [{ a: 1, b: 1 }])
     })
 
     t.it('keeps keys holding NUL exactly', async () => {

@@ -330,6 +330,24 @@ describe('users and realms in the tabs of Chromium', () => {
     for (const t of tabs) await t.close()
   })
 
+  it('a sign-out holds when another tab, with the same token, takes over the connection', async () => {
+    const token = await sign('tab-dee')
+    const a = await env().tab()
+    await a.tp((tp, o) => tp.open(o), { name: 'handover-out', token })
+    await until('tab A leads', () => a.tp(tp => tp.status().leader))
+    const b = await env().tab()
+    await b.tp((tp, o) => tp.open(o), { name: 'handover-out', token })
+    await a.tp(tp => tp.add('home', 'plants'))
+    await until('the write reached the server', async () => (await a.tp(tp => tp.pending())) === 0 && (await a.tp(tp => tp.userId())) === 'tab-dee')
+    expect(await a.tp(tp => tp.signOut('push'))).toBe(0)
+    await a.close()
+    await until('tab B leads', () => b.tp(tp => tp.status().leader), 5000)
+    await until('tab B says it is signed out', async () => (await b.tp(tp => tp.status())).phase === 'signed-out')
+    expect(await b.tp(tp => tp.titles('home'))).toEqual([])
+    expect(await b.tp(tp => tp.userId())).toBeUndefined()
+    await b.close()
+  })
+
   it('a revoke evicts the realm in every tab', async () => {
     const ann = await openDatabase({ name: 'ann', models, sync: { url: env().server.url, token: () => sign('realm-ann'), pollInterval: 3_600_000 } })
     await ann.run(tx => {

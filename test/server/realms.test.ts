@@ -230,6 +230,72 @@ describe('realms, members and roles (CLI server, several clients)', () => {
     expect(push.status).toBe(403)
   })
 
+  it('pokes a document moved through several realms in one push as a pull, not inline, to a reader of a realm it passed through', async () => {
+    const { db: ann, transport } = await client('mm-ann')
+    await ann.run(tx => {
+      for (const r of ['mm-a', 'mm-b', 'mm-c']) tx.create(Realm, { id: r })
+      tx.create(Member, { realmId: 'mm-a', userId: 'mm-carol', roles: ['read'] })
+      tx.create(Todo, { id: 'mm-x', title: 'secret', realmId: 'mm-c' })
+    })
+    await ann.sync!.syncNow()
+    const pokes: string[] = []
+    const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/socket?token=${await sign('mm-carol')}`)
+    ws.on('message', m => pokes.push(String(m)))
+    await until('carol is connected', () => pokes.length === 1)
+    // three moves, pushed together: c → a → b → c
+    transport.online = false
+    for (const r of ['mm-a', 'mm-b', 'mm-c']) await ann.run(tx => tx.updateWithoutRead(Todo, { id: 'mm-x', realmId: r }))
+    transport.online = true
+    await ann.sync!.syncNow()
+    await until('carol is poked', () => pokes.length === 2)
+    expect(pokes[1]).not.toContain('mm-x')
+    expect(JSON.parse(pokes[1]!)).not.toHaveProperty('inline')
+    ws.close()
+    const { db: carol } = await client('mm-carol')
+    await carol.sync!.syncNow()
+    expect(await titles(carol)).toEqual([])
+  })
+
+  it("pushes nothing as another user when the token function changes users in the middle of a round", async () => {
+    const file = join(dir, 'switch.db')
+    const offline = await openDatabase({ name: 'switch', models: [Todo], storage: sqliteStorage(file) })
+    await offline.run(tx => void tx.create(Todo, { id: 'sw-note', title: 'ann wrote this' }))
+    await offline.close()
+    // tokens of 20 seconds are renewed on every request: the open, the round's start, then the push
+    let calls = 0
+    let who = () => (calls++ < 2 ? 'sw-ann' : 'sw-bob')
+    const token = () => sign(who(), 20)
+    const db = await openDatabase({ name: 'switch', models: [Todo], storage: sqliteStorage(file), sync: { url, token, socket: false, pollInterval: 3_600_000 } })
+    dbs.push(db)
+    await until('the round failed', () => db.sync!.status.phase === 'error')
+    expect(db.sync!.status.lastError).toMatch(/belongs to user "sw-ann", not "sw-bob"/)
+    who = () => 'sw-ann'
+    await db.sync!.syncNow()
+    expect(db.sync!.status, db.sync!.status.lastError).toMatchObject({ phase: 'in-sync', pending: 0 })
+    const { db: bob } = await client('sw-bob')
+    await bob.sync!.syncNow()
+    expect(await titles(bob)).toEqual([])
+  })
+
+  it('signing out and discarding waits for a push in flight: what the server applied is not reported as discarded', async () => {
+    let release = () => undefined as void
+    const gate = new Promise<void>(r => (release = r))
+    let pushing = false
+    const token = () => sign('gate-ann')
+    const inner = httpTransport(url, token)
+    const transport: Transport = { ...inner, push: async req => ((pushing = true), await gate, inner.push(req)), pull: req => inner.pull(req), socketUrl: () => inner.socketUrl() }
+    const db = await openDatabase({ name: 'gate', models: [Todo], sync: { url, token, transport, socket: false, pollInterval: 3_600_000 } })
+    dbs.push(db)
+    await db.run(tx => void tx.create(Todo, { id: 'gate-1', title: 'in flight' }))
+    await until('the push is in flight', () => pushing)
+    const out = db.signOut({ pending: 'discard' })
+    release()
+    expect(await out).toEqual({ discarded: [] })
+    const { db: again } = await client('gate-ann')
+    await again.sync!.syncNow()
+    expect(await titles(again)).toContain('in flight')
+  })
+
   it('stays up whatever a socket sends, and refuses the reserved user id public', async () => {
     const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/socket?token=${await sign('s-ann')}`)
     await new Promise(r => ws.once('open', r))

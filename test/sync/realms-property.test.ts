@@ -44,7 +44,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 
 /** The realms `userId` reads as the store stands now. */
 async function readable(store: ServerStore, userId: string): Promise<Set<string>> {
-  return new Set([userId, 'public', ...(await store.memberRealms(userId))])
+  return new Set(['public', ...(await store.readableRealms(userId))])
 }
 
 /**
