@@ -1,5 +1,5 @@
 // The example app: todo lists in IndexedDB, synced through the Tidepool server that serves this page, and shared between users.
-import { Member, openDatabase, Realm, type SyncStatus, type Transaction } from 'tidepool'
+import { Member, openDatabase, Realm, WrongUserError, type Database, type SyncStatus, type Transaction } from 'tidepool'
 import { indexedDbStorage } from 'tidepool/indexeddb'
 import { demoToken } from './demo-auth.js'
 import { models, Todo, TodoList } from './models.js'
@@ -27,12 +27,22 @@ function signedInUser(): Promise<string> {
 }
 
 const user = await signedInUser()
-const db = await openDatabase({
-  name: 'todos',
-  models,
-  storage: indexedDbStorage('tidepool-todo'),
-  sync: { url: location.origin, token: () => demoToken(user) },
-})
+// signed out (or in as someone else) in another tab: this tab follows
+window.addEventListener('storage', e => e.key === USER_KEY && location.reload())
+
+async function openTodos(): Promise<Database> {
+  try {
+    return await openDatabase({ name: 'todos', models, storage: indexedDbStorage('tidepool-todo'), sync: { url: location.origin, token: () => demoToken(user) } })
+  } catch (e) {
+    if (!(e instanceof WrongUserError)) throw e
+    // this browser holds another user's data (and maybe their unsynced changes): they sign out first
+    const back = el('button', { textContent: `Continue as ${e.owner}`, onclick: () => (localStorage.setItem(USER_KEY, e.owner), location.reload()) })
+    $('notices').append(el('div', { className: 'notice' }, el('span', { textContent: `This browser holds the lists of ${e.owner}. Continue as ${e.owner} and sign out, then sign in as ${user}.` }), back))
+    return new Promise<never>(() => undefined)
+  }
+}
+
+const db = await openTodos()
 $('user').textContent = user
 $('sign-out').hidden = false
 $('sign-out').onclick = async () => {
@@ -124,26 +134,51 @@ function select(id: string, name: string): void {
   location.hash = encodeURIComponent(id)
   for (const li of $('lists').children) li.classList.toggle('selected', li.firstChild?.textContent === name)
   $('list-title').textContent = name
-  $<HTMLFormElement>('new-todo').hidden = false
-  $<HTMLFormElement>('share').hidden = false
   stopMembers?.()
   stopMembers = db
     .query(Member)
     .where('realmId', '==', id)
     .subscribe(({ docs }) => {
-      const others = docs.filter(m => m.userId !== user).map(m => `${m.userId} (${m.roles.includes('write') || m.roles.includes('admin') ? 'can edit' : 'read-only'})`)
-      $('members').textContent = others.length ? `Shared with ${others.join(', ')}` : 'Only you'
+      // what this user may do here: the server enforces it, the page only shows it
+      const mine = docs.find(m => m.userId === user)?.roles ?? []
+      const admin = mine.includes('admin')
+      writable = admin || mine.includes('write')
+      $<HTMLFormElement>('new-todo').hidden = !writable
+      $<HTMLFormElement>('share').hidden = !admin
+      showTodos()
+      const others = docs.filter(m => m.userId !== user)
+      $('members').replaceChildren(
+        writable ? '' : 'You can read this list. ',
+        others.length ? 'Shared with ' : 'Only you',
+        ...others.map(m =>
+          el(
+            'span',
+            { className: 'member' },
+            `${m.userId} (${m.roles.includes('admin') ? 'admin' : m.roles.includes('write') ? 'can edit' : 'read-only'})`,
+            ...(admin ? [el('button', { textContent: '×', title: `Stop sharing with ${m.userId}`, onclick: () => attempt(tx => tx.delete(m)) })] : []),
+          ),
+        ),
+      )
     })
   stopTodos?.()
   stopTodos = db
     .query(Todo)
     .where('list', '==', id)
     .orderBy('createdAt')
-    .subscribe(({ docs }) => $('todos').replaceChildren(...docs.map(todoItem)))
+    .subscribe(({ docs }) => {
+      todos = docs
+      showTodos()
+    })
+}
+
+let writable = false
+let todos: ReadonlyArray<Readonly<Todo>> = []
+function showTodos(): void {
+  $('todos').replaceChildren(...todos.map(todoItem))
 }
 
 function todoItem(t: Readonly<Todo>): HTMLLIElement {
-  const box = el('input', { type: 'checkbox', checked: t.done })
+  const box = el('input', { type: 'checkbox', checked: t.done, disabled: !writable })
   box.onchange = () =>
     attempt(async tx => {
       const todo = await tx.get(Todo, t.id)
@@ -152,7 +187,7 @@ function todoItem(t: Readonly<Todo>): HTMLLIElement {
       // an increment never conflicts with other devices' increments
       list?.getField('open').incrementBy(todo!.done ? -1 : 1)
     })
-  const remove = el('button', { textContent: 'Delete' })
+  const remove = el('button', { textContent: 'Delete', hidden: !writable })
   remove.onclick = () =>
     attempt(async tx => {
       const todo = await tx.get(Todo, t.id)

@@ -115,7 +115,10 @@ export class WrongUserError extends TidepoolError {
     readonly owner: string,
     readonly userId: string,
   ) {
-    super(`this replica belongs to user ${JSON.stringify(owner)}, not ${JSON.stringify(userId)}: sign out (db.signOut()) before another user signs in`)
+    super(
+      `this replica belongs to user ${JSON.stringify(owner)}, not ${JSON.stringify(userId)}: sign ${JSON.stringify(owner)} out first ` +
+        "(db.signOut(), on a database opened with their token, or without sync to drop their pending writes: signOut({ pending: 'discard' }))",
+    )
   }
 }
 

@@ -48,11 +48,21 @@ async function claimUser(replica: Replica, options: SyncOptions): Promise<void> 
   if (!options.token) return
   let sub: string | undefined
   try {
-    sub = tokenClaims(await options.token()).sub
+    // a token function that hangs (offline, say) must not hold the database closed: the first sync checks then
+    sub = tokenClaims(await withTimeout(Promise.resolve(options.token()), TOKEN_AT_OPEN_MS)).sub
   } catch {
     return
   }
   if (sub !== undefined) await replica.claimUser(sub)
+}
+
+/** How long opening waits for the token to learn whose replica it is. */
+const TOKEN_AT_OPEN_MS = 3000
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ms)))
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
 /**

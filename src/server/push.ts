@@ -101,7 +101,9 @@ async function apply(tx: ServerTx, access: Access, clientId: string, m: PushRequ
     for (const [i, k] of keyList.entries()) {
       const d = stored[i]
       const hidden = d?.data != null && !(await access.reads(d.realm))
-      if (hidden && m.ops.some(o => (o.type === 'create' || o.type === 'put') && docKey(o.collection, o.id) === k)) throw denied(splitDocKey(k))
+      if (hidden && m.ops.some(o => (o.type === 'create' || o.type === 'put') && docKey(o.collection, o.id) === k)) {
+        throw denied(splitDocKey(k), 'permission denied (keys are unique across realms: create documents with random ids)')
+      }
       before.set(k, hidden ? undefined : d)
     }
     const views = applyMutation(new Map(keyList.map(k => [k, before.get(k)?.data ?? undefined])), m.ops, m.preconditions)
@@ -129,7 +131,7 @@ async function apply(tx: ServerTx, access: Access, clientId: string, m: PushRequ
       const to = after ? (after[REALM_FIELD] as string) : undefined
       if (after) {
         const problem = realmIssue(to) ?? builtinIssue(collection, id, after) ?? ctx.validate?.(collection, old?.data ?? undefined, after)
-        if (problem) throw new Rejected('invalid', `${collection} ${JSON.stringify(id)}: ${problem}`)
+        if (problem) throw new Rejected('invalid', `${named({ collection, id })}: ${problem}`)
       }
       await authorize(tx, access, { collection, id }, from, to, views)
       if (deepEqual(after, old?.data ?? undefined)) continue
@@ -175,7 +177,17 @@ async function apply(tx: ServerTx, access: Access, clientId: string, m: PushRequ
 }
 
 function denied(doc: { collection: string; id: string }, why = 'permission denied'): Rejected {
-  return new Rejected('permission-denied', `${doc.collection} ${JSON.stringify(doc.id)}: ${why}`)
+  return new Rejected('permission-denied', `${named(doc)}: ${why}`)
+}
+
+/** A document as the app names it: the built-in models by their class names and key components. */
+function named(doc: { collection: string; id: string }): string {
+  if (doc.collection === REALM_COLLECTION) return `Realm ${JSON.stringify(doc.id)}`
+  if (doc.collection === MEMBER_COLLECTION) {
+    const [realmId, userId] = doc.id.split('\0')
+    return `Member { realmId: ${JSON.stringify(realmId)}, userId: ${JSON.stringify(userId)} }`
+  }
+  return `${doc.collection} ${JSON.stringify(doc.id)}`
 }
 
 /**

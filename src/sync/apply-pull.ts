@@ -40,13 +40,13 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
     const evicted = await evictedKeys(scope, res.evict, changeByKey)
     // the server answers as if the document were missing (it tells nothing of what its user cannot read); this replica knows why
     for (const r of rejected) {
-      if ((r.reason === 'not-found' || r.reason === 'condition-failed') && r.mutation.ops.some(o => evicted.has(docKey(o.collection, o.id)))) Object.assign(r, { reason: 'permission-denied', message: LOST })
+      if ((r.reason === 'not-found' || r.reason === 'condition-failed') && r.mutation.ops.some(o => evicted.has(docKey(o.collection, o.id)))) Object.assign(r, { reason: 'permission-denied', message: lost(r.mutation, evicted) })
     }
     // a pending write on a document its user can no longer read: refused here, if the server has not seen it yet
     const placeholders = [...(options.placeholders ?? [])]
     for (const m of outbox) {
       if (done.has(m.seq) || m.seq <= (options.sentUpTo ?? Infinity) || !m.ops.some(o => evicted.has(docKey(o.collection, o.id)))) continue
-      rejected.push(rejection(m, 'permission-denied', LOST))
+      rejected.push(rejection(m, 'permission-denied', lost(m, evicted)))
       placeholders.push(placeholder(m))
       done.add(m.seq)
     }
@@ -73,7 +73,11 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
   })
 }
 
-const LOST = 'the user can no longer read a document this mutation writes (access was revoked, or the document moved away)'
+/** Why a mutation on documents the user lost is refused, naming them. */
+function lost(m: Mutation, evicted: ReadonlySet<string>): string {
+  const docs = [...new Set(m.ops.filter(o => evicted.has(docKey(o.collection, o.id))).map(o => `${o.collection} ${JSON.stringify(o.id)}`))]
+  return `the user can no longer read ${docs.join(', ')} (access was revoked, or the document moved away)`
+}
 
 export interface PullOptions {
   /** The client id the pull was made under: an answer for another is stale. */
