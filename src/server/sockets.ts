@@ -65,34 +65,36 @@ export class PokeSockets {
     const url = new URL(req.url ?? '/', 'http://localhost')
     if (url.pathname !== '/v1/socket') return void socket.destroy()
     this.authenticate(url.searchParams.get('token') ?? undefined).then(
-      identity =>
-        this.wss.handleUpgrade(req, socket, head, ws => {
-          if (!this.expireAt(ws, identity)) return
-          this.opened++
-          const listener = this.listener(identity.userId)
-          listener.sockets.add(ws)
-          const forget = () => {
-            clearTimeout(this.open.get(ws)?.expiry)
-            this.open.delete(ws)
-            listener.sockets.delete(ws)
-            if (listener.sockets.size === 0 && this.users.get(identity.userId) === listener) this.users.delete(identity.userId)
-          }
-          ws.on('close', forget)
-          ws.on('error', forget)
-          ws.on('message', data => {
-            try {
-              this.received(ws, identity.userId, String(data))
-            } catch {
-              ws.terminate()
-            }
-          })
-          void this.store.revision().then(revision => this.send(ws, JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision } satisfies Poke)))
-        }),
+      identity => this.wss.handleUpgrade(req, socket, head, ws => this.attach(ws, identity)),
       () => {
         socket.write('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n')
         socket.destroy()
       },
     )
+  }
+
+  /** Takes an open socket of an authenticated user: it hears the pokes of what the user reads until it closes. */
+  attach(ws: WebSocket, identity: Identity): void {
+    if (!this.expireAt(ws, identity)) return
+    this.opened++
+    const listener = this.listener(identity.userId)
+    listener.sockets.add(ws)
+    const forget = () => {
+      clearTimeout(this.open.get(ws)?.expiry)
+      this.open.delete(ws)
+      listener.sockets.delete(ws)
+      if (listener.sockets.size === 0 && this.users.get(identity.userId) === listener) this.users.delete(identity.userId)
+    }
+    ws.on('close', forget)
+    ws.on('error', forget)
+    ws.on('message', data => {
+      try {
+        this.received(ws, identity.userId, String(data))
+      } catch {
+        ws.terminate()
+      }
+    })
+    void this.store.revision().then(revision => this.send(ws, JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision } satisfies Poke)))
   }
 
   /** Keeps `ws` open until `identity`'s token expires; false when it has already. */

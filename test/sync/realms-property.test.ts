@@ -1,13 +1,17 @@
 import fc from 'fast-check'
+import { EventEmitter } from 'node:events'
+import type { WebSocket } from 'ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HttpError, Member, memoryStorage, model, openDatabase, Realm, S, type Database } from '../../src/index.js'
 import { stableStringify } from '../../src/core/json.js'
 import { Mutex } from '../../src/core/mutex.js'
-import { PROTOCOL_VERSION, type PullResponse } from '../../src/protocol/messages.js'
+import { PROTOCOL_VERSION, type Poke, type PullResponse } from '../../src/protocol/messages.js'
 import { pull } from '../../src/server/pull.js'
-import { push } from '../../src/server/push.js'
+import { push, type Committed } from '../../src/server/push.js'
+import { PokeSockets } from '../../src/server/sockets.js'
 import type { ServerStore } from '../../src/server/store.js'
 import type { Transport } from '../../src/sync/transport.js'
+import { until } from '../helpers/until.js'
 import { postgresAvailable, storeFactories } from '../server/stores.js'
 
 class Item extends model({ collection: 'Item', fields: { label: S.str.optional() } }) {}
@@ -47,13 +51,28 @@ async function readable(store: ServerStore, userId: string): Promise<Set<string>
   return new Set(['public', ...(await store.readableRealms(userId))])
 }
 
+/** A poke socket as the server's fan-out sees one: it records what it is sent. */
+class RecordingSocket extends EventEmitter {
+  readonly OPEN = 1
+  readyState = 1
+  bufferedAmount = 0
+  readonly sent: string[] = []
+  send(message: string): void {
+    this.sent.push(message)
+  }
+  close(): void {}
+  terminate(): void {}
+}
+
 /**
  * An in-process transport that answers one request at a time across all
- * clients, and checks each pull answer inside that turn, so against the
- * memberships as of the answer's revision: no document of a realm its
- * receiver cannot read.
+ * clients, and checks each answer inside that turn, so against the
+ * memberships as of its revision: no pull answer carries a document of a
+ * realm its receiver cannot read, and no poke does either (the server's
+ * fan-out, `PokeSockets`, runs on every push, to a recording socket per user),
+ * while every user who reads what a push wrote is poked.
  */
-function watched(store: ServerStore, userId: string, lock: Mutex, online: () => boolean, leaks: string[]): Transport {
+function watched(store: ServerStore, userId: string, lock: Mutex, online: () => boolean, leaks: string[], fanOut: { sockets: PokeSockets; listeners: Map<string, RecordingSocket> }): Transport {
   const turn = <T>(fn: () => Promise<T>) =>
     lock.run(async () => {
       if (!online()) throw new HttpError(0, 'offline', 'offline')
@@ -68,8 +87,28 @@ function watched(store: ServerStore, userId: string, lock: Mutex, online: () => 
       if (realm !== undefined && !reads.has(realm)) leaks.push(`${userId} was sent ${c.collection} ${c.id} of realm ${realm}`)
     }
   }
+  const checkPokes = async (committed: Committed | undefined, before: Map<string, Set<string>>) => {
+    for (const [user, socket] of fanOut.listeners) {
+      const reads = await readable(store, user)
+      const messages = socket.sent.splice(0).map(m => JSON.parse(m) as Poke)
+      for (const p of messages) {
+        for (const c of p.inline?.changes ?? []) {
+          if ('doc' in c && !reads.has(c.doc.realmId as string)) leaks.push(`${user} was poked with ${c.collection} ${c.id} of realm ${c.doc.realmId as string}`)
+        }
+      }
+      const concerned = committed?.written.some(d => reads.has(d.realm) || before.get(user)!.has(d.realm)) ?? false
+      if (concerned && messages.length === 0) leaks.push(`${user} reads what a push wrote, and was not poked`)
+    }
+  }
   return {
-    push: req => turn(() => push(store, req, { userId, admin: false, minSchemaVersion: 1 })),
+    push: req =>
+      turn(async () => {
+        const before = new Map(await Promise.all([...fanOut.listeners.keys()].map(async u => [u, await readable(store, u)] as const)))
+        let committed: Committed | undefined
+        const res = await push(store, req, { userId, admin: false, minSchemaVersion: 1, onCommitted: c => (fanOut.sockets.poke(c, req.clientId), (committed = c)) })
+        await checkPokes(committed, before)
+        return res
+      }),
     pull: req =>
       turn(async () => {
         const res = await pull(store, req, { userId, everything: false })
@@ -98,7 +137,7 @@ for (const factory of storeFactories) {
       for (const m of made) await m.cleanup()
     })
 
-    it('random grants, role changes, revokes, moves, writes and offline periods: every replica ends as the server restricted to its user, and no pull ever carried more', async c => {
+    it('random grants, role changes, revokes, moves, writes and offline periods: every replica ends as the server restricted to its user, no pull or poke ever carried more, and every reader was poked', async c => {
       if (factory.name === 'postgres' && !postgres) return c.skip()
       await fc.assert(
         fc.asyncProperty(fc.array(action, { minLength: 1, maxLength: 40 }), async actions => {
@@ -110,9 +149,18 @@ for (const factory of storeFactories) {
           const online = USERS.map(() => true)
           const leaks: string[] = []
           const dbs: Database[] = []
+          const fanOut = { sockets: new PokeSockets(() => Promise.reject(new Error('no upgrades here')), store, new Set(), 1 << 20), listeners: new Map<string, RecordingSocket>() }
           try {
+            for (const u of USERS) {
+              const socket = new RecordingSocket()
+              fanOut.listeners.set(u, socket)
+              fanOut.sockets.attach(socket as unknown as WebSocket, { userId: u })
+            }
+            // each socket has heard its hello, and the fan-out knows every user's realms
+            await until('the fan-out is ready', () => [...fanOut.listeners.values()].every(s => s.sent.length > 0))
+            for (const s of fanOut.listeners.values()) s.sent.splice(0)
             for (const [i, u] of USERS.entries()) {
-              const transport = watched(store, u, lock, () => online[i]!, leaks)
+              const transport = watched(store, u, lock, () => online[i]!, leaks, fanOut)
               dbs.push(await openDatabase({ name: u, models: [Item], storage: memoryStorage(), sync: { url: 'http://in-process', transport, socket: false, pollInterval: 3_600_000 } }))
             }
             // the shared realms, made by their admins
@@ -172,6 +220,7 @@ for (const factory of storeFactories) {
             expect(leaks).toEqual([])
           } finally {
             for (const db of dbs) await db.close()
+            fanOut.sockets.close()
             await store.close()
           }
         }),
