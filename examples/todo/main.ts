@@ -116,14 +116,17 @@ db.query(TodoList)
   .orderBy('createdAt')
   .subscribe(({ docs }) => {
     $('lists').replaceChildren(
-      ...docs.map(l =>
-        el(
+      ...docs.map(l => {
+        const li = el(
           'li',
           { className: l.id === selected ? 'selected' : '', onclick: () => select(l.id, l.name) },
           el('span', { textContent: l.name }),
           el('span', { className: 'count', textContent: String(l.open) }),
-        ),
-      ),
+        )
+        // lists are told apart by id: two may share a name
+        li.dataset.id = l.id
+        return li
+      }),
     )
     const current = docs.find(l => l.id === selected)
     if (current && !stopTodos) select(current.id, current.name)
@@ -132,7 +135,7 @@ db.query(TodoList)
 function select(id: string, name: string): void {
   selected = id
   location.hash = encodeURIComponent(id)
-  for (const li of $('lists').children) li.classList.toggle('selected', li.firstChild?.textContent === name)
+  for (const li of $<HTMLUListElement>('lists').children) li.classList.toggle('selected', (li as HTMLElement).dataset.id === id)
   $('list-title').textContent = name
   stopMembers?.()
   stopMembers = db
