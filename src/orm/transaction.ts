@@ -106,6 +106,7 @@ export class Transaction implements FieldOwner {
     const track = options.track !== false
     const seen = items.length > 1 ? new Set<string>() : undefined
     const toLoad: Array<{ entry: Entry; item: Key }> = []
+    const cached: Array<{ entry: Entry; item: Key }> = []
     const result: Entry[] = []
     let waitForOthers = false
     for (const item of items) {
@@ -121,8 +122,10 @@ export class Transaction implements FieldOwner {
       }
       const prior = this.entries.get(k)
       if (prior) {
-        if (!this.cacheModels || prior.kind !== 'read') throw new ModelTrackedTwiceError(meta.collection, item.encodedKey)
+        // the model cache hands back what a read of this transaction holds, with its changes (created by createIfMissing too)
+        if (!this.cacheModels || !(prior.kind === 'read' || (prior.kind === 'create' && prior.read))) throw new ModelTrackedTwiceError(meta.collection, item.encodedKey)
         waitForOthers ||= prior.loading !== undefined
+        cached.push({ entry: prior, item })
         result.push(prior)
         continue
       }
@@ -143,6 +146,8 @@ export class Transaction implements FieldOwner {
     }
     // a cached entry may still be loading for an earlier, concurrent get
     if (waitForOthers) await Promise.all(result.map(e => e.loading))
+    // a cached miss asked again with createIfMissing: created now
+    if (options.createIfMissing) for (const { entry, item } of cached) if (entry.kind === 'read' && !entry.existed && !entry.model) this.loaded(entry, undefined, item, options)
     return result.map(e => (e.kind !== 'delete' ? e.model : undefined))
   }
 

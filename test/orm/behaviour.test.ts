@@ -441,6 +441,31 @@ for (const adapter of adapters) {
           }),
         ).rejects.toThrow(ModelTrackedTwiceError)
       })
+
+      it('hands back a model made by createIfMissing, with its changes, singly and in a batch', async () => {
+        const id = uuid()
+        await db.run({ cacheModels: true }, async tx => {
+          const made = await tx.get(Counter, { id }, { createIfMissing: true })
+          expect(made.isNew).toBe(true)
+          made.count = 7
+          expect(await tx.get(Counter, id)).toBe(made)
+          const [again] = await tx.get([Counter.key(id)])
+          expect(again).toBe(made)
+          expect(again!.count).toBe(7)
+        })
+        expect(await db.run(async tx => (await tx.get(Counter, id))?.count)).toBe(7)
+      })
+
+      it('creates, after a cached miss, what createIfMissing asks for', async () => {
+        const id = uuid()
+        await db.run(async tx => {
+          tx.enableModelCache()
+          expect(await tx.get(Counter, id)).toBeUndefined()
+          const made = await tx.get(Counter, { id, count: 3 }, { createIfMissing: true })
+          expect(made).toMatchObject({ isNew: true, count: 3 })
+        })
+        expect(await db.run(async tx => (await tx.get(Counter, id))?.count)).toBe(3)
+      })
     })
 
     describe('blind writes', () => {
