@@ -1,4 +1,5 @@
 import { InvalidOptionsError } from '../core/errors.js'
+import { assertKnownOptions } from '../core/options.js'
 import { isPlainObject } from '../core/json.js'
 import type { FileSyncOptions } from '../files/file-sync.js'
 import type { FileStore } from '../files/store.js'
@@ -36,21 +37,23 @@ export interface DatabaseOptions {
 }
 
 const OPTIONS = ['name', 'models', 'storage', 'schemaVersion', 'strictIndexes', 'onProgress', 'debug', 'sync', 'files']
+const SYNC_OPTIONS = ['url', 'token', 'batchSize', 'pollInterval', 'socket', 'transport', 'serviceWorker']
+const FILES_OPTIONS = ['stores', 'label', 'onProgress', 'onWarning', 'interval']
 
 /** Checks what `openDatabase` was given, with an error that names the option at fault. */
 export function checkOptions(options: DatabaseOptions): void {
   if (!isPlainObject(options as unknown)) throw new InvalidOptionsError('options', 'openDatabase takes { name, models, storage }')
-  for (const k of Object.keys(options)) {
-    if (!OPTIONS.includes(k)) throw new InvalidOptionsError(k, 'unknown option')
-  }
+  assertKnownOptions('openDatabase', options, OPTIONS)
   if (options.sync !== undefined && options.files !== undefined) {
     throw new InvalidOptionsError('files', 'a replica syncs either with a server (sync) or through files (files), not both')
   }
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new InvalidOptionsError('onProgress', 'must be a function')
+  if (isPlainObject(options.files as unknown)) assertKnownOptions('files', options.files!, FILES_OPTIONS)
   if (options.sync !== undefined) {
     if (!isPlainObject(options.sync as unknown) || typeof options.sync.url !== 'string' || !/^https?:\/\//.test(options.sync.url)) {
       throw new InvalidOptionsError('sync', 'sync needs { url: "http(s)://…", token?: () => jwt }')
     }
+    assertKnownOptions('sync', options.sync, SYNC_OPTIONS)
     if (options.sync.token !== undefined && typeof options.sync.token !== 'function') throw new InvalidOptionsError('sync.token', 'must be a function returning the token')
     if (options.sync.serviceWorker !== undefined && typeof options.sync.serviceWorker !== 'boolean') throw new InvalidOptionsError('sync.serviceWorker', 'must be true or false')
     if (options.sync.serviceWorker && !options.storage?.shared) throw new InvalidOptionsError('sync.serviceWorker', 'a service worker pushes from a storage it shares with the page: use indexedDbStorage')

@@ -163,6 +163,11 @@ export function encodeKeyOf(meta: ModelMeta, input: unknown): { id: string; comp
   if (typeof input === 'object' && input !== null && !Array.isArray(input)) components = input as Record<string, unknown>
   else if (meta.keyNames.length === 1) components = { [meta.keyNames[0]!]: input }
   else throw new InvalidParameterError('key', `${meta.collection} needs a key object {${meta.keyNames.join(', ')}}`)
+  for (const name of Object.keys(components)) {
+    if (!meta.keyChecks[name]) {
+      throw new InvalidParameterError('key', `${meta.collection} has no key component ${name}: its key is {${meta.keyNames.join(', ')}}${meta.fields[name] ? ` (${name} is a field: Model.data() takes fields too)` : ''}`)
+    }
+  }
   const out: JsonObject = {}
   for (const name of meta.keyNames) {
     const v = components[name]

@@ -1,4 +1,5 @@
 import { InvalidOptionsError, InvalidParameterError } from '../core/errors.js'
+import { assertKnownOptions } from '../core/options.js'
 import type { JsonObject } from '../core/json.js'
 import type { Shape } from '../core/schema.js'
 import type { Field } from './field.js'
@@ -129,6 +130,7 @@ export interface TypedModelClass<K extends Shape, F extends Shape> {
 export function model<F extends Shape, K extends Shape = typeof DEFAULT_KEY>(config: ModelConfig<K, F>): TypedModelClass<K, F> {
   if (typeof config !== 'object' || config === null) throw new InvalidParameterError('config', 'model() takes { collection, key, fields, indexes }')
   if (typeof config.collection !== 'string') throw new InvalidParameterError('collection', 'model() needs a collection name')
+  assertKnownOptions('model()', config, ['collection', 'key', 'fields', 'indexes'])
   const Base = class extends Model {
     static override KEY: Shape = config.key ?? DEFAULT_KEY
     static override FIELDS: Shape = config.fields

@@ -1,4 +1,5 @@
 import { ClosedError, InvalidParameterError, StorageError } from '../core/errors.js'
+import { assertKnownOptions } from '../core/options.js'
 import { memoryStorage } from './memory.js'
 import { byIndexKey, inRange, type Durability, type KeyRange, type Storage, type StorageReader, type WriteBatch } from './storage.js'
 
@@ -27,6 +28,7 @@ export interface IndexedDbStorageOptions {
  */
 export function indexedDbStorage(name: string, options: IndexedDbStorageOptions = {}): IndexedDbStorage {
   if (typeof name !== 'string' || name === '') throw new InvalidParameterError('name', 'indexedDbStorage needs a database name')
+  assertKnownOptions('indexedDbStorage', options, ['durability', 'fallback', 'onFallback', 'blockedTimeout', 'indexedDB', 'IDBKeyRange'])
   if (options.fallback !== undefined && options.fallback !== 'memory' && options.fallback !== 'error') {
     throw new InvalidParameterError('fallback', "must be 'memory' or 'error'")
   }

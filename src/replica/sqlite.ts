@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3'
 import { ClosedError, InvalidParameterError } from '../core/errors.js'
+import { assertKnownOptions } from '../core/options.js'
 import { unref } from '../core/backoff.js'
 import { Mutex, transaction, type SqlConnection } from '../core/mutex.js'
 import { loadWithPeers } from '../core/peer.js'
@@ -24,6 +25,7 @@ export interface SqliteStorageOptions {
  */
 export function sqliteStorage(path: string, options: SqliteStorageOptions = {}): Storage {
   if (typeof path !== 'string' || path === '') throw new InvalidParameterError('path', 'sqliteStorage needs a file path')
+  assertKnownOptions('sqliteStorage', options, ['pollInterval', 'durability', 'busyTimeout'])
   return new SqliteStorage(path, options)
 }
 
