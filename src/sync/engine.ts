@@ -138,7 +138,7 @@ export class SyncEngine implements Sync {
         // with pushes delegated, a change without pending writes may be another pusher's acknowledgements
         if (changes === 'reset' || (!this.options.pushVia && !changes.some(c => c.pending))) return
         void this.replica.pendingCount().then(
-          pending => this.hub.set({ pending }),
+          pending => this.pendingNow(pending),
           () => undefined,
         )
         this.loop.kick()
@@ -255,7 +255,7 @@ export class SyncEngine implements Sync {
     this.sentUpTo = Infinity
     const pending = await this.replica.pendingCount()
     if (pending) this.options.pushVia!()
-    this.hub.set({ pending })
+    this.pendingNow(pending)
     return false
   }
 
@@ -328,7 +328,7 @@ export class SyncEngine implements Sync {
       if (!stale) this.hub.set({ revision: pulled.revision })
     } while ((pulled.more || stale) && !this.stopped)
     this.announced = Math.max(this.announced, pulled.revision)
-    this.hub.set({ phase: 'in-sync', pending: await this.replica.pendingCount(), revision: pulled.revision, lastSyncAt: Date.now(), lastError: undefined })
+    this.hub.set({ ...(await this.settledStatus(pulled.revision)), lastSyncAt: Date.now(), lastError: undefined })
     // the status is current before anyone waiting on these mutations resumes
     for (const m of acked) this.settle(m.id, results.find(r => r.id === m.id)!)
     for (const r of rejected) this.reject(r, results.find(x => x.id === r.id)!)
@@ -356,8 +356,23 @@ export class SyncEngine implements Sync {
     for (const p of chain) {
       if ((await applyPull(this.replica, { revision: p.revision, changes: p.inline!.changes, results: [] }, p.inline!.base)).stale) return false
     }
-    this.hub.set({ phase: 'in-sync', revision, lastSyncAt: Date.now(), lastError: undefined })
+    this.hub.set({ ...(await this.settledStatus(revision)), lastSyncAt: Date.now(), lastError: undefined })
     return true
+  }
+
+  /** Writes wait to be pushed: a status that said in-sync says pushing (the round they kicked follows). */
+  private pendingNow(pending: number): void {
+    this.hub.set({ pending, ...(pending > 0 && this.hub.current.phase === 'in-sync' ? { phase: 'pushing' as const } : {}) })
+  }
+
+  /**
+   * Where a round that reached the server leaves the status: `in-sync` only
+   * with nothing pending and everything announced pulled; otherwise the
+   * round that follows (a commit or a poke kicked it) is what it waits for.
+   */
+  private async settledStatus(revision: number): Promise<Pick<SyncStatus, 'phase' | 'pending' | 'revision'>> {
+    const pending = await this.replica.pendingCount()
+    return { phase: pending > 0 ? 'pushing' : revision < this.announced ? 'pulling' : 'in-sync', pending, revision }
   }
 
   private settle(id: string, result: MutationResult): void {

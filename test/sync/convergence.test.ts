@@ -80,6 +80,9 @@ describe('convergence (property)', () => {
             const transport = flaky(store, () => (flakyNetwork ? fateIterator.next().value! : 'ok'), () => online[i]!)
             dbs.push(await openDatabase({ name: `c${i}`, models: [Item], storage: memoryStorage(), sync: { url: 'http://in-process', transport, socket: false, pollInterval: 3_600_000 } }))
           }
+          // the status never claims in-sync with writes still pending
+          const claims: string[] = []
+          for (const db of dbs) db.sync!.subscribe(s => void (s.phase === 'in-sync' && s.pending > 0 && claims.push(`in-sync with ${s.pending} pending`)))
           const quiet = { retries: 0 }
           for (const a of actions) {
             const db = dbs[a.client]!
@@ -136,7 +139,9 @@ describe('convergence (property)', () => {
           for (const db of dbs) {
             expect(await db.pendingMutations()).toEqual([])
             expect(await snapshot(db)).toEqual(expected)
+            expect(db.sync!.status.phase).toBe('in-sync')
           }
+          expect(claims).toEqual([])
           // nothing was applied twice: each client's results are unique per seq
         } finally {
           for (const db of dbs) await db.close()
