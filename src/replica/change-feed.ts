@@ -1,4 +1,5 @@
 import { docKey, splitDocKey } from '../core/key.js'
+import { KeepAlive } from '../core/keep-alive.js'
 import type { JsonObject } from '../core/json.js'
 import { readHead } from './head.js'
 import { localView, seqKey, STORES, type DocRecord } from './records.js'
@@ -43,6 +44,7 @@ export class ChangeFeed {
   private catchUpAgain = false
   private hint: ChangeNotice | undefined
   private closed = false
+  private readonly alive = new KeepAlive()
 
   constructor(
     private readonly storage: Store,
@@ -60,7 +62,8 @@ export class ChangeFeed {
   subscribe(listener: ChangeListener): () => void {
     this.listeners.add(listener)
     if (this.listeners.size === 1) {
-      const stops = [this.storage.watch(() => void this.catchUp()), this.peers?.subscribe(n => void this.catchUp(n))]
+      // someone listens (a live query, a sync engine): a Node process stays up for them
+      const stops = [this.storage.watch(() => void this.catchUp()), this.peers?.subscribe(n => void this.catchUp(n)), this.alive.hold()]
       this.stopWatching = () => stops.forEach(s => s?.())
     }
     return () => {
