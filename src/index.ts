@@ -3,6 +3,7 @@ export { setValidationMode, validationMode, type ValidationMode } from './core/v
 export type { Json, JsonObject } from './core/json.js'
 export type { Mutation, Op, Path, Precondition } from './core/mutation.js'
 export {
+  AuthenticationError,
   ClosedError,
   ConditionFailedError,
   CorruptFileError,

@@ -100,9 +100,29 @@ export class OfflineError extends TidepoolError {
   constructor(
     readonly committed: boolean,
     message = committed ? 'Connection lost while waiting for the server; the write stays queued' : 'No connection to the server; nothing was committed',
+    options?: { cause?: unknown },
   ) {
-    super(message)
+    super(message, options)
   }
+}
+
+/** The server refused the sync token (HTTP 401): the app's token function must give a valid one. */
+export class AuthenticationError extends TidepoolError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}
+
+/**
+ * What a sync round's failure means to the app: no connection is an
+ * `OfflineError`, a refused token an `AuthenticationError`; other failures
+ * (a server error, a 404, another user's token) are what they are.
+ */
+export function roundFailure(e: unknown): unknown {
+  if (!(e instanceof HttpError)) return e
+  if (e.status === 0) return new OfflineError(false, `No connection to the server: ${e.message}`, { cause: e })
+  if (e.status === 401) return new AuthenticationError(`The server refused the token: ${e.message}`, { cause: e })
+  return e
 }
 
 /**

@@ -104,9 +104,13 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
     }
     // pushed, then cleared only if nothing was written meanwhile (here or in another tab): else pushed again
     for (let attempt = 0; attempt < 3; attempt++) {
-      if ((await this.replica.pendingCount()) > 0) await this.serverSync?.syncNow()
+      let failure: unknown
+      if ((await this.replica.pendingCount()) > 0) await this.serverSync?.syncNow().catch((e: unknown) => (failure = e))
       const left = await this.replica.pendingCount()
-      if (left > 0) throw new OfflineError(false, `${left} pending write${left === 1 ? '' : 's'} could not be pushed, so nothing was signed out (sign out with pending: 'discard' to drop them)`)
+      if (left > 0) {
+        const why = failure instanceof Error ? ` (${failure.message})` : ''
+        throw new OfflineError(false, `${left} pending write${left === 1 ? '' : 's'} could not be pushed${why}, so nothing was signed out (sign out with pending: 'discard' to drop them)`, { cause: failure })
+      }
       if (await this.replica.clear({ onlyIfPushed: true })) return { discarded: [] }
     }
     throw new OfflineError(false, "writes kept coming while signing out, so nothing was signed out (sign out with pending: 'discard' to drop them)")

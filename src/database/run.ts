@@ -1,5 +1,5 @@
 import { backoff, sleep } from '../core/backoff.js'
-import { ClosedError, InvalidOptionsError, InvalidParameterError, OfflineError, RejectedError, TransactionFailedError } from '../core/errors.js'
+import { AuthenticationError, ClosedError, HttpError, InvalidOptionsError, InvalidParameterError, OfflineError, RejectedError, roundFailure, TransactionFailedError } from '../core/errors.js'
 import type { ModelMeta } from '../orm/meta.js'
 import { Transaction } from '../orm/transaction.js'
 import type { ModelClass } from '../orm/types.js'
@@ -31,7 +31,8 @@ export async function run<T>(ctx: RunContext, options: RunOptions, fn: (tx: Tran
   if (opts.confirm === 'server' && !sync) throw new InvalidOptionsError('confirm', "confirm: 'server' needs openDatabase({ sync })")
   for (let attempt = 0; ; attempt++) {
     if (ctx.closed()) throw new ClosedError(`database ${ctx.name}`)
-    if (sync && !sync.connected) throw new OfflineError(false)
+    // not connected: why, as the last round found (a refused token is not a lost connection); nothing committed
+    if (sync && !sync.connected) throw notConnected(sync.failure)
     const tx = new Transaction(ctx.replica, ctx.metaFor, opts.readOnly, opts.cacheModels, ctx.strictIndexes)
     try {
       const result = await fn(tx)
@@ -50,14 +51,23 @@ export async function run<T>(ctx: RunContext, options: RunOptions, fn: (tx: Tran
 /** Waits for the server's verdict on a committed mutation; a rejection is a `RejectedError`, which retries the transaction. */
 async function confirmed(sync: Sync, mutationId: string): Promise<void> {
   const waiting = sync.waitFor(mutationId)
-  void sync.syncNow()
+  // its failure reaches the wait below
+  sync.syncNow().catch(() => undefined)
   let result
   try {
     result = await waiting
-  } catch {
-    throw new OfflineError(true)
+  } catch (e) {
+    const why = roundFailure(e)
+    if (why instanceof AuthenticationError) throw new AuthenticationError(`${why.message}; the write stays queued`, { cause: e })
+    throw new OfflineError(true, undefined, { cause: e })
   }
   if (result.status === 'rejected') throw new RejectedError(mutationId, result.reason, result.message)
+}
+
+function notConnected(failure: unknown): Error {
+  const why = failure === undefined ? undefined : roundFailure(failure)
+  if (why instanceof AuthenticationError || (why instanceof HttpError && why.status !== 0)) return why
+  return new OfflineError(false, undefined, { cause: failure })
 }
 
 function isRetryable(e: unknown): boolean {

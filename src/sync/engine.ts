@@ -1,5 +1,5 @@
 import type { MutationResult, Rejection } from '../core/changes.js'
-import { ClosedError, HttpError, WrongUserError } from '../core/errors.js'
+import { ClosedError, HttpError, roundFailure, WrongUserError } from '../core/errors.js'
 import type { Mutation } from '../core/mutation.js'
 import { RoundLoop } from '../core/round-loop.js'
 import { Listeners, StatusHub, Waiters } from '../core/status-hub.js'
@@ -79,6 +79,7 @@ export class SyncEngine implements Sync {
   private inline: Poke[] = []
   private readonly stops: Array<() => void> = []
   private stopped = false
+  private lastFailure: unknown
   /** The user the replica belonged to at the last round. */
   private lastOwner: string | undefined
   /** The app asked for this round (`syncNow`): it runs even right after a sign-out. */
@@ -172,10 +173,22 @@ export class SyncEngine implements Sync {
     await this.loop.stop()
   }
 
-  /** Runs a push-and-pull round now (or right after the one in flight); never rejects: failures show in `status`. */
+  /**
+   * Runs a push-and-pull round now (or right after the one in flight), and
+   * rejects when it did not reach the server or the server refused it:
+   * `OfflineError` (no connection), `AuthenticationError` (the token), or the
+   * server's error with its status.
+   */
   syncNow(): Promise<void> {
     this.asked = true
-    return this.loop.run().catch(() => undefined)
+    return this.loop.run().catch((e: unknown) => {
+      throw roundFailure(e)
+    })
+  }
+
+  /** Why the last round failed (undefined once one succeeds). */
+  get failure(): unknown {
+    return this.lastFailure
   }
 
   idle(): Promise<void> {
@@ -202,8 +215,10 @@ export class SyncEngine implements Sync {
     try {
       await this.round()
       this.transport.tokens?.pin(undefined)
+      this.lastFailure = undefined
     } catch (e) {
       this.transport.tokens?.pin(undefined)
+      this.lastFailure = e
       const offline = e instanceof HttpError && e.status === 0
       this.hub.set({ phase: offline ? 'offline' : 'error', lastError: (e as Error).message })
       this.waiters.failAll(e)

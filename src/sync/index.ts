@@ -42,8 +42,14 @@ export interface Sync extends Syncer {
   /** Whether this tab holds the server connection (always true outside shared browser replicas). */
   readonly leader: boolean
   onRejected(listener: (r: Rejection) => void): () => void
-  /** Runs a push-and-pull round now (or right after the one in flight); failures show in `status`. */
+  /**
+   * Runs a push-and-pull round now (or right after the one in flight);
+   * rejects when it did not reach the server (`OfflineError`), the server
+   * refused the token (`AuthenticationError`) or failed otherwise.
+   */
   syncNow(): Promise<void>
+  /** Why this tab's last round failed (undefined once one succeeds, and in tabs that do not lead). */
+  readonly failure: unknown
   /** Resolves with the server's result for a mutation; rejects when the connection is lost first. */
   waitFor(mutationId: string): Promise<MutationResult>
   /** Resolves when this tab's round in flight, if any, has ended (it starts none). */

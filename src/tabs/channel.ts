@@ -4,11 +4,19 @@ import { unref } from '../core/backoff.js'
 import type { SyncStatus } from '../core/syncer.js'
 
 /** What tabs of one replica tell each other. Every message names the tab it came from. */
+/** Why a leader's round failed, as it is posted to the tab that asked for it. */
+export interface SyncFailure {
+  name: string
+  message: string
+  status?: number
+  code?: string
+}
+
 export type TabMessage = { from: string } & (
   | ({ type: 'changes' } & ChangeNotice)
   /** A tab that is not the leader asks it to sync now; the leader answers `synced` with the same id after a round that began after the ask. */
   | { type: 'wake'; id?: string }
-  | { type: 'synced'; id: string }
+  | { type: 'synced'; id: string; error?: SyncFailure }
   /** A new tab asks the leader to introduce itself. */
   | { type: 'hello' }
   | { type: 'leader'; hidden: boolean }

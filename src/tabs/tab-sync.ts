@@ -1,11 +1,11 @@
 import type { MutationResult, Rejection } from '../core/changes.js'
-import { ClosedError, HttpError } from '../core/errors.js'
+import { AuthenticationError, ClosedError, HttpError, OfflineError, TidepoolError } from '../core/errors.js'
 import { Listeners, StatusHub, Waiters } from '../core/status-hub.js'
 import { isConnected, type SyncStatus } from '../core/syncer.js'
 import type { Replica } from '../replica/replica.js'
 import type { SyncEngine } from '../sync/engine.js'
 import type { Sync } from '../sync/index.js'
-import type { TabChannel, TabMessage } from './channel.js'
+import type { SyncFailure, TabChannel, TabMessage } from './channel.js'
 import { electLeader, type Leadership } from './leader.js'
 
 export interface TabSyncOptions {
@@ -91,7 +91,14 @@ export class TabSync implements Sync {
     const id = globalThis.crypto.randomUUID()
     const synced = this.wakes.wait(id)
     this.channel.post({ type: 'wake', id })
-    return synced.catch(() => undefined)
+    // the leader's round failed: its error, as this tab can rebuild it; sync stopping here is no failure of a round
+    return synced.catch((e: unknown) => {
+      if (!(e instanceof ClosedError)) throw e
+    })
+  }
+
+  get failure(): unknown {
+    return this.engine?.failure
   }
 
   /** This tab's engine's round in flight; the leader's, in another tab, this tab cannot wait for. */
@@ -134,7 +141,12 @@ export class TabSync implements Sync {
     this.announce()
     for (const id of this.waiters.ids()) this.waitOnEngine(engine, id)
     // asks that no leader answered: this tab's own engine answers them now
-    for (const id of [...this.wakes.ids()]) void engine.syncNow().then(() => this.wakes.settle(id, undefined))
+    for (const id of [...this.wakes.ids()]) {
+      engine.syncNow().then(
+        () => this.wakes.settle(id, undefined),
+        (e: unknown) => this.wakes.fail(id, e),
+      )
+    }
   }
 
   private async follow(): Promise<void> {
@@ -162,11 +174,17 @@ export class TabSync implements Sync {
         break
       case 'wake': {
         const id = m.id
-        if (this.engine) void this.engine.syncNow().then(() => id && this.channel.post({ type: 'synced', id }))
+        if (this.engine) {
+          this.engine.syncNow().then(
+            () => id && this.channel.post({ type: 'synced', id }),
+            (e: unknown) => id && this.channel.post({ type: 'synced', id, error: describeFailure(e) }),
+          )
+        }
         break
       }
       case 'synced':
-        this.wakes.settle(m.id, undefined)
+        if (m.error) this.wakes.fail(m.id, reviveFailure(m.error))
+        else this.wakes.settle(m.id, undefined)
         break
       case 'wait':
         if (this.engine) this.waitOnEngine(this.engine, m.id, m.from)
@@ -221,4 +239,17 @@ export class TabSync implements Sync {
   private setStatus(s: SyncStatus): void {
     this.hub.replace(s)
   }
+}
+
+/** A round's failure as it crosses to another tab (errors do not survive a BroadcastChannel as classes). */
+function describeFailure(e: unknown): SyncFailure {
+  const err = e as Error & { status?: number; code?: string }
+  return { name: err?.name ?? 'Error', message: err?.message ?? String(e), ...(typeof err?.status === 'number' ? { status: err.status, code: err.code ?? 'error' } : {}) }
+}
+
+function reviveFailure(f: SyncFailure): Error {
+  if (f.name === 'OfflineError') return new OfflineError(false, f.message)
+  if (f.name === 'AuthenticationError') return new AuthenticationError(f.message)
+  if (f.status !== undefined) return new HttpError(f.status, f.code ?? 'error', f.message)
+  return new TidepoolError(f.message)
 }
