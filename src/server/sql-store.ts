@@ -3,7 +3,7 @@ import type { MutationResult } from '../protocol/messages.js'
 import { PUBLIC_REALM, REALM_COLLECTION } from '../core/realms.js'
 import type { SqlDialect, SqlDriver, SqlRow, SqlRunner } from './sql-driver.js'
 import { migrate } from './sql-schema.js'
-import { DOC_COLUMNS, SqlServerTx, toDoc } from './sql-tx.js'
+import { chunks, DOC_COLUMNS, marks, SqlServerTx, toDoc } from './sql-tx.js'
 import { page, type PullData, type ServerDoc, type ServerStore, type ServerTx, type Viewer } from './store.js'
 
 /**
@@ -70,17 +70,17 @@ export class SqlServerStore implements ServerStore {
       )
       if (everything) return { revision, docs, joined: [], left: [], lost: [], results, more, owner }
       const joined: ServerDoc[] = []
-      for (const chunk of chunked(joinedRealms)) {
-        const rows = await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (${marks(chunk)}) AND (data IS NOT NULL OR revision > ?)`, [...chunk, since])
+      for (const chunk of chunks(joinedRealms, 1, 1)) {
+        const rows = await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (${marks(chunk.length)}) AND (data IS NOT NULL OR revision > ?)`, [...chunk, since])
         joined.push(...rows.map(doc))
       }
       // documents that left a realm the user reads, for a realm the user does not
       const readable = new Set([...held, ...joinedRealms])
       const left: PullData['left'] = []
-      for (const chunk of chunked([...readable])) {
+      for (const chunk of chunks([...readable], 1, 2)) {
         const rows = await sql.query(
           `SELECT e.collection, e.id, e.revision, d.realm FROM tp_exits e JOIN tp_docs d ON d.collection = e.collection AND d.id = e.id
-           WHERE e.realm IN (${marks(chunk)}) AND e.revision > ? AND e.revision <= ?`,
+           WHERE e.realm IN (${marks(chunk.length)}) AND e.revision > ? AND e.revision <= ?`,
           [...chunk, since, revision],
         )
         for (const r of rows) if (!readable.has(r.realm as string)) left.push({ collection: r.collection as string, id: driver.dialect.loadId(r.id as string), revision: Number(r.revision) })
@@ -117,17 +117,6 @@ export class SqlServerStore implements ServerStore {
   }
 }
 
-/** Realms per statement: one bound parameter each, well under the engines' limits. */
-const REALMS_PER_QUERY = 500
-
-function chunked<T>(list: readonly T[]): T[][] {
-  const out: T[][] = []
-  for (let i = 0; i < list.length; i += REALMS_PER_QUERY) out.push(list.slice(i, i + REALMS_PER_QUERY))
-  return out
-}
-
-const marks = (list: readonly unknown[]) => list.map(() => '?').join(', ')
-
 /**
  * Documents changed after `since` (up to `until`) in `realms` (undefined:
  * all), in revision order, at most `limit`: one indexed range per realm, so
@@ -137,11 +126,13 @@ async function changedIn(sql: SqlRunner, realms: readonly string[] | undefined, 
   const cap = Number.isFinite(limit) ? ` LIMIT ${limit}` : ''
   if (!realms) return (await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE revision > ? AND revision <= ? ORDER BY revision${cap}`, [since, until])).map(doc)
   const out: ServerDoc[] = []
-  for (const chunk of chunked(realms)) {
-    const rows = await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (${marks(chunk)}) AND revision > ? AND revision <= ? ORDER BY revision${cap}`, [...chunk, since, until])
+  const statements = chunks(realms, 1, 2)
+  for (const chunk of statements) {
+    const rows = await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (${marks(chunk.length)}) AND revision > ? AND revision <= ? ORDER BY revision${cap}`, [...chunk, since, until])
     out.push(...rows.map(doc))
   }
-  if (realms.length <= REALMS_PER_QUERY) return out
+  // one statement's rows are in order already; several, merged
+  if (statements.length <= 1) return out
   out.sort((a, b) => a.revision - b.revision)
   return Number.isFinite(limit) ? out.slice(0, limit) : out
 }

@@ -90,8 +90,8 @@ export class SqlServerTx implements ServerTx {
 
   async memberships(userId: string, realms: readonly string[]): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>()
-    for (const chunk of chunks(realms, 1)) {
-      const rows = await this.sql.query(`SELECT realm, roles FROM tp_members WHERE user_id = ? AND realm IN (${chunk.map(() => '?').join(', ')})`, [userId, ...chunk])
+    for (const chunk of chunks(realms, 1, 1)) {
+      const rows = await this.sql.query(`SELECT realm, roles FROM tp_members WHERE user_id = ? AND realm IN (${marks(chunk.length)})`, [userId, ...chunk])
       for (const r of rows) out.set(r.realm as string, JSON.parse(r.roles as string) as string[])
     }
     return out
@@ -125,16 +125,21 @@ export class SqlServerTx implements ServerTx {
   }
 }
 
-/** Rows of `width` parameters, as many per statement as the parameter limit allows. */
-function chunks<T>(rows: readonly T[], width: number): T[][] {
-  const size = Math.floor(MAX_PARAMS / width)
+/** Rows of `width` parameters, as many per statement as the parameter limit allows beside `others` parameters of the statement's own. */
+export function chunks<T>(rows: readonly T[], width: number, others = 0): T[][] {
+  const size = Math.floor((MAX_PARAMS - others) / width)
   const out: T[][] = []
   for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
   return out
 }
 
+/** `?, ?, ?`: `count` placeholders, for an IN list. */
+export function marks(count: number): string {
+  return Array.from({ length: count }, () => '?').join(', ')
+}
+
 /** `(?, ?), (?, ?)`: `count` tuples of `width` placeholders. */
 function tuples(count: number, width: number): string {
-  const one = `(${Array.from({ length: width }, () => '?').join(', ')})`
+  const one = `(${marks(width)})`
   return Array.from({ length: count }, () => one).join(', ')
 }
