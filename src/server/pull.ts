@@ -1,7 +1,12 @@
 import type { Json } from '../core/json.js'
 import { PROTOCOL_VERSION, type DocumentChange, type PullRequest, type PullResponse } from '../protocol/messages.js'
 import { PermissionDeniedError } from '../core/errors.js'
-import type { FieldMeta, ServerStore, Viewer } from './store.js'
+import type { FieldMeta, ServerDoc, ServerStore, Viewer } from './store.js'
+
+/** A document as it is now, whole (or its deletion): what a client that may lack it applies. */
+export function wholeChange(d: ServerDoc): DocumentChange {
+  return d.data === null ? { collection: d.collection, id: d.id, revision: d.revision, deleted: true } : { collection: d.collection, id: d.id, revision: d.revision, doc: d.data }
+}
 
 /** Documents per pull page (a commit larger than this still comes whole). */
 export const PULL_PAGE = 5000
@@ -43,9 +48,7 @@ export async function pull(store: ServerStore, req: PullRequest, viewer: Viewer,
     if (Object.keys(set).length || unset.length) changes.push({ collection: d.collection, id: d.id, revision: d.revision, set, unset })
   }
   // a realm joined comes whole, whoever wrote it
-  for (const d of joined) {
-    changes.push(d.data === null ? { collection: d.collection, id: d.id, revision: d.revision, deleted: true } : { collection: d.collection, id: d.id, revision: d.revision, doc: d.data })
-  }
+  changes.push(...joined.map(wholeChange))
   const evict = lost.length || left.length ? { evict: { realms: lost, docs: left.map(({ collection, id }) => ({ collection, id })) } } : {}
   return { type: 'pull-result', v: PROTOCOL_VERSION, revision, changes, results, ...(more ? { more } : {}), user: viewer.userId, ...evict }
 }

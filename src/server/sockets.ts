@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import type { DocumentChange } from '../core/changes.js'
 import { PUBLIC_REALM, REALM_COLLECTION } from '../core/realms.js'
 import { PROTOCOL_VERSION, type Poke } from '../protocol/messages.js'
 import type { Identity } from './auth.js'
+import { wholeChange } from './pull.js'
 import type { Committed } from './push.js'
 import type { ServerDoc, ServerStore } from './store.js'
 
@@ -193,10 +193,7 @@ export class PokeSockets {
       if (!touched) continue
       let message = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision: c.last } satisfies Poke)
       if (whole) {
-        const changes: DocumentChange[] = readable.map(d =>
-          d.data === null ? { collection: d.collection, id: d.id, revision: d.revision, deleted: true } : { collection: d.collection, id: d.id, revision: d.revision, doc: d.data },
-        )
-        const withInline = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision: c.last, inline: { base: c.first - 1, from, changes } } satisfies Poke)
+        const withInline = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision: c.last, inline: { base: c.first - 1, from, changes: readable.map(wholeChange) } } satisfies Poke)
         if (withInline.length <= INLINE_POKE_BYTES) message = withInline
       }
       for (const ws of l.sockets) this.send(ws, message)
