@@ -4,6 +4,11 @@ import type { ServerTx } from './store.js'
 const EVERY_ROLE: readonly string[] = ROLES
 const NONE: readonly string[] = []
 
+/** The roles a member holds in `realm`: in the public realm, at least `read`. */
+function held(realm: string, member: readonly string[]): readonly string[] {
+  return realm === PUBLIC_REALM && !canRead(member) ? ['read'] : member
+}
+
 /**
  * What one user may do in each realm, as of the push transaction that asks:
  * server admins hold every role everywhere, every user reads the public
@@ -28,8 +33,7 @@ export class Access {
     if (!roles) {
       // a Realm document with the user's id was made by someone else before the user came: then it is a shared realm, not theirs
       const own = realm === this.userId && realm !== PUBLIC_REALM && !(await this.tx.getDocs([{ collection: REALM_COLLECTION, id: realm }]))[0]?.data
-      const member = own ? EVERY_ROLE : ((await this.tx.memberships(this.userId, [realm])).get(realm) ?? NONE)
-      roles = realm === PUBLIC_REALM && !canRead(member) ? ['read'] : member
+      roles = held(realm, own ? EVERY_ROLE : ((await this.tx.memberships(this.userId, [realm])).get(realm) ?? NONE))
       this.known.set(realm, roles)
     }
     return roles
@@ -37,7 +41,7 @@ export class Access {
 
   /** The mutation being applied makes this user a member of `realm` with `roles` (none: no longer). */
   grant(realm: string, roles: readonly string[]): void {
-    this.granted.set(realm, realm === PUBLIC_REALM && !canRead(roles) ? ['read'] : roles)
+    this.granted.set(realm, held(realm, roles))
   }
 
   /** The mutation applied (its grants hold from now on) or was rejected (they never happened). */

@@ -117,6 +117,11 @@ async function apply(tx: ServerTx, access: Access, clientId: string, m: PushRequ
     const writes: ServerDoc[] = []
     const moved: Committed['moved'] = []
     const members: Array<{ userId: string; realm: string; roles: string[] }> = []
+    // the writer's own roles change as the mutation goes: a realm it creates, it may fill
+    const member = (g: (typeof members)[number]) => {
+      members.push(g)
+      if (g.userId === ctx.userId) access.grant(g.realm, g.roles)
+    }
     for (const [k, fields] of [...touched].sort(([a], [b]) => ORDER(splitDocKey(a).collection) - ORDER(splitDocKey(b).collection))) {
       const { collection, id } = splitDocKey(k)
       const old = before.get(k)
@@ -143,19 +148,18 @@ async function apply(tx: ServerTx, access: Access, clientId: string, m: PushRequ
         meta[''] = { rev: revision, client: clientId, kind: 'overwrite' }
         moved.push({ collection, id, from: was })
       }
-      writes.push({ collection, id, data: after ?? null, revision, fields: meta, realm: to ?? from ?? old?.realm ?? ctx.userId })
+      writes.push({ collection, id, data: after ?? null, revision, fields: meta, realm: to ?? was ?? ctx.userId })
       if (collection === MEMBER_COLLECTION) {
-        const member = (after ?? old!.data!) as { realmId: string; userId: string; roles?: string[] }
-        members.push({ userId: member.userId, realm: member.realmId, roles: after ? (member.roles ?? []) : [] })
+        const doc = (after ?? old!.data!) as { realmId: string; userId: string; roles?: string[] }
+        member({ userId: doc.userId, realm: doc.realmId, roles: after ? (doc.roles ?? []) : [] })
       }
       if (collection === REALM_COLLECTION && !old?.data && after) {
         // its creator becomes its admin (a server-side write, sent back to the creator)
         const memberKey = encodeKey(['realmId', 'userId'], { realmId: id, userId: ctx.userId })
         const data = { realmId: id, userId: ctx.userId, roles: ['admin'] }
         writes.push({ collection: MEMBER_COLLECTION, id: memberKey, data, revision, realm: id, fields: { '': { rev: revision, client: '', kind: 'overwrite' } } })
-        members.push({ userId: ctx.userId, realm: id, roles: ['admin'] })
+        member({ userId: ctx.userId, realm: id, roles: ['admin'] })
       }
-      for (const g of members) if (g.userId === ctx.userId) access.grant(g.realm, g.roles)
     }
     // one row per document (a mutation that makes a realm may also write its creator's Member itself): the last write wins
     const rows = [...new Map(writes.map(w => [docKey(w.collection, w.id), w])).values()]
