@@ -47,12 +47,12 @@ export class RoundLoop<R> {
     return this.waiting.promise
   }
 
-  /** Asks for a round without waiting for it; a round in flight is followed by one more, unless it fails (then the backoff decides). */
   /** Resolves when the round in flight, if any, has ended (it starts none). */
   async idle(): Promise<void> {
     await this.current?.catch(() => undefined)
   }
 
+  /** Asks for a round without waiting for it; a round in flight is followed by one more, unless it fails (then the backoff decides). */
   kick(): void {
     if (this.stopped) return
     if (this.running) this.again = true

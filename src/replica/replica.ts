@@ -153,10 +153,7 @@ export class Replica {
 
   /** Re-reads the client id, which another tab or worker on the same storage may have renewed. */
   async refreshClientId(): Promise<string> {
-    const head = await this.storage.read(readHead)
-    this.currentClientId = head.clientId
-    this.currentUserId = head.userId
-    this.currentSignedOut = head.signedOut
+    this.identify(await this.storage.read(readHead))
     return this.currentClientId
   }
 
@@ -182,14 +179,17 @@ export class Replica {
       if (head) writeHead(w, head)
       return { result, changes: views.changes, changeSeq, head }
     })
-    if (head) {
-      this.currentClientId = head.clientId
-      this.currentUserId = head.userId
-      this.currentSignedOut = head.signedOut
-    }
+    if (head) this.identify(head)
     if (kind) this.stats.record(kind, performance.now() - start)
     this.feed.deliver(changes, changeSeq)
     return result
+  }
+
+  /** Takes the identity a head holds (the client id, and the user's) as this replica's. */
+  private identify(head: Head): void {
+    this.currentClientId = head.clientId
+    this.currentUserId = head.userId
+    this.currentSignedOut = head.signedOut
   }
 
   /** Runs `fn` over one consistent state of the replica. */
