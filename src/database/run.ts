@@ -66,7 +66,8 @@ async function confirmed(sync: Sync, mutationId: string): Promise<void> {
 
 function notConnected(failure: unknown): Error {
   const why = failure === undefined ? undefined : roundFailure(failure)
-  if (why instanceof AuthenticationError || (why instanceof HttpError && why.status !== 0)) return why
+  // a lost connection is already an OfflineError (roundFailure): what remains is the server's answer
+  if (why instanceof AuthenticationError || why instanceof HttpError) return why
   return new OfflineError(false, undefined, { cause: failure })
 }
 

@@ -84,8 +84,8 @@ export class SyncEngine implements Sync {
   private lastOwner: string | undefined
   /** The app asked for this round (`syncNow`): it runs even right after a sign-out. */
   private asked = false
-  /** This round's push renumbered the outbox under a new client id. */
-  private renumbered = false
+  /** The client id the round in flight speaks for. */
+  private roundClientId = ''
   /** The last sequence number a push may have carried to the server (pushes elsewhere: all of them). */
   private sentUpTo = Infinity
 
@@ -231,7 +231,7 @@ export class SyncEngine implements Sync {
     // another tab or worker may have taken a new client id
     if (this.replica.shared) await this.replica.refreshClientId()
     // the identity this round speaks for (read together): a sign-out meanwhile ends the round
-    const clientId = this.replica.clientId
+    this.roundClientId = this.replica.clientId
     // a replica belongs to one user: another user's token pushes none of its writes
     const owner = this.replica.userId
     const asked = this.asked
@@ -255,15 +255,17 @@ export class SyncEngine implements Sync {
     }
     // every request of the round goes out as this user, or not at all
     tokens?.pin(owner ?? sub)
-    if (this.replica.clientId !== clientId) return
+    if (this.signedOutMeanwhile()) return
     const pushed = this.options.pushVia ? await this.delegatePush() : await this.push()
     // pokes that carry their changes and continue exactly from what this replica has: no pull needed
     if (!pushed && (await this.applyInline())) return
-    // renumbered after the server said the client diverged: the new id is this round's too
-    if (this.renumbered) {
-      this.renumbered = false
-    } else if (this.replica.clientId !== clientId) return
-    await this.pull(this.replica.clientId)
+    if (this.signedOutMeanwhile()) return
+    await this.pull(this.roundClientId)
+  }
+
+  /** The replica took another client id than this round's (signed out): the round's answers are not for it. */
+  private signedOutMeanwhile(): boolean {
+    return this.replica.clientId !== this.roundClientId
   }
 
   private async delegatePush(): Promise<boolean> {
@@ -312,7 +314,8 @@ export class SyncEngine implements Sync {
       if (res.user !== undefined) await this.replica.claimUser(res.user, clientId)
       if (res.stopped?.reason === 'client-diverged') {
         await renumber(this.replica)
-        this.renumbered = true
+        // renumbered after the server said the client diverged: the new id is this round's too
+        this.roundClientId = this.replica.clientId
         outbox = await this.replica.outbox()
         from = 0
         continue
@@ -335,7 +338,7 @@ export class SyncEngine implements Sync {
       pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId, since, ...(base !== undefined ? { base } : {}) })
       const applied = await applyPull(this.replica, pulled, since, { sentUpTo: this.sentUpTo, clientId })
       // signed out meanwhile: the next round starts over, as whoever signs in
-      if (this.replica.clientId !== clientId) return
+      if (this.signedOutMeanwhile()) return
       stale = applied.stale
       acked.push(...applied.acked)
       rejected.push(...applied.rejected)
