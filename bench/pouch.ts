@@ -18,7 +18,7 @@ interface PouchLike {
 }
 
 /**
- * The peer column of the initial sync (shared/peer-bench/pouch.mjs): PouchDB
+ * The peer column of the initial sync: PouchDB
  * replicating `n` documents from express-pouchdb (memory) into a fresh
  * LevelDB replica. Returns documents per second.
  */

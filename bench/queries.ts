@@ -65,7 +65,7 @@ const ROWS = 10_000
 const GROUPS = 100
 const ROUNDS = 300
 
-/** (b) the reactive loop of shared/peer-bench/tb.mjs: 100 live queries over 10k rows, 5 affected by each write. */
+/** (b) the reactive loop: 100 live queries over 10k rows, 5 affected by each write (TinyBase beside it). */
 async function reactiveTidepool(dir: string): Promise<number[]> {
   const db = await openDatabase({ name: 'loop', models: [Row10k], storage: sqliteStorage(join(dir, 'tidepool-loop.db')) })
   await db.run(tx => {

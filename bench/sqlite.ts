@@ -18,8 +18,8 @@ const READS = 50_000
 const docs = Array.from({ length: N }, (_, i) => ({ id: `id${i}`, title: `todo ${i}`, done: i % 2 === 0, n: i, tags: ['a', 'b'] }))
 
 /**
- * Raw better-sqlite3 with the settings of shared/peer-bench/sq.mjs (WAL,
- * synchronous=NORMAL). `reference` is sq.mjs's table (a rowid table with a
+ * Raw better-sqlite3 as a hand-written app would use it (WAL,
+ * synchronous=NORMAL). `reference` is the plain layout (a rowid table with a
  * TEXT primary key); `withoutRowid` the faster layout Tidepool itself uses.
  */
 function rawDb(dir: string, layout: 'reference' | 'withoutRowid'): Database.Database {
@@ -141,7 +141,7 @@ export async function sqliteBench(): Promise<Row[]> {
     const tpTxReads = TXREADS / ((performance.now() - t) / 1000)
 
     await db.close()
-    const refName = 'raw, sq.mjs table'
+    const refName = 'raw, rowid table'
     const fastName = 'raw, WITHOUT ROWID'
     return [
       { workload: '(a) import 100k docs, 1,000 per transaction', unit: 'docs/s', tidepool: tpImport, baseline: ref.importRate, baselineName: refName, higherIsBetter: true, target: '≥ 0.7×' },
