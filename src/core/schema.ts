@@ -304,3 +304,55 @@ export const S = {
     >
   },
 }
+
+/**
+ * `value` with the defaults of its nested props filled in where they are
+ * missing: on create (`fresh`) every absent prop that has a default, on read
+ * only required ones (an optional prop absent is a valid value). Returns the
+ * same object where nothing was missing, and shares every subtree it did not
+ * change, so callers that hand the result out must copy it.
+ */
+export function withNestedDefaults(schema: AnySchema, value: unknown, fresh: boolean): unknown {
+  if (typeof value !== 'object' || value === null) return value
+  switch (schema.kind) {
+    case 'obj': {
+      if (Array.isArray(value)) return value
+      const obj = value as Record<string, unknown>
+      let out: Record<string, unknown> | undefined
+      for (const [name, prop] of Object.entries(schema.props)) {
+        const v = obj[name]
+        const next = v === undefined ? (prop.hasDefault && (fresh || !prop.isOptional) ? prop.defaultValue() : undefined) : withNestedDefaults(prop, v, fresh)
+        if (next === v) continue
+        out ??= { ...obj }
+        out[name] = next
+      }
+      return out ?? value
+    }
+    case 'arr': {
+      const el = schema.element
+      if (!el || !Array.isArray(value)) return value
+      let out: unknown[] | undefined
+      value.forEach((v, i) => {
+        const next = withNestedDefaults(el, v, fresh)
+        if (next === v) return
+        out ??= [...(value as unknown[])]
+        out[i] = next
+      })
+      return out ?? value
+    }
+    case 'map': {
+      const el = schema.element
+      if (!el || Array.isArray(value)) return value
+      let out: Record<string, unknown> | undefined
+      for (const [k, v] of Object.entries(value)) {
+        const next = withNestedDefaults(el, v, fresh)
+        if (next === v) continue
+        out ??= { ...(value as Record<string, unknown>) }
+        out[k] = next
+      }
+      return out ?? value
+    }
+    default:
+      return value
+  }
+}

@@ -54,8 +54,9 @@ export function collect(e: Entry, ops: Op[], pcs: Precondition[]): void {
     case 'read': {
       if (!e.model) return
       for (const f of Object.values(e.model[STATE].fields)) {
-        if (f.accessed && f.spec.composite) f.validate()
         if (!f.changed) continue
+        // what is written is checked (an object changed in place included), never what was only read
+        if (f.spec.composite) f.validate()
         if (!f.written && f.increment !== 0) ops.push({ type: 'increment', ...target, path: [f.name], by: f.increment })
         else diff(target, [f.name], f.initial, f.peek() as Json | undefined, ops)
       }

@@ -10,6 +10,8 @@ export interface FieldSpec {
   check: Check
   /** Objects and arrays can change by reference, so they are checked again at commit. */
   composite: boolean
+  /** Props nested in the value have defaults, filled in where a value lacks them. */
+  nestedDefaults: boolean
 }
 
 /** The transaction a field belongs to, as far as the field needs it. */
@@ -35,6 +37,8 @@ export class Field<T = unknown> {
   increment = 0
   private current: T | undefined
   private copied: boolean
+  /** The value as first handed out (stored, or filled with defaults): what an in-place change is measured against. */
+  private readonly baseline: T | undefined
 
   constructor(
     readonly spec: FieldSpec,
@@ -48,8 +52,9 @@ export class Field<T = unknown> {
     private readonly isNew: boolean,
   ) {
     this.current = value
-    // a stored object is copied on first access, so that reading never changes the replica
-    this.copied = isNew || fromDefault || typeof value !== 'object' || value === null
+    this.baseline = value
+    // a stored object (or a filled-in default, kept as the baseline) is copied on first access, so that reading never changes either
+    this.copied = isNew || typeof value !== 'object' || value === null
   }
 
   get name(): string {
@@ -113,6 +118,6 @@ export class Field<T = unknown> {
   get changed(): boolean {
     if (this.written) return !deepEqual(this.current, this.initial)
     if (this.increment !== 0) return true
-    return this.accessed && this.spec.composite && this.copied && !deepEqual(this.current, this.initial)
+    return this.accessed && this.spec.composite && this.copied && !deepEqual(this.current, this.baseline)
   }
 }

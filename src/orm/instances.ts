@@ -2,6 +2,7 @@ import { InvalidParameterError, ValidationError, WriteAttemptedInReadOnlyTxError
 import { deepCopy, type Json, type JsonObject } from '../core/json.js'
 import { REALM_COLLECTION, REALM_FIELD } from '../core/realms.js'
 import { valueIssue } from '../core/values.js'
+import { withNestedDefaults } from '../core/schema.js'
 import { assertField } from '../core/validate.js'
 import type { FieldOwner } from './field.js'
 import { keyComponents, type ModelMeta } from './meta.js'
@@ -25,8 +26,12 @@ export function instantiate(meta: ModelMeta, tx: FieldOwner, id: string, key: Js
     doc = {}
     for (const name of meta.keyNames) doc[name] = key[name]!
     for (const name of meta.fieldNames) {
-      const v = data[name] === undefined ? meta.fields[name]!.schema.defaultValue() : deepCopy(data[name])
-      if (v !== undefined) doc[name] = v as Json
+      const spec = meta.fields[name]!
+      const given = data[name]
+      // given as undefined is not omitted: no default applies, and only an optional field may be absent
+      if (given === undefined && name in data && !spec.schema.isOptional) throw new ValidationError(name, 'is required and cannot be set to undefined')
+      const v = given === undefined ? (name in data ? undefined : spec.schema.defaultValue()) : deepCopy(given)
+      if (v !== undefined) doc[name] = (spec.nestedDefaults ? withNestedDefaults(spec.schema, v, true) : v) as Json
     }
     // omitted: the creator's private realm (a Realm lives in its own); a server fills it in where the user is not known yet
     if (meta.realmField && doc[REALM_FIELD] === undefined) {

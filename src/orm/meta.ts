@@ -54,6 +54,7 @@ function compile(cls: ModelClass): ModelMeta {
   for (const name of Object.keys(key)) {
     if (name in fields) throw new InvalidOptionsError('FIELDS', `${collection}.${name} is both a key component and a field`)
     if (key[name]!.isOptional) throw new InvalidOptionsError('KEY', `${collection}.${name}: key components cannot be optional`)
+    if (key[name]!.hasDefault) throw new InvalidOptionsError('KEY', `${collection}.${name}: key components cannot have a default (every key is given in full); remove .default()`)
   }
   if (REALM_FIELD in fields) throw new InvalidOptionsError('FIELDS', `${collection}.${REALM_FIELD} is reserved: every document has it, naming its realm`)
   const realmField = !(REALM_FIELD in key)
@@ -64,7 +65,7 @@ function compile(cls: ModelClass): ModelMeta {
   const specs: Record<string, FieldSpec> = {}
   const allFields: Shape = realmField ? { ...fields, [REALM_FIELD]: REALM_SCHEMA } : fields
   for (const [name, schema] of Object.entries(allFields)) {
-    specs[name] = { name, schema, check: compileCheck(schema.jsonSchema()), composite: ['obj', 'arr', 'map'].includes(schema.kind) }
+    specs[name] = { name, schema, check: compileCheck(schema.jsonSchema()), composite: ['obj', 'arr', 'map'].includes(schema.kind), nestedDefaults: nestsDefaults(schema) }
   }
   const meta: ModelMeta = {
     cls,
@@ -82,6 +83,10 @@ function compile(cls: ModelClass): ModelMeta {
   }
   installAccessors(meta)
   return meta
+}
+
+function nestsDefaults(schema: AnySchema): boolean {
+  return Object.values(schema.props).some(p => p.hasDefault || nestsDefaults(p)) || (schema.element !== undefined && (schema.element.hasDefault || nestsDefaults(schema.element)))
 }
 
 function checkIndexes(collection: string, indexes: ReadonlyArray<readonly string[]>, key: Shape, fields: Shape): string[][] {

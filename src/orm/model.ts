@@ -1,4 +1,4 @@
-import { InvalidOptionsError, InvalidParameterError } from '../core/errors.js'
+import { InvalidFieldError, InvalidOptionsError, InvalidParameterError } from '../core/errors.js'
 import { assertKnownOptions } from '../core/options.js'
 import type { JsonObject } from '../core/json.js'
 import type { Shape } from '../core/schema.js'
@@ -93,6 +93,26 @@ export class Model {
     return new Data(this, id, components, withKey as DataInput<M>)
   }
 }
+
+/**
+ * Instances are sealed the way the seed library seals them, without the cost
+ * of a Proxy on every read: an assignment to a property that neither the
+ * instance nor its class has walks up the prototype chain to this guard,
+ * which refuses it. Known fields are accessors found before it, so reads and
+ * writes of fields never reach it.
+ */
+Object.setPrototypeOf(
+  Model.prototype,
+  new Proxy(Object.prototype, {
+    set(target, prop, value, receiver: unknown) {
+      if (typeof prop === 'string' && typeof receiver === 'object' && receiver !== null && STATE in receiver) {
+        const { meta } = (receiver as Model)[STATE]
+        throw new InvalidFieldError(prop, `is not a field of ${meta.collection} (its fields: ${meta.fieldNames.join(', ') || 'none'}); declare it in FIELDS`)
+      }
+      return Reflect.set(target, prop, value, receiver)
+    },
+  }),
+)
 
 /** What `model({...})` takes: the collection, key, fields and indexes of a typed model. */
 export interface ModelConfig<K extends Shape, F extends Shape> {

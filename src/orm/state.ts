@@ -1,4 +1,5 @@
 import type { JsonObject } from '../core/json.js'
+import { withNestedDefaults } from '../core/schema.js'
 import { Field, type FieldOwner } from './field.js'
 import type { ModelMeta } from './meta.js'
 
@@ -32,7 +33,7 @@ export function fieldOf(state: DocState, name: string): Field {
   const stored = state.doc[name]
   if (state.isNew) f = new Field(spec, state.owner, undefined, false, stored, true)
   else if (stored === undefined && spec.schema.hasDefault && !spec.schema.isOptional) f = new Field(spec, state.owner, undefined, true, spec.schema.defaultValue(), false)
-  else f = new Field(spec, state.owner, stored, false, stored, false)
+  else f = new Field(spec, state.owner, stored, false, spec.nestedDefaults ? withNestedDefaults(spec.schema, stored, false) : stored, false)
   state.fields[name] = f
   return f
 }

@@ -40,6 +40,8 @@ type KeyLike = Key | Data
 export class Transaction implements FieldOwner {
   private readonly entries = new Map<string, Entry>()
   private readonly queries: QueryRunner
+  /** Separate reads of the replica so far: more than one may each have seen a different state. */
+  private reads = 0
   finished = false
 
   constructor(
@@ -53,6 +55,7 @@ export class Transaction implements FieldOwner {
     this.queries = new QueryRunner(replica, strictIndexes, {
       guard: () => {
         if (this.finished) throw new TidepoolError('The transaction has finished; cannot query')
+        this.reads++
       },
       instance: (meta, hit) => this.tracked(meta, hit),
     })
@@ -136,6 +139,7 @@ export class Transaction implements FieldOwner {
     }
     if (toLoad.length) {
       // entries are tracked before the read resolves, so a concurrent get of the same key sees them
+      this.reads++
       const loading = this.replica.getDocs(toLoad.map(({ entry }) => ({ collection: entry.meta.collection, id: entry.id })))
       for (const { entry } of toLoad) entry.loading = loading
       const docs = await loading
@@ -274,7 +278,9 @@ export class Transaction implements FieldOwner {
   /**
    * Runs `finalize()` hooks, turns what the transaction did into ops and
    * preconditions, and commits them to the replica as one mutation.
-   * Returns undefined when there was nothing to write.
+   * Returns undefined when there was nothing to write; a transaction that
+   * read in more than one step then checks that its reads still hold
+   * (`ConditionFailedError`, which retries, when they do not).
    */
   async commit(): Promise<CommitResult | undefined> {
     for (const e of this.entries.values()) {
@@ -284,7 +290,11 @@ export class Transaction implements FieldOwner {
     const ops: Op[] = []
     const pcs: Precondition[] = []
     for (const e of this.entries.values()) collect(e, ops, pcs)
-    if (ops.length === 0) return undefined
+    if (ops.length === 0) {
+      // reads made at different moments are consistent only if what they saw still holds together; else the transaction retries
+      if (this.reads > 1 && pcs.length) await this.replica.verify(pcs)
+      return undefined
+    }
     if (this.readOnly) throw new WriteAttemptedInReadOnlyTxError(`commit changes to ${ops[0]!.collection}`)
     return this.replica.commit(ops, pcs)
   }

@@ -250,6 +250,17 @@ export class Replica {
     })
   }
 
+  /**
+   * Checks preconditions against the local views in one read, writing
+   * nothing: what a transaction that wrote nothing read is then known to
+   * hold at one moment. Throws `ConditionFailedError` when one fails.
+   */
+  async verify(preconditions: Precondition[]): Promise<void> {
+    const keyList = touchedKeys([], preconditions)
+    const records = await this.storage.getMany(STORES.docs, keyList)
+    applyMutation(new Map(keyList.map((k, i) => [k, localView(records[i] as DocRecord | undefined)])), [], preconditions)
+  }
+
   /** Writes document records the way every write of the replica must: with their index entries and the change list. */
   private viewWriter(w: Writer): ViewWriter {
     return new ViewWriter(w, collection => this.indexes.get(collection) ?? [], this.storage.recordIndex)
