@@ -159,7 +159,10 @@ describe('read-only transactions (property)', () => {
                   else tx.create(Cell, { id, n: value })
                 }
               })
-              for (const id of w.ids) w.remove ? state.delete(id) : state.set(id, value)
+              for (const id of w.ids) {
+                if (w.remove) state.delete(id)
+                else state.set(id, value)
+              }
               history.push(new Map(state))
             }
             for (const r of readers) {
