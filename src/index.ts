@@ -8,6 +8,7 @@ export {
   ConditionFailedError,
   CorruptFileError,
   DeletedTwiceError,
+  DocumentKeptAsideError,
   HttpError,
   InvalidFieldError,
   InvalidOptionsError,
@@ -29,6 +30,7 @@ export {
 } from './core/errors.js'
 export { Model, model, Key, Data, type ModelConfig, type TypedModelClass } from './orm/model.js'
 export { Field } from './orm/field.js'
+export type { Migration, Migrations } from './orm/migrations.js'
 export { Member, Realm } from './orm/realms.js'
 export { PUBLIC_REALM, ROLES, type Role } from './core/realms.js'
 export { UniqueKeyList } from './orm/unique-key-list.js'
@@ -43,7 +45,7 @@ export { Query, type DocData, type FieldPath, type Operand, type Snapshot, type 
 export type { FilterOp, QuerySpec } from './core/query.js'
 export type { Plan } from './replica/query.js'
 export type { LiveOptions } from './replica/live.js'
-export type { Progress } from './replica/replica.js'
+export type { AsideDoc, Progress } from './replica/replica.js'
 export type { DurationStats, OperationKind, StatsSnapshot } from './replica/stats.js'
 export type { Sync, SyncOptions, SyncPhase, SyncStatus } from './sync/index.js'
 export type { Syncer } from './core/syncer.js'

@@ -1,5 +1,6 @@
 import { shapeSchema } from './core/schema.js'
 import { metaOf } from './orm/meta.js'
+import { readerOf } from './orm/migrations.js'
 import type { ModelClass } from './orm/types.js'
 import { loadWithPeers } from './core/peer.js'
 import type * as App from './server/app.js'
@@ -17,6 +18,12 @@ export { opSchema, REQUEST_SCHEMAS } from './protocol/schemas.js'
 export interface ServerOptions extends SchemaServerOptions {
   /** The app's models: writes are validated with their schemas. Without them (or `schemas`) only the structure of mutations is checked. */
   models?: ModelClass[]
+  /**
+   * The app schema version the models are (default: the highest version
+   * their MIGRATIONS lead to, else 1). Documents written by older apps are
+   * checked as these models read them, through their migrations.
+   */
+  schemaVersion?: number
 }
 
 /** The HTTP and WebSocket server's packages: optional peers, so that a browser app's install never pulls a server framework. */
@@ -25,12 +32,16 @@ const app: typeof App = await loadWithPeers(() => import('./server/app.js'), SER
 
 /** Starts a Tidepool sync server. */
 export async function createServer(options: ServerOptions = {}): Promise<TidepoolServer> {
-  const { models, ...rest } = options
-  return app.createServer(models?.length ? { ...rest, schemas: [...(rest.schemas ?? []), ...schemasOf(models)] } : rest)
+  const { models, schemaVersion, ...rest } = options
+  return app.createServer(models?.length ? { ...rest, schemas: [...(rest.schemas ?? []), ...schemasOf(models, schemaVersion)] } : rest)
 }
 
-/** What the server checks writes against, from model classes: each document's schema (as the replicas check it) and its read-only fields. */
-export function schemasOf(models: readonly ModelClass[]): CollectionSchema[] {
+/**
+ * What the server checks writes against, from model classes of app schema
+ * `version`: each document's schema (as the replicas check it), its
+ * read-only fields, and how the models read documents of other versions.
+ */
+export function schemasOf(models: readonly ModelClass[], version = Math.max(1, ...models.flatMap(cls => metaOf(cls).migrations.map(([v]) => v)))): CollectionSchema[] {
   return models.map(cls => {
     const meta = metaOf(cls)
     const key = Object.fromEntries(Object.keys(cls.KEY).map(name => [name, meta.keyChecks[name]!.schema]))
@@ -40,6 +51,8 @@ export function schemasOf(models: readonly ModelClass[]): CollectionSchema[] {
       // the key in declaration order, as the model's own document check has it, so the same issue is reported first
       schema: shapeSchema({ ...key, ...fields }, true),
       readOnly: meta.fieldNames.filter(name => meta.fields[name]!.schema.isReadOnly),
+      version,
+      read: readerOf(meta, version),
     }
   })
 }

@@ -14,7 +14,7 @@ const USAGE = `Usage: tidepool serve [options]
   --port <n>        port to listen on (default 4000; 0 picks a free one)
   --host <addr>     address to listen on (default 127.0.0.1)
   --db <where>      a SQLite file (default ./tidepool.db) or postgres://user@host/db[?schema=name]
-  --models <file>   a module exporting the app's models: writes are validated with their schemas
+  --models <file>   a module exporting the app's models (and its schemaVersion): writes are validated with their schemas
   --secret <s>      verify HS256 JWTs with this secret (or TIDEPOOL_JWT_SECRET); default: no auth
   --jwks <url>      verify JWTs against this JWKS
   --algorithms <a,b>  the JWT algorithms accepted (default HS256 with --secret; RS256, PS256, ES256, EdDSA… with --jwks)
@@ -26,11 +26,16 @@ const USAGE = `Usage: tidepool serve [options]
   --log             structured request logs
 `
 
-async function loadModels(file: string): Promise<ModelClass[]> {
+/** The models a module exports, and the schema version it names (`export const schemaVersion = 2`), if it does. */
+async function loadModels(file: string): Promise<{ models: ModelClass[]; schemaVersion: number | undefined }> {
   const mod = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>
   const models = Object.values(mod).filter((v): v is ModelClass => typeof v === 'function' && (v as { prototype?: unknown }).prototype instanceof Model)
   if (models.length === 0) throw new InvalidOptionsError('--models', `${file} exports no models`)
-  return models
+  const { schemaVersion } = mod
+  if (schemaVersion !== undefined && (typeof schemaVersion !== 'number' || !Number.isInteger(schemaVersion) || schemaVersion < 1)) {
+    throw new InvalidOptionsError('--models', `${file} exports schemaVersion ${JSON.stringify(schemaVersion)}: it must be a positive integer`)
+  }
+  return { models, schemaVersion }
 }
 
 async function serve(args: string[]): Promise<void> {
@@ -59,10 +64,10 @@ async function serve(args: string[]): Promise<void> {
   const auth: ServerOptions['auth'] = secret ? { secret, ...rules } : values.jwks ? { jwksUrl: values.jwks, ...rules } : 'none'
   const socketBufferLimit = values['socket-buffer'] === undefined ? undefined : Number(values['socket-buffer'])
   if (socketBufferLimit !== undefined && (!Number.isInteger(socketBufferLimit) || socketBufferLimit < 1024)) throw new InvalidOptionsError('--socket-buffer', 'takes bytes (at least 1024)')
-  const models = values.models ? await loadModels(values.models) : undefined
+  const { models, schemaVersion } = values.models ? await loadModels(values.models) : { models: undefined, schemaVersion: undefined }
   // loaded here: `tidepool files` works without the server's packages
   const { createServer } = await import('../server.js')
-  const server = await createServer({ port, host: values.host, storage: values.db, auth, models, minSchemaVersion: Number(values['min-schema']), logger: values.log, static: values.static, socketBufferLimit, admins: values.admin })
+  const server = await createServer({ port, host: values.host, storage: values.db, auth, models, schemaVersion, minSchemaVersion: Number(values['min-schema']), logger: values.log, static: values.static, socketBufferLimit, admins: values.admin })
   const where = server.store.kind === 'sqlite' ? values.db : values.db!.replace(/\/\/[^@]*@/, '//…@')
   console.log(`Tidepool server listening on ${server.url} (store: ${server.store.kind} ${where})`)
   if (!models) console.log('No --models given: mutations are checked for structure, preconditions and permissions, not against field schemas.')

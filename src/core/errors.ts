@@ -42,6 +42,22 @@ export class InvalidFieldError extends TidepoolError {
   }
 }
 
+/**
+ * A document exists but this version of the app cannot read it: it fails the
+ * model's schema after its migrations (written by a newer version, or under
+ * a schema that has since changed). It is kept as stored, and reads skip it.
+ */
+export class DocumentKeptAsideError extends TidepoolError {
+  constructor(
+    readonly collection: string,
+    readonly id: string,
+    /** Why, naming the field at fault. */
+    readonly reason: string,
+  ) {
+    super(`${collection} ${JSON.stringify(id)} exists but this version of the app cannot read it (${reason}); it is kept as stored until a version that can read it writes it`)
+  }
+}
+
 /** A value does not match its schema. `path` names the field (and nested path) at fault. */
 export class ValidationError extends TidepoolError {
   constructor(

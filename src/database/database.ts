@@ -10,7 +10,7 @@ import type { Transaction } from '../orm/transaction.js'
 import type { Instance, KeyInput, ModelClass } from '../orm/types.js'
 import { LiveQueries, watchDoc, type LiveOptions } from '../replica/live.js'
 import type { Plan } from '../replica/query.js'
-import type { Rejection, Replica } from '../replica/replica.js'
+import type { AsideDoc, Rejection, Replica } from '../replica/replica.js'
 import type { StatsSnapshot } from '../replica/stats.js'
 import type { Sync } from '../sync/index.js'
 import type { TabChannel } from '../tabs/channel.js'
@@ -68,11 +68,20 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
   }
 
   /** Calls `listener` for each mutation the server rejects. Returns a function that stops it. */
-  on(event: 'rejected', listener: (r: Rejection & { ack(): Promise<void> }) => void): () => void {
+  on(event: 'rejected', listener: (r: Rejection & { ack(): Promise<void> }) => void): () => void
+  /**
+   * Calls `listener` the first time a stored document is met that this
+   * version of the app cannot read (it fails the model's schema after its
+   * migrations). Such a document is kept as stored, skipped by queries and
+   * reads, and counted in `db.stats().keptAside`.
+   */
+  on(event: 'invalid', listener: (doc: AsideDoc) => void): () => void
+  on(event: 'rejected' | 'invalid', listener: ((r: Rejection & { ack(): Promise<void> }) => void) | ((doc: AsideDoc) => void)): () => void {
+    if (event === 'invalid') return this.replica.onAside(listener as (doc: AsideDoc) => void)
     if (event !== 'rejected') throw new InvalidParameterError('event', `unknown event ${String(event)}`)
     const sync = this.serverSync
     if (!sync) return () => undefined
-    return sync.onRejected(r => listener({ ...r, ack: () => this.replica.ackRejection(r.id) }))
+    return sync.onRejected(r => (listener as (r: Rejection & { ack(): Promise<void> }) => void)({ ...r, ack: () => this.replica.ackRejection(r.id) }))
   }
 
   /**

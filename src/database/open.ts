@@ -81,7 +81,7 @@ export async function openReplica(
   // tabs sharing the storage tell each other their changes, and elect one of them to sync
   const tabs = storage.shared ? new TabChannel(storage.shared.channel) : undefined
   const replica = await Replica.open(storage, {
-    collections: [...metas.values()].map(collectionInfo),
+    collections: [...metas.values()].map(meta => collectionInfo(meta, options.schemaVersion ?? 1)),
     schemaVersion: options.schemaVersion ?? 1,
     // a replica synced with a server keeps no file-sync log; tabs sharing a storage keep their lease in it
     areas: [...(withServer ? [] : Object.values(FILE_AREAS)), ...(storage.shared ? [TABS_AREA] : [])],

@@ -1,3 +1,4 @@
+import { docVersion, storedOf, VERSION_FIELD } from '../core/doc-versions.js'
 import type { Json, JsonObject } from '../core/json.js'
 import { deepEqual, isPlainObject } from '../core/json.js'
 import type { Op, Path, Precondition } from '../core/mutation.js'
@@ -25,6 +26,8 @@ export interface Entry {
   update?: JsonObject
   /** A create and a delete of the same document in this transaction cancel out. */
   cancelled?: boolean
+  /** The document exists but this version cannot read it: why. */
+  aside?: string
 }
 
 export function changedFields(model: Model): Field[] {
@@ -33,30 +36,38 @@ export function changedFields(model: Model): Field[] {
   return out
 }
 
-/** Appends the ops and preconditions of one entry. */
-export function collect(e: Entry, ops: Op[], pcs: Precondition[]): void {
+/** Appends the ops and preconditions of one entry; `version` is the app's schema version. */
+export function collect(e: Entry, ops: Op[], pcs: Precondition[], version: number): void {
   const collection = e.meta.collection
   const id = e.id
   const target = { collection, id }
+  const state = e.model?.[STATE]
+  // read as something other than what is stored (migrated, or given defaults): conditions and writes refer to what is stored
+  const stored = state && !e.cancelled && e.existed ? storedOf(state.doc) : undefined
+  const reread = stored !== undefined && stored !== state!.doc
   if (e.read && e.track) {
     if (!e.existed) pcs.push({ type: 'missing', ...target })
     else {
       pcs.push({ type: 'exists', ...target })
-      for (const f of Object.values(e.model![STATE].fields)) {
-        if (!f.accessed) continue
-        if (f.fromDefault) pcs.push({ type: 'equals', ...target, path: [f.name], value: f.spec.schema.defaultValue() as Json, orAbsent: true })
-        else if (f.initial === undefined) pcs.push({ type: 'equals', ...target, path: [f.name] })
-        else pcs.push({ type: 'equals', ...target, path: [f.name], value: f.initial })
-      }
+      const accessed = Object.values(state?.fields ?? {}).filter(f => f.accessed)
+      // a value read through a migration may come from any stored field: all of them must hold
+      if (reread && accessed.length) storedUnchanged(target, e.meta, stored, pcs)
+      else
+        for (const f of accessed) {
+          if (f.fromDefault) pcs.push({ type: 'equals', ...target, path: [f.name], value: f.spec.schema.defaultValue() as Json, orAbsent: true })
+          else if (f.initial === undefined) pcs.push({ type: 'equals', ...target, path: [f.name] })
+          else pcs.push({ type: 'equals', ...target, path: [f.name], value: f.initial })
+        }
     }
   }
   switch (e.kind) {
     case 'read': {
       if (!e.model) return
-      for (const f of Object.values(e.model[STATE].fields)) {
-        if (!f.changed) continue
-        // what is written is checked (an object changed in place included), never what was only read
-        if (f.spec.composite) f.validate()
+      const changed = changedFields(e.model)
+      // what is written is checked (an object changed in place included), never what was only read
+      for (const f of changed) if (f.spec.composite) f.validate()
+      if (reread && changed.length) return rewrite(target, e.meta, stored, currentDoc(state!), version, ops)
+      for (const f of changed) {
         if (!f.written && f.increment !== 0) ops.push({ type: 'increment', ...target, path: [f.name], by: f.increment })
         else diff(target, [f.name], f.initial, f.peek() as Json | undefined, ops)
       }
@@ -66,7 +77,8 @@ export function collect(e: Entry, ops: Op[], pcs: Precondition[]): void {
       ops.push({ type: 'create', ...target, data: dataOf(e.model!) })
       return
     case 'overwrite':
-      ops.push({ type: 'put', ...target, data: dataOf(e.model!), fields: e.meta.allNames })
+      // the whole document is written in this version's form: it says so
+      ops.push({ type: 'put', ...target, data: dataOf(e.model!), fields: [...e.meta.allNames, VERSION_FIELD] })
       for (const [name, value] of Object.entries(e.expected ?? {})) {
         pcs.push({ type: 'equals', ...target, path: [name], ...(value === undefined ? {} : { value }), ifExists: true })
       }
@@ -80,6 +92,26 @@ export function collect(e: Entry, ops: Op[], pcs: Precondition[]): void {
       if (!e.cancelled) ops.push({ type: 'delete', ...target })
       return
   }
+}
+
+/** Preconditions that the stored document is as read: each of its fields, and its version. */
+function storedUnchanged(target: { collection: string; id: string }, meta: ModelMeta, stored: JsonObject, pcs: Precondition[]): void {
+  for (const [name, value] of Object.entries(stored)) if (!meta.keyChecks[name]) pcs.push({ type: 'equals', ...target, path: [name], value })
+  if (!(VERSION_FIELD in stored)) pcs.push({ type: 'equals', ...target, path: [VERSION_FIELD] })
+}
+
+/**
+ * Writes a document that was read as something other than what is stored:
+ * the stored fields become what the app now holds (a migrated document is
+ * written back in its new form), fields unknown to this version are kept,
+ * and an older document is stamped with this version.
+ */
+function rewrite(target: { collection: string; id: string }, meta: ModelMeta, stored: JsonObject, current: JsonObject, version: number, ops: Op[]): void {
+  for (const name of new Set([...Object.keys(stored), ...Object.keys(current)])) {
+    if (meta.keyChecks[name] || name === VERSION_FIELD) continue
+    diff(target, [name], stored[name], current[name], ops)
+  }
+  if (docVersion(stored) < version) ops.push({ type: 'set', ...target, path: [VERSION_FIELD], value: version })
 }
 
 /** The document a new instance writes; composite fields the app touched are checked again (they may have changed by reference). */

@@ -21,6 +21,8 @@ export interface FieldOwner {
   readonly finished: boolean
   /** The user new documents belong to by default (their private realm); undefined until known. */
   readonly userId?: string | undefined
+  /** The app's schema version, which new documents record (1 where absent). */
+  readonly schemaVersion?: number
 }
 
 /**

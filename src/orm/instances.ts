@@ -1,6 +1,7 @@
 import { InvalidParameterError, ValidationError, WriteAttemptedInReadOnlyTxError } from '../core/errors.js'
 import { deepCopy, type Json, type JsonObject } from '../core/json.js'
 import { REALM_COLLECTION, REALM_FIELD } from '../core/realms.js'
+import { VERSION_FIELD } from '../core/doc-versions.js'
 import { valueIssue } from '../core/values.js'
 import { withNestedDefaults } from '../core/schema.js'
 import { assertField } from '../core/validate.js'
@@ -38,6 +39,8 @@ export function instantiate(meta: ModelMeta, tx: FieldOwner, id: string, key: Js
       const realm = meta.collection === REALM_COLLECTION ? (key.id as string) : tx.userId
       if (realm !== undefined) doc[REALM_FIELD] = realm
     }
+    // version 1 is the default, not stored: replicas of apps that never raise it look as they always did
+    if (tx.schemaVersion !== undefined && tx.schemaVersion > 1) doc[VERSION_FIELD] = tx.schemaVersion
     checkDoc(meta, doc)
   }
   const state: DocState = { meta, id, key, isNew, doc, fields: {}, owner: tx }

@@ -2,10 +2,12 @@ import { InvalidFieldError, InvalidOptionsError, InvalidParameterError } from '.
 import type { Json, JsonObject } from '../core/json.js'
 import { COLLECTION_NAME, encodeKey } from '../core/key.js'
 import { REALM_FIELD } from '../core/realms.js'
-import { isSchema, S, shapeSchema, type AnySchema, type Shape, type StrSchema } from '../core/schema.js'
+import { isSchema, S, shapeSchema, type AnySchema, type JsonSchema, type Shape, type StrSchema } from '../core/schema.js'
 import { assertValid, compileCheck, type Check } from '../core/validate.js'
 import type { FieldSpec } from './field.js'
+import { compileMigrations, readerOf, type Migration } from './migrations.js'
 import { fieldOf, STATE, type Stateful } from './state.js'
+import type { CollectionInfo } from '../replica/opening.js'
 import type { ModelClass } from './types.js'
 
 /** What Tidepool derives once from a model class: names, validators, key encoding. */
@@ -27,6 +29,10 @@ export interface ModelMeta {
   indexes: string[][]
   /** Whether `realmId` is a field of the documents (false where it is a key component, as for `Member`). */
   realmField: boolean
+  /** The JSON Schema of a whole document, as the replica records it to tell what a later version changed. */
+  docSchema: JsonSchema
+  /** `static MIGRATIONS`, by the version each leads to, in order. */
+  migrations: Array<[number, Migration]>
 }
 
 const metas = new WeakMap<ModelClass, ModelMeta>()
@@ -67,6 +73,7 @@ function compile(cls: ModelClass): ModelMeta {
   for (const [name, schema] of Object.entries(allFields)) {
     specs[name] = { name, schema, check: compileCheck(schema.jsonSchema()), composite: ['obj', 'arr', 'map'].includes(schema.kind), nestedDefaults: nestsDefaults(schema) }
   }
+  const docSchema = shapeSchema({ ...key, ...allFields }, true)
   const meta: ModelMeta = {
     cls,
     collection,
@@ -77,9 +84,11 @@ function compile(cls: ModelClass): ModelMeta {
     // a put leaves the realm as it is unless its data names one
     allNames: [...keyNames, ...Object.keys(fields)],
     defaultKey: keyNames.length === 1 && keyNames[0] === 'id' && key.id === DEFAULT_KEY.id,
-    checkDoc: compileCheck(shapeSchema({ ...key, ...allFields }, true)),
+    docSchema,
+    checkDoc: compileCheck(docSchema),
     indexes: checkIndexes(collection, cls.INDEXES ?? [], key, allFields),
     realmField,
+    migrations: compileMigrations(collection, cls.MIGRATIONS),
   }
   installAccessors(meta)
   return meta
@@ -157,9 +166,16 @@ function define(proto: object, meta: ModelMeta, name: string, accessors: Propert
   Object.defineProperty(proto, name, { ...accessors, enumerable: true, configurable: true })
 }
 
-/** What the replica needs to know of a model: its collection, key definition and indexes. */
-export function collectionInfo(meta: ModelMeta): { name: string; key: string[]; indexes: string[][] } {
-  return { name: meta.collection, key: meta.keyNames.map(n => `${n}:${meta.keyChecks[n]!.schema.kind}`), indexes: meta.indexes }
+/** What the replica needs to know of a model, for an app at schema `version`: its collection, key, indexes, schema, and how to read its documents. */
+export function collectionInfo(meta: ModelMeta, version: number): CollectionInfo {
+  return {
+    name: meta.collection,
+    key: meta.keyNames.map(n => `${n}:${meta.keyChecks[n]!.schema.kind}`),
+    indexes: meta.indexes,
+    schema: meta.docSchema,
+    migrations: meta.migrations.map(([v]) => v),
+    read: readerOf(meta, version),
+  }
 }
 
 /** Checks key components and encodes them; a single-component key may be given as a bare value. */

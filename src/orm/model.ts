@@ -1,8 +1,10 @@
 import { InvalidFieldError, InvalidOptionsError, InvalidParameterError } from '../core/errors.js'
+import { VERSION_FIELD } from '../core/doc-versions.js'
 import { assertKnownOptions } from '../core/options.js'
 import type { JsonObject } from '../core/json.js'
 import type { Shape } from '../core/schema.js'
 import type { Field } from './field.js'
+import type { Migrations } from './migrations.js'
 import { DEFAULT_KEY, encodeKeyOf, keyComponents, metaOf, withDefaultId, type ModelMeta } from './meta.js'
 import { currentDoc, fieldOf, STATE, type DocState } from './state.js'
 import type { DataInput, FieldShapeOf, FieldValues, Instance, KeyInput, KeyValues, ModelClass, RealmValues, SingleKeyInput } from './types.js'
@@ -50,6 +52,12 @@ export class Model {
   static COLLECTION?: string
   /** Indexes to maintain, each a list of field paths. */
   static INDEXES: ReadonlyArray<readonly string[]> = []
+  /**
+   * Upcasters by the schema version they lead to: `{ 2: doc => ({ ...doc, colour: 'red' }) }`.
+   * They run when a document written under an older `schemaVersion` is read;
+   * its next write stores it in the new form.
+   */
+  static MIGRATIONS?: Migrations
 
   declare [STATE]: DocState
 
@@ -74,7 +82,10 @@ export class Model {
 
   /** The document's key and fields (without marking fields as read). */
   toJSON(): JsonObject {
-    return currentDoc(this[STATE])
+    const doc = currentDoc(this[STATE])
+    if (!(VERSION_FIELD in doc)) return doc
+    const { [VERSION_FIELD]: _version, ...fields } = doc
+    return fields
   }
 
   /** The key of a document of this model. */
@@ -131,6 +142,7 @@ export interface TypedModelClass<K extends Shape, F extends Shape> {
   FIELDS: F
   COLLECTION: string
   INDEXES: ReadonlyArray<readonly string[]>
+  MIGRATIONS?: Migrations
   key: typeof Model.key
   data: typeof Model.data
 }

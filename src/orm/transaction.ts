@@ -1,6 +1,8 @@
 import type { Doc } from '../core/apply.js'
+import { KeptAside } from '../core/doc-versions.js'
 import {
   DeletedTwiceError,
+  DocumentKeptAsideError,
   InvalidFieldError,
   InvalidParameterError,
   ModelTrackedTwiceError,
@@ -64,6 +66,11 @@ export class Transaction implements FieldOwner {
   /** The user new documents belong to by default, once known. */
   get userId(): string | undefined {
     return this.replica.userId
+  }
+
+  /** The app's schema version, which new documents record. */
+  get schemaVersion(): number {
+    return this.replica.schemaVersion
   }
 
   /** From now on, any write throws `WriteAttemptedInReadOnlyTxError`. */
@@ -155,8 +162,13 @@ export class Transaction implements FieldOwner {
     return result.map(e => (e.kind !== 'delete' ? e.model : undefined))
   }
 
-  private loaded(entry: Entry, doc: Doc, item: Key, options: GetOptions): void {
-    if (doc) {
+  private loaded(entry: Entry, doc: Doc | KeptAside, item: Key, options: GetOptions): void {
+    if (doc instanceof KeptAside) {
+      // it exists, unreadable here: the read says so (a precondition), the app gets nothing, and nothing may overwrite it
+      entry.existed = true
+      entry.aside = doc.reason
+      if (options.createIfMissing) throw new DocumentKeptAsideError(entry.meta.collection, entry.id, doc.reason)
+    } else if (doc) {
       entry.existed = true
       entry.model = instantiate(entry.meta, this, entry.id, item.keyComponents, doc, false)
     } else if (options.createIfMissing) {
@@ -195,6 +207,7 @@ export class Transaction implements FieldOwner {
     const { meta, id, components, data: full } = this.keyed(cls, data)
     const k = docKey(meta.collection, id)
     const prior = this.entries.get(k)
+    if (prior?.aside !== undefined) throw new DocumentKeptAsideError(meta.collection, id, prior.aside)
     // creating a document this transaction read as missing is fine; anything else tracks it twice
     if (prior && !(prior.kind === 'read' && !prior.existed)) throw new ModelTrackedTwiceError(meta.collection, id)
     const model = instantiate(meta, this, id, components, full, true)
@@ -289,7 +302,7 @@ export class Transaction implements FieldOwner {
     this.finished = true
     const ops: Op[] = []
     const pcs: Precondition[] = []
-    for (const e of this.entries.values()) collect(e, ops, pcs)
+    for (const e of this.entries.values()) collect(e, ops, pcs, this.replica.schemaVersion)
     if (ops.length === 0) {
       // reads made at different moments are consistent only if what they saw still holds together; else the transaction retries
       if (this.reads > 1 && pcs.length) await this.replica.verify(pcs)

@@ -1,5 +1,6 @@
 import type { Infer, Schema, Shape } from '../core/schema.js'
 import type { DEFAULT_KEY } from './meta.js'
+import type { Migrations } from './migrations.js'
 import type { Model } from './model.js'
 
 type IsReadOnly<S> = S extends Schema<unknown, boolean, boolean, infer R> ? R : never
@@ -26,6 +27,7 @@ export interface ModelClass<I extends Model = Model> {
   FIELDS: Shape
   COLLECTION?: string
   INDEXES?: ReadonlyArray<readonly string[]>
+  MIGRATIONS?: Migrations
   readonly name: string
 }
 

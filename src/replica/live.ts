@@ -1,5 +1,6 @@
 import { deepEqual } from '../core/json.js'
 import { compareKeys, effectiveOrders, hitKey, type Order, type QuerySpec } from '../core/query.js'
+import { KeptAside } from '../core/doc-versions.js'
 import type { QueryHit } from './query.js'
 import type { DocChange } from './change-feed.js'
 import type { Replica } from './replica.js'
@@ -236,7 +237,9 @@ export function watchDoc(
     if (c) show(c.doc ? { id, doc: c.doc, key: [], pending: c.pending } : undefined, c.pending)
   })
   const load = async () => {
-    const [doc] = await replica.getDocs([{ collection, id }])
+    const [read] = await replica.getDocs([{ collection, id }])
+    // a document this version cannot read is shown as missing
+    const doc = read instanceof KeptAside ? undefined : read
     const record = await replica.pendingOf(collection, id)
     show(doc ? { id, doc, key: [], pending: record } : undefined, record)
   }

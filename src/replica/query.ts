@@ -1,4 +1,5 @@
 import { encodeValue, prefixEnd, TAG, typeTag } from '../core/encoding.js'
+import type { JsonObject } from '../core/json.js'
 import { docKey } from '../core/key.js'
 import type { Path } from '../core/mutation.js'
 import { effectiveOrders, hitKey, ID_PATH, RANGE_OPS, compareKeys, samePath, type Filter, type Hit, type Order, type QuerySpec } from '../core/query.js'
@@ -95,12 +96,12 @@ function rangeFor(base: string, filters: Filter[]): { gte: string; lt: string } 
 
 const CHUNK = 256
 
-/** Runs a query against the local views. */
-export async function execute(reader: Reader, spec: QuerySpec, p: Plan, recordIndex = false): Promise<QueryHit[]> {
+/** Runs a query against the local views, as `show` makes them (the app's reading; undefined: skipped). */
+export async function execute(reader: Reader, spec: QuerySpec, p: Plan, recordIndex: boolean, show: (id: string, doc: JsonObject | undefined) => JsonObject | undefined): Promise<QueryHit[]> {
   const orders = effectiveOrders(spec)
   const hits: QueryHit[] = []
   const consider = (id: string, record: DocRecord | undefined) => {
-    const doc = localView(record)
+    const doc = show(id, localView(record))
     if (!doc) return
     const key = hitKey(doc, id, spec, orders)
     if (key) hits.push({ id, doc, key, pending: record?.view !== undefined })

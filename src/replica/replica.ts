@@ -2,6 +2,7 @@ import type { Doc } from '../core/apply.js'
 import { applyMutation, assertMutation, touchedKeys } from '../core/commit.js'
 import { InvalidOptionsError, SchemaChangedError, WrongUserError } from '../core/errors.js'
 import { decodeClock, encodeClock, tick, ZERO } from '../core/hlc.js'
+import { KeptAside, type DocReader } from '../core/doc-versions.js'
 import { deepEqual } from '../core/json.js'
 import { docKey, splitDocKey } from '../core/key.js'
 import type { Mutation, Op, Precondition } from '../core/mutation.js'
@@ -13,7 +14,7 @@ import { buildIndex, prepare, type CollectionInfo, type Progress } from './openi
 import { execute, plan, type Plan, type QueryHit } from './query.js'
 import { collectionRange, localView, STORES, type DocRecord } from './records.js'
 import type { Rejection } from '../core/changes.js'
-import { Stats, type OperationKind } from './stats.js'
+import { Stats, type AsideDoc, type OperationKind } from './stats.js'
 import type { Storage } from './storage.js'
 import { Store, type Writer } from './store.js'
 import { ViewWriter } from './view-writer.js'
@@ -21,6 +22,7 @@ import { ReadScope, WriteScope } from './write-scope.js'
 
 export type { CollectionInfo, Progress } from './opening.js'
 export type { Rejection } from '../core/changes.js'
+export type { AsideDoc } from './stats.js'
 
 export interface ReplicaOptions {
   collections: CollectionInfo[]
@@ -69,6 +71,40 @@ export class Replica {
   ) {
     this.stats = new Stats(options.debug)
     this.feed = new ChangeFeed(storage, options.peers, () => this.refreshClientId())
+    for (const c of options.collections) if (c.read) this.readers.set(c.name, c.read)
+  }
+
+  private readonly readers = new Map<string, DocReader>()
+  private readonly asideListeners = new Set<(doc: AsideDoc) => void>()
+
+  /** A stored document as the app reads it: as stored, migrated, or kept aside (reported the first time it is seen). */
+  private appView(collection: string, id: string, doc: Doc): Doc | KeptAside {
+    const read = doc && this.readers.get(collection)
+    if (!read) return doc
+    const out = read(doc)
+    if (!(out instanceof KeptAside)) this.stats.readable(collection, id)
+    else {
+      const aside = { collection, id, reason: out.reason, stored: out.stored }
+      if (this.stats.keepAside(aside)) for (const l of [...this.asideListeners]) l(aside)
+    }
+    return out
+  }
+
+  /** A stored document as the app reads it; undefined where it is kept aside. */
+  private shown(collection: string, id: string, doc: Doc): Doc {
+    const out = this.appView(collection, id, doc)
+    return out instanceof KeptAside ? undefined : out
+  }
+
+  /**
+   * Calls `listener` for each document this app version cannot read (kept
+   * aside, unchanged): at once for those met so far (opening meets them
+   * when it builds indexes), then the first time each other one is met.
+   */
+  onAside(listener: (doc: AsideDoc) => void): () => void {
+    this.asideListeners.add(listener)
+    for (const doc of this.stats.keptAside()) listener(doc)
+    return () => this.asideListeners.delete(listener)
   }
 
   static async open(adapter: Storage, options: ReplicaOptions): Promise<Replica> {
@@ -197,17 +233,17 @@ export class Replica {
     return this.storage.read(r => fn(new ReadScope(r, this.areas)))
   }
 
-  /** Local views of the documents, in input order (undefined: missing). */
-  async getDocs(keys: ReadonlyArray<{ collection: string; id: string }>): Promise<Doc[]> {
+  /** Local views of the documents as the app reads them, in input order (undefined: missing; `KeptAside`: unreadable by this version). */
+  async getDocs(keys: ReadonlyArray<{ collection: string; id: string }>): Promise<Array<Doc | KeptAside>> {
     const records = await this.storage.getMany(
       STORES.docs,
       keys.map(k => docKey(k.collection, k.id)),
     )
-    return records.map(r => {
+    return records.map((r, i) => {
       const doc = localView(r as DocRecord | undefined)
       if (doc) this.stats.cacheHits++
       else this.stats.cacheMisses++
-      return doc
+      return this.appView(keys[i]!.collection, keys[i]!.id, doc)
     })
   }
 
@@ -263,14 +299,14 @@ export class Replica {
 
   /** Writes document records the way every write of the replica must: with their index entries and the change list. */
   private viewWriter(w: Writer): ViewWriter {
-    return new ViewWriter(w, collection => this.indexes.get(collection) ?? [], this.storage.recordIndex)
+    return new ViewWriter(w, collection => this.indexes.get(collection) ?? [], this.storage.recordIndex, (collection, id, doc) => this.shown(collection, id, doc))
   }
 
   /** Runs a query against the local views, with the plan it used. */
   async query(spec: QuerySpec): Promise<{ hits: QueryHit[]; plan: Plan }> {
     const p = this.explain(spec)
     const start = performance.now()
-    const hits = await this.storage.read(r => execute(r, spec, p, this.storage.recordIndex))
+    const hits = await this.storage.read(r => execute(r, spec, p, this.storage.recordIndex, (id, doc) => this.shown(spec.collection, id, doc)))
     this.stats.record('query', performance.now() - start, () => `${spec.collection} ${p.type === 'index' ? `by index ${p.index}` : 'by scan'}`)
     return { hits, plan: p }
   }

@@ -23,7 +23,9 @@ export class ViewWriter {
     private readonly w: Writer,
     private readonly indexes: (collection: string) => readonly IndexDef[],
     /** The medium indexes records by their `ix` keys (`recordIndex`): entries go in the records. */
-    readonly native = false,
+    readonly native: boolean,
+    /** A document as the app reads it (undefined: kept aside): what index entries and listeners see. */
+    private readonly read: (collection: string, id: string, doc: Doc) => Doc,
   ) {}
 
   /** Puts `record` (or removes the document when it is undefined) in place of `old`. */
@@ -33,9 +35,18 @@ export class ViewWriter {
     const { collection, id } = splitDocKey(key)
     if (record) this.w.put(STORES.docs, key, this.native ? this.withEntries(collection, id, record) : record)
     else this.w.delete(STORES.docs, key)
-    if (!this.native) this.updateIndexes(collection, id, before, after)
+    const changed = !deepEqual(before, after)
     const pending = record?.view !== undefined
-    if (!deepEqual(before, after) || (old?.view !== undefined) !== pending) this.changes.push({ collection, id, doc: after, pending })
+    if (!changed && (old?.view !== undefined) === pending) return
+    const shown = this.read(collection, id, after)
+    if (!this.native && changed) this.updateIndexes(collection, id, this.read(collection, id, before), shown)
+    this.changes.push({ collection, id, doc: shown, pending })
+  }
+
+  /** The index entries of a document for some of its collection's indexes. */
+  entries(collection: string, defs: readonly IndexDef[], id: string, record: DocRecord): string[] {
+    const doc = this.read(collection, id, localView(record))
+    return [...new Set(defs.flatMap(def => indexEntries(collection, def, id, doc)))]
   }
 
   /** Writes a record again with the entries of the declared indexes (building or dropping an index, natively). */
@@ -46,8 +57,7 @@ export class ViewWriter {
 
   private withEntries(collection: string, id: string, record: DocRecord): DocRecord {
     const { ix: _old, ...rest } = record
-    const doc = localView(record)
-    const ix = [...new Set(this.indexes(collection).flatMap(def => indexEntries(collection, def, id, doc)))]
+    const ix = this.entries(collection, this.indexes(collection), id, record)
     return ix.length ? { ...rest, ix } : rest
   }
 

@@ -1,3 +1,4 @@
+import { docVersion, KeptAside, type DocReader } from '../core/doc-versions.js'
 import { InvalidOptionsError } from '../core/errors.js'
 import { deepEqual, type JsonObject } from '../core/json.js'
 import { COLLECTION_NAME } from '../core/key.js'
@@ -16,6 +17,14 @@ export interface CollectionSchema {
   schema: JsonSchema
   /** Fields a write may not change once the document has them. */
   readOnly?: readonly string[]
+  /** The app schema version `schema` describes (default 1). Documents of other versions are checked through `read`, or not at all. */
+  version?: number
+  /**
+   * How the app at `version` reads a stored document (its migrations, from
+   * `schemasOf`): a document of an older or newer version is valid when the
+   * app can read it.
+   */
+  read?: DocReader
 }
 
 /** Why a document a mutation would write is invalid, or undefined when it is valid. */
@@ -27,13 +36,20 @@ export type DocValidator = (collection: string, before: JsonObject | undefined, 
  * is refused.
  */
 export function schemaValidator(schemas: readonly CollectionSchema[]): DocValidator {
-  const checks = new Map<string, { check: Check; readOnly: readonly string[] }>(schemas.map(s => [s.collection, compile(s)]))
+  const checks = new Map<string, Compiled>(schemas.map(s => [s.collection, compile(s)]))
   return (collection, before, after) => {
     const entry = checks.get(collection)
     // the built-in models' rules are the server's own (push.ts)
     if (!entry && (collection === REALM_COLLECTION || collection === MEMBER_COLLECTION)) return undefined
     if (!entry) return `no model declares the collection ${collection}`
-    const issue = entry.check(after)
+    // during a rollout, apps of several versions write: a document is checked as the schema's version reads it
+    let doc = after
+    if (entry.read) {
+      const read = entry.read(after)
+      if (read instanceof KeptAside) return `${read.reason} (as schema version ${entry.version} reads this version ${docVersion(after)} document)`
+      doc = read
+    }
+    const issue = doc !== after || docVersion(after) === entry.version ? entry.check(doc) : undefined
     if (issue) return `${issue.path.slice(1).replaceAll('/', '.') || 'document'}: ${issue.reason}`
     if (before) {
       for (const name of entry.readOnly) {
@@ -44,7 +60,14 @@ export function schemaValidator(schemas: readonly CollectionSchema[]): DocValida
   }
 }
 
-function compile(s: CollectionSchema): { check: Check; readOnly: readonly string[] } {
+interface Compiled {
+  check: Check
+  readOnly: readonly string[]
+  version: number
+  read: DocReader | undefined
+}
+
+function compile(s: CollectionSchema): Compiled {
   // descriptors may come from plain JavaScript or JSON: refuse a malformed one at start, not at the first push
   if (typeof s !== 'object' || s === null || typeof s.collection !== 'string' || !COLLECTION_NAME.test(s.collection)) {
     throw new InvalidOptionsError('schemas', `${JSON.stringify((s as { collection?: unknown } | null)?.collection)} is not a valid collection name`)
@@ -52,8 +75,11 @@ function compile(s: CollectionSchema): { check: Check; readOnly: readonly string
   const readOnly = s.readOnly ?? []
   if (!Array.isArray(readOnly) || !readOnly.every(f => typeof f === 'string')) throw new InvalidOptionsError('schemas', `${s.collection}.readOnly must be a list of field names`)
   if (typeof s.schema !== 'object' || s.schema === null) throw new InvalidOptionsError('schemas', `${s.collection}.schema must be a JSON Schema object`)
+  const version = s.version ?? 1
+  if (!Number.isInteger(version) || version < 1) throw new InvalidOptionsError('schemas', `${s.collection}.version must be a positive integer`)
+  if (s.read !== undefined && typeof s.read !== 'function') throw new InvalidOptionsError('schemas', `${s.collection}.read must be a function`)
   try {
-    return { check: compileCheck(s.schema), readOnly }
+    return { check: compileCheck(s.schema), readOnly, version, read: s.read }
   } catch (e) {
     throw new InvalidOptionsError('schemas', `${s.collection}.schema is not a valid JSON Schema: ${(e as Error).message}`)
   }

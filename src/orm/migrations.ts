@@ -1,0 +1,80 @@
+import { docVersion, KeptAside, STORED, VERSION_FIELD, type DocReader } from '../core/doc-versions.js'
+import { InvalidOptionsError } from '../core/errors.js'
+import { deepCopy, isPlainObject, type JsonObject } from '../core/json.js'
+import { REALM_FIELD } from '../core/realms.js'
+import { withNestedDefaults } from '../core/schema.js'
+import { valueIssue } from '../core/values.js'
+import type { ModelMeta } from './meta.js'
+
+/**
+ * An upcaster: turns a document of the previous schema version into one of
+ * this version. It gets a copy to change in place or to return a new object
+ * from, and must be pure: it runs whenever an older document is read, on
+ * every replica, until the document is written again.
+ */
+export type Migration = (doc: JsonObject) => JsonObject | void
+
+/** A model's `static MIGRATIONS`: upcasters by the schema version they lead to. */
+export type Migrations = Readonly<Record<number, Migration>>
+
+/** Checks a model's MIGRATIONS; returns them by version, in order. */
+export function compileMigrations(collection: string, migrations: unknown): Array<[number, Migration]> {
+  if (migrations === undefined) return []
+  if (!isPlainObject(migrations)) throw new InvalidOptionsError('MIGRATIONS', `${collection}.MIGRATIONS must be an object of upcasters by version, e.g. { 2: doc => ({ ...doc, colour: 'red' }) }`)
+  return Object.entries(migrations)
+    .map(([k, fn]): [number, Migration] => {
+      const v = Number(k)
+      if (!Number.isInteger(v) || v < 2) throw new InvalidOptionsError('MIGRATIONS', `${collection}.MIGRATIONS[${k}]: a migration leads to a schema version, an integer from 2 (version 1 has nothing before it)`)
+      if (typeof fn !== 'function') throw new InvalidOptionsError('MIGRATIONS', `${collection}.MIGRATIONS[${k}] must be a function (doc => doc)`)
+      return [v, fn as Migration]
+    })
+    .sort((a, b) => a[0] - b[0])
+}
+
+/**
+ * How an app at schema `version` reads a model's stored documents. One
+ * written under this version is handed out as stored (it was validated when
+ * written), unless it lacks a field that has a default. Any other is copied, run through the migrations from its version
+ * up to this one (none for a newer one: an older app reads what it can),
+ * given its defaults, and validated: valid, it is what the app reads, and
+ * remembers what is stored (`STORED`); invalid, it is kept aside.
+ */
+export function readerOf(meta: ModelMeta, version: number): DocReader {
+  // fields a document may lack and still be read with their default: filled in here, so queries and indexes see them too
+  const defaulted = meta.fieldNames.filter(n => meta.fields[n]!.schema.hasDefault && !meta.fields[n]!.schema.isOptional)
+  return stored => {
+    const from = docVersion(stored)
+    if (from === version && defaulted.every(n => stored[n] !== undefined)) return stored
+    let doc = deepCopy(stored)
+    delete doc[VERSION_FIELD]
+    for (const [to, migrate] of meta.migrations) {
+      if (to <= from || to > version) continue
+      try {
+        const out = migrate(doc)
+        if (out !== undefined) doc = out
+      } catch (e) {
+        return new KeptAside(stored, `MIGRATIONS[${to}] threw: ${(e as Error)?.message ?? String(e)}`)
+      }
+      if (!isPlainObject(doc)) return new KeptAside(stored, `MIGRATIONS[${to}] returned ${JSON.stringify(doc) ?? typeof doc}, not a document`)
+    }
+    // the key and the realm are where the document lives: no migration moves it
+    for (const name of meta.keyNames) doc[name] = stored[name]!
+    if (meta.realmField) {
+      if (stored[REALM_FIELD] === undefined) delete doc[REALM_FIELD]
+      else doc[REALM_FIELD] = stored[REALM_FIELD]
+    }
+    for (const name of meta.fieldNames) {
+      const spec = meta.fields[name]!
+      const v = doc[name]
+      if (v === undefined) {
+        if (spec.schema.hasDefault && !spec.schema.isOptional) doc[name] = spec.schema.defaultValue() as JsonObject[string]
+      } else if (spec.nestedDefaults) doc[name] = withNestedDefaults(spec.schema, v, false) as JsonObject[string]
+    }
+    const bad = valueIssue(doc)
+    if (bad) return new KeptAside(stored, `${bad.path || 'document'}: ${bad.reason}`)
+    const issue = meta.checkDoc(doc)
+    if (issue) return new KeptAside(stored, `${issue.path.slice(1).replaceAll('/', '.') || 'document'}: ${issue.reason}`)
+    Object.defineProperty(doc, STORED, { value: stored })
+    return doc
+  }
+}
