@@ -1,10 +1,21 @@
 // The test page: runs in Chromium, bundled from the built package, and gives the tests `window.tp`.
-import { openDatabase, type Database, type SyncStatus } from 'tidepool'
+import { model, openDatabase, S, type Database, type JsonObject, type SyncStatus } from 'tidepool'
 import { indexedDbStorage, type IndexedDbStorage } from 'tidepool/indexeddb'
 import { models, Todo, TodoList } from '../../examples/todo/models.js'
 
+/** Version 2 of the example's Todo: a required priority, which older todos get from a migration. */
+class TodoV2 extends model({
+  collection: 'Todo',
+  fields: { ...Todo.FIELDS, priority: S.int.min(0) },
+  indexes: [['list', 'createdAt']],
+}) {
+  static override MIGRATIONS = { 2: (doc: JsonObject) => ({ ...doc, priority: doc.done ? 0 : 1 }) }
+}
+
 export interface OpenOptions {
   name?: string
+  /** Open as version 2 of the app (schema version 2, with TodoV2). */
+  v2?: boolean
   sync?: boolean
   /** Force the lease instead of Web Locks. */
   noLocks?: boolean
@@ -42,9 +53,9 @@ const tp = {
     }
     db = await openDatabase({
       name: 'todo',
-      models,
+      models: o.v2 ? [TodoList, TodoV2] : models,
       storage,
-      ...(o.schemaVersion ? { schemaVersion: o.schemaVersion } : {}),
+      ...(o.schemaVersion || o.v2 ? { schemaVersion: o.schemaVersion ?? 2 } : {}),
       ...(o.sync === false ? {} : { sync: { url: location.origin, pollInterval: 60_000, serviceWorker: o.serviceWorker === true, ...(o.token ? { token: () => o.token! } : {}) } }),
     })
     db.on('rejected', r => rejected.push(`${r.reason}: ${r.mutation.ops[0]?.id}`))
@@ -79,6 +90,13 @@ const tp = {
     void (async () => {
       for (let i = 0; ; i++) await tp.add(list, `t${String(i).padStart(6, '0')}`, i)
     })()
+  },
+  /** Version 2: the todos of a list with their priorities. */
+  async priorities(list: string): Promise<Array<[string, number]>> {
+    return (await open().query(TodoV2).where('list', '==', list).orderBy('createdAt').fetch()).map(t => [t.title, t.priority])
+  },
+  async addV2(list: string, title: string, priority: number): Promise<void> {
+    await open().run(tx => void tx.create(TodoV2, { id: `${list}/${title}`, list, title, done: false, createdAt: Date.now(), priority }))
   },
   async titles(list: string): Promise<string[]> {
     return (await open().query(Todo).where('list', '==', list).orderBy('createdAt').fetch()).map(t => t.title)

@@ -221,6 +221,27 @@ describe('IndexedDB in Chromium: upgrades, schema versions, no IndexedDB', () =>
     await newer.close()
   })
 
+  it('a tab on version 2 beside a tab on version 1: it reads their todos migrated, and the older tab reads on, writes nothing, and reloads as version 2', async () => {
+    const old = await env().tab()
+    await old.tp(tp => tp.open({ name: 'rollout', sync: false }))
+    await old.tp(tp => tp.add('r', 'v1 write'))
+    const newer = await env().tab()
+    await newer.tp(tp => tp.open({ name: 'rollout', sync: false, v2: true }))
+    expect(await newer.tp(tp => tp.priorities('r'))).toEqual([['v1 write', 1]])
+    await newer.tp(tp => tp.addV2('r', 'v2 write', 3))
+    // version 1 still reads (a priority is a field it does not know), and is told to reload before it writes
+    expect(await old.tp(tp => tp.titles('r'))).toEqual(['v1 write', 'v2 write'])
+    expect(await old.tp(tp => tp.attempt('add'))).toMatch(/^SchemaChangedError/)
+    await old.tp(tp => tp.close())
+    await old.tp(tp => tp.open({ name: 'rollout', sync: false, v2: true }))
+    expect(await old.tp(tp => tp.priorities('r'))).toEqual([
+      ['v1 write', 1],
+      ['v2 write', 3],
+    ])
+    await old.close()
+    await newer.close()
+  })
+
   it('without IndexedDB (private modes) the replica falls back to memory and says so loudly', async () => {
     const a = await env().tab()
     await a.tp(tp => tp.open({ name: 'private', sync: false, noIndexedDB: true }))
