@@ -1,6 +1,7 @@
 import { cpus } from 'node:os'
 import { browserBench } from './browser.js'
 import { filesBench, printFilesBench } from './files.js'
+import { migrationBench } from './migrations.js'
 import { queryBench } from './queries.js'
 import { realmBench } from './realms.js'
 import { sqliteBench } from './sqlite.js'
@@ -10,6 +11,7 @@ import { printTable } from './table.js'
 console.log(`Tidepool benchmarks — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`)
 printTable('SQLite replica (Node) versus raw better-sqlite3, same run', await sqliteBench())
 printTable('Queries and live queries (SQLite replica) versus raw SQLite and TinyBase, same run', await queryBench())
+printTable('Schema migrations (SQLite replica): after a version bump versus without one, same run', await migrationBench())
 printSyncTable(await syncBench())
 printFilesBench(await filesBench())
 const realms = await realmBench()

@@ -1,9 +1,8 @@
-import { docVersion, KeptAside, STORED, VERSION_FIELD, type DocReader } from '../core/doc-versions.js'
+import { docVersion, KeptAside, readFrom, VERSION_FIELD, type DocReader } from '../core/doc-versions.js'
 import { InvalidOptionsError } from '../core/errors.js'
-import { deepCopy, isPlainObject, type JsonObject } from '../core/json.js'
+import { deepCopy, isPlainObject, setKey, type JsonObject } from '../core/json.js'
 import { REALM_FIELD } from '../core/realms.js'
 import { withNestedDefaults } from '../core/schema.js'
-import { valueIssue } from '../core/values.js'
 import type { ModelMeta } from './meta.js'
 
 /**
@@ -37,7 +36,7 @@ export function compileMigrations(collection: string, migrations: unknown): Arra
  * written), unless it lacks a field that has a default. Any other is copied, run through the migrations from its version
  * up to this one (none for a newer one: an older app reads what it can),
  * given its defaults, and validated: valid, it is what the app reads, and
- * remembers what is stored (`STORED`); invalid, it is kept aside.
+ * remembers what is stored (`storedOf`); invalid, it is kept aside.
  */
 export function readerOf(meta: ModelMeta, version: number): DocReader {
   // fields a document may lack and still be read with their default: filled in here, so queries and indexes see them too
@@ -45,9 +44,11 @@ export function readerOf(meta: ModelMeta, version: number): DocReader {
   return stored => {
     const from = docVersion(stored)
     if (from === version && defaulted.every(n => stored[n] !== undefined)) return stored
-    let doc = deepCopy(stored)
-    delete doc[VERSION_FIELD]
-    for (const [to, migrate] of meta.migrations) {
+    // a copy the migrations may change as they like (without the version: deleting it would slow every later access)
+    let doc: JsonObject = {}
+    for (const name in stored) if (name !== VERSION_FIELD) setKey(doc, name, deepCopy(stored[name]))
+    for (const step of meta.migrations) {
+      const [to, migrate] = step
       if (to <= from || to > version) continue
       try {
         const out = migrate(doc)
@@ -57,24 +58,22 @@ export function readerOf(meta: ModelMeta, version: number): DocReader {
       }
       if (!isPlainObject(doc)) return new KeptAside(stored, `MIGRATIONS[${to}] returned ${JSON.stringify(doc) ?? typeof doc}, not a document`)
     }
+    // built by assignment in a fixed order, as new documents are: V8 then shares one shape for all of them, which the check and the reads need to be fast
+    const out: JsonObject = {}
     // the key and the realm are where the document lives: no migration moves it
-    for (const name of meta.keyNames) doc[name] = stored[name]!
-    if (meta.realmField) {
-      if (stored[REALM_FIELD] === undefined) delete doc[REALM_FIELD]
-      else doc[REALM_FIELD] = stored[REALM_FIELD]
-    }
+    for (const name of meta.keyNames) out[name] = stored[name]!
     for (const name of meta.fieldNames) {
       const spec = meta.fields[name]!
-      const v = doc[name]
+      const v = name === REALM_FIELD && meta.realmField ? stored[name] : doc[name]
       if (v === undefined) {
-        if (spec.schema.hasDefault && !spec.schema.isOptional) doc[name] = spec.schema.defaultValue() as JsonObject[string]
-      } else if (spec.nestedDefaults) doc[name] = withNestedDefaults(spec.schema, v, false) as JsonObject[string]
+        if (spec.schema.hasDefault && !spec.schema.isOptional) out[name] = spec.schema.defaultValue() as JsonObject[string]
+      } else out[name] = spec.nestedDefaults ? (withNestedDefaults(spec.schema, v, false) as JsonObject[string]) : v
     }
-    const bad = valueIssue(doc)
-    if (bad) return new KeptAside(stored, `${bad.path || 'document'}: ${bad.reason}`)
-    const issue = meta.checkDoc(doc)
+    // fields this version does not know are kept, to be written back as they are
+    for (const name in doc) if (!(name in out) && doc[name] !== undefined) setKey(out, name, doc[name])
+    // the schema's check (what the app's types promise); anything else a migration left that is no JSON fails when it is written
+    const issue = meta.checkDoc(out)
     if (issue) return new KeptAside(stored, `${issue.path.slice(1).replaceAll('/', '.') || 'document'}: ${issue.reason}`)
-    Object.defineProperty(doc, STORED, { value: stored })
-    return doc
+    return readFrom(out, stored)
   }
 }

@@ -1,5 +1,5 @@
 import { InvalidFieldError, InvalidOptionsError, InvalidParameterError } from '../core/errors.js'
-import { VERSION_FIELD } from '../core/doc-versions.js'
+import { appFields } from '../core/doc-versions.js'
 import { assertKnownOptions } from '../core/options.js'
 import type { JsonObject } from '../core/json.js'
 import type { Shape } from '../core/schema.js'
@@ -82,10 +82,7 @@ export class Model {
 
   /** The document's key and fields (without marking fields as read). */
   toJSON(): JsonObject {
-    const doc = currentDoc(this[STATE])
-    if (!(VERSION_FIELD in doc)) return doc
-    const { [VERSION_FIELD]: _version, ...fields } = doc
-    return fields
+    return appFields(currentDoc(this[STATE]))
   }
 
   /** The key of a document of this model. */
