@@ -41,6 +41,9 @@ export function compileMigrations(collection: string, migrations: unknown): Arra
 export function readerOf(meta: ModelMeta, version: number): DocReader {
   // fields a document may lack and still be read with their default: filled in here, so queries and indexes see them too
   const defaulted = meta.fieldNames.filter(n => meta.fields[n]!.schema.hasDefault && !meta.fields[n]!.schema.isOptional)
+  const specs = meta.fieldNames.map(n => meta.fields[n]!)
+  const known = new Set([...meta.keyNames, ...meta.fieldNames])
+  const ownRealm = meta.realmField
   return stored => {
     const from = docVersion(stored)
     if (from === version && defaulted.every(n => stored[n] !== undefined)) return stored
@@ -62,15 +65,15 @@ export function readerOf(meta: ModelMeta, version: number): DocReader {
     const out: JsonObject = {}
     // the key and the realm are where the document lives: no migration moves it
     for (const name of meta.keyNames) out[name] = stored[name]!
-    for (const name of meta.fieldNames) {
-      const spec = meta.fields[name]!
-      const v = name === REALM_FIELD && meta.realmField ? stored[name] : doc[name]
+    for (const spec of specs) {
+      const name = spec.name
+      const v = ownRealm && name === REALM_FIELD ? stored[name] : doc[name]
       if (v === undefined) {
         if (spec.schema.hasDefault && !spec.schema.isOptional) out[name] = spec.schema.defaultValue() as JsonObject[string]
       } else out[name] = spec.nestedDefaults ? (withNestedDefaults(spec.schema, v, false) as JsonObject[string]) : v
     }
     // fields this version does not know are kept, to be written back as they are
-    for (const name in doc) if (!(name in out) && doc[name] !== undefined) setKey(out, name, doc[name])
+    for (const name in doc) if (!known.has(name) && doc[name] !== undefined) setKey(out, name, doc[name])
     // the schema's check (what the app's types promise); anything else a migration left that is no JSON fails when it is written
     const issue = meta.checkDoc(out)
     if (issue) return new KeptAside(stored, `${issue.path.slice(1).replaceAll('/', '.') || 'document'}: ${issue.reason}`)

@@ -12,6 +12,26 @@ class TodoV2 extends model({
   static override MIGRATIONS = { 2: (doc: JsonObject) => ({ ...doc, priority: doc.done ? 0 : 1 }) }
 }
 
+/** Version 1 of an Item, and how each kind of change makes its version 2 (with the field that queries look at, and a value to find). */
+const ITEM = { name: S.str, size: S.int, status: S.str.enum('open', 'done', 'stale') }
+class ItemV1 extends model({ collection: 'Item', fields: ITEM }) {}
+const { name: _name, ...withoutName } = ITEM
+const CHANGES = {
+  'add optional': { fields: { ...ITEM, colour: S.str.optional() }, query: ['size', 1] },
+  'add with default': { fields: { ...ITEM, colour: S.str.default('grey') }, query: ['colour', 'grey'] },
+  'add required': { fields: { ...ITEM, colour: S.str }, migrations: { 2: (d: JsonObject) => ({ ...d, colour: 'red' }) }, query: ['colour', 'red'] },
+  'change type': { fields: { ...ITEM, size: S.str }, migrations: { 2: (d: JsonObject) => ({ ...d, size: String(d.size) }) }, query: ['size', '1'] },
+  'narrow enum': { fields: { ...ITEM, status: S.str.enum('open', 'done') }, migrations: { 2: (d: JsonObject) => ({ ...d, status: d.status === 'stale' ? 'open' : d.status! }) }, query: ['status', 'open'] },
+  rename: { fields: { ...withoutName, title: S.str }, migrations: { 2: ({ name, ...d }: JsonObject) => ({ ...d, title: name! }) }, query: ['title', 'Ada Lovelace'] },
+  split: {
+    fields: { ...withoutName, first: S.str, last: S.str },
+    migrations: { 2: ({ name, ...d }: JsonObject) => ({ ...d, first: String(name).split(' ')[0]!, last: String(name).split(' ')[1]! }) },
+    query: ['last', 'Lovelace'],
+  },
+  'change key': { key: { n: S.int }, fields: ITEM, query: ['size', 1] },
+} as const
+export type ChangeKind = keyof typeof CHANGES
+
 export interface OpenOptions {
   name?: string
   /** Open as version 2 of the app (schema version 2, with TodoV2). */
@@ -173,6 +193,45 @@ const tp = {
     } catch (e) {
       return `${(e as Error).name}: ${(e as Error).message}`
     }
+  },
+  /**
+   * One kind of model change on a real IndexedDB: version 1 writes an item,
+   * version 2 opens without a bump (what that does), then with one, reads,
+   * queries, writes, and reads again after reopening.
+   */
+  async evolve(kind: ChangeKind): Promise<{ unbumped: string; bumped: string; read?: JsonObject; found?: number; written?: JsonObject }> {
+    const name = `evolve-${kind}`
+    const v1 = await openDatabase({ name, models: [ItemV1], storage: indexedDbStorage(name) })
+    await v1.run(tx => void tx.create(ItemV1, { id: 'a', name: 'Ada Lovelace', size: 1, status: 'stale' }))
+    await v1.close()
+    const change = CHANGES[kind] as { key?: Record<string, typeof S.int>; fields: Record<string, typeof S.str>; migrations?: Record<number, (d: JsonObject) => JsonObject>; query: readonly [string, string | number] }
+    class Item extends model({ collection: 'Item', ...(change.key ? { key: change.key } : {}), fields: change.fields, indexes: [[change.query[0]]] }) {
+      static override MIGRATIONS = change.migrations
+    }
+    const attempt = async (schemaVersion: number) => {
+      try {
+        const db = await openDatabase({ name, models: [Item], storage: indexedDbStorage(name), schemaVersion })
+        return { db, outcome: 'opened' }
+      } catch (e) {
+        return { outcome: `${(e as Error).name}: ${(e as Error).message}` }
+      }
+    }
+    const unbumped = await attempt(1)
+    await unbumped.db?.close()
+    const bumped = await attempt(2)
+    if (!bumped.db) return { unbumped: unbumped.outcome, bumped: bumped.outcome }
+    const db = bumped.db
+    const read = await db.run(async tx => (await tx.get(Item, 'a'))?.toJSON())
+    const found = await db.query(Item).where(change.query[0] as 'realmId', '==', change.query[1] as string).count()
+    await db.run(async tx => {
+      const item = (await tx.get(Item, 'a')) as unknown as { status: string }
+      item.status = 'done'
+    })
+    await db.close()
+    const again = await openDatabase({ name, models: [Item], storage: indexedDbStorage(name), schemaVersion: 2 })
+    const written = await again.run(async tx => (await tx.get(Item, 'a'))?.toJSON())
+    await again.close()
+    return { unbumped: unbumped.outcome, bumped: bumped.outcome, read, found, written }
   },
   /** Runs `fn` and returns its error's name and message (or 'ok'). */
   async attempt(what: 'add'): Promise<string> {

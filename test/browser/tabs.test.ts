@@ -3,6 +3,7 @@ import { Member, openDatabase, Realm } from 'tidepool'
 import { describe, expect, it } from 'vitest'
 import { models, Todo, TodoList } from '../../examples/todo/models.js'
 import { useBrowserEnv } from './harness.js'
+import type { ChangeKind } from './page.js'
 import type { Page } from 'playwright-core'
 import { until } from '../helpers/until.js'
 
@@ -240,6 +241,31 @@ describe('IndexedDB in Chromium: upgrades, schema versions, no IndexedDB', () =>
     ])
     await old.close()
     await newer.close()
+  })
+
+  it('each kind of model change on a real IndexedDB: what open does, what reads return, what queries find, what writes store', async () => {
+    const a = await env().tab()
+    const run = (kind: ChangeKind) => a.tp((tp, k) => tp.evolve(k), kind)
+    // no sync: the user is not known, so no realm is filled in
+    const ada = { id: 'a', name: 'Ada Lovelace', size: 1, status: 'stale' }
+    expect(await run('add optional')).toEqual({ unbumped: 'opened', bumped: 'opened', read: ada, found: 1, written: { ...ada, status: 'done' } })
+    expect(await run('add with default')).toEqual({ unbumped: 'opened', bumped: 'opened', read: { ...ada, colour: 'grey' }, found: 1, written: { ...ada, colour: 'grey', status: 'done' } })
+    const required = await run('add required')
+    expect(required.unbumped).toMatch(/^InvalidOptionsError: .*Item\.colour: it is a new required field without a default/)
+    expect(required).toMatchObject({ bumped: 'opened', read: { ...ada, colour: 'red' }, found: 1, written: { ...ada, colour: 'red', status: 'done' } })
+    const type = await run('change type')
+    expect(type.unbumped).toMatch(/Item\.size: its type changed from integer to string/)
+    expect(type).toMatchObject({ read: { ...ada, size: '1' }, found: 1, written: { ...ada, size: '1', status: 'done' } })
+    const narrowed = await run('narrow enum')
+    expect(narrowed.unbumped).toMatch(/Item\.status: its enum lost \["stale"\]/)
+    expect(narrowed).toMatchObject({ read: { ...ada, status: 'open' }, found: 1 })
+    const { name: _name, ...rest } = ada
+    expect(await run('rename')).toMatchObject({ read: { ...rest, title: 'Ada Lovelace' }, found: 1, written: { ...rest, title: 'Ada Lovelace', status: 'done' } })
+    expect(await run('split')).toMatchObject({ read: { ...rest, first: 'Ada', last: 'Lovelace' }, found: 1, written: { ...rest, first: 'Ada', last: 'Lovelace', status: 'done' } })
+    const key = await run('change key')
+    expect(key.unbumped).toMatch(/key of Item is declared as \{n:int\}/)
+    expect(key.bumped).toMatch(/key of Item is declared as \{n:int\}/)
+    await a.close()
   })
 
   it('without IndexedDB (private modes) the replica falls back to memory and says so loudly', async () => {
