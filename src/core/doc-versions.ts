@@ -7,6 +7,14 @@ import { setKey, type JsonObject } from './json.js'
  */
 export const VERSION_FIELD = '_v'
 
+/**
+ * Set when an older app wrote a document of a newer version (which keeps its
+ * version: its newer fields are still there): to that version's readers the
+ * document is no longer known valid, and is checked when read. A write by
+ * an app of the document's version clears it.
+ */
+export const OLDER_WRITE_FIELD = '_w'
+
 /** The schema version a stored document was written under. */
 export function docVersion(doc: JsonObject): number {
   const v = doc[VERSION_FIELD]
@@ -47,9 +55,9 @@ export function storedOf(doc: JsonObject): JsonObject {
 
 /** A document as the app sees it: without the version it records, or where it was read from. */
 export function appFields(doc: JsonObject): JsonObject {
-  if (!(VERSION_FIELD in doc) && storedOf(doc) === doc) return doc
+  if (!(VERSION_FIELD in doc) && !(OLDER_WRITE_FIELD in doc) && storedOf(doc) === doc) return doc
   const out: JsonObject = {}
   // for…in leaves the symbol out
-  for (const name in doc) if (name !== VERSION_FIELD) setKey(out, name, doc[name])
+  for (const name in doc) if (name !== VERSION_FIELD && name !== OLDER_WRITE_FIELD) setKey(out, name, doc[name])
   return out
 }

@@ -227,7 +227,11 @@ export class SchemaChangedError extends TidepoolError {
     readonly current: number,
     readonly stored: number,
   ) {
-    super(`this replica was opened elsewhere with schema version ${stored}, newer than this code's ${current}; reload to use the new version (writes are refused until then)`)
+    super(
+      stored > current
+        ? `this replica was opened elsewhere with schema version ${stored}, newer than this code's ${current}; reload to use the new version (writes are refused until then)`
+        : `this replica was opened elsewhere by an older version of the app (schema version ${stored}), which made its indexes over again for itself; reload (writes are refused until then)`,
+    )
   }
 }
 

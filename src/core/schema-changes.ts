@@ -22,6 +22,11 @@ export function breakingChanges(before: JsonSchema, after: JsonSchema, path = ''
     at(`its type changed from ${typeName(before)} to ${typeName(after)}`)
     return out
   }
+  // an object of props and a map are both JSON objects: one's values are not the other's
+  if (before.type === 'object' && !!before.properties !== !!after.properties) {
+    at(before.properties ? 'it changed from an object of props to a map' : 'it changed from a map to an object of props')
+    return out
+  }
   if (after.enum && (!before.enum || before.enum.some(v => !after.enum!.some(w => deepEqual(v, w))))) {
     at(before.enum ? `its enum lost ${JSON.stringify(before.enum.filter(v => !after.enum!.some(w => deepEqual(v, w))))}` : `it became an enum of ${JSON.stringify(after.enum)}`)
   }
@@ -54,9 +59,12 @@ export function breakingChanges(before: JsonSchema, after: JsonSchema, path = ''
         continue
       }
       if (required && !wasRequired.has(name)) out.push({ field: sub, change: 'it became required without a default' })
+      // documents written while it had a default may lack it
+      else if (required && old.default !== undefined) out.push({ field: sub, change: 'it lost its default, and documents may lack it' })
       out.push(...breakingChanges(old, schema, sub))
     }
-    if (after.additionalProperties === false && before.additionalProperties !== false) {
+    // stored values still hold a prop removed from an object that allows no others
+    if (after.additionalProperties === false) {
       for (const name of Object.keys(before.properties ?? {})) if (!(name in after.properties)) out.push({ field: path ? `${path}.${name}` : name, change: 'it was removed from an object that allows no other props' })
     }
   }

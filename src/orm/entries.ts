@@ -1,4 +1,4 @@
-import { docVersion, storedOf, VERSION_FIELD } from '../core/doc-versions.js'
+import { docVersion, OLDER_WRITE_FIELD, storedOf, VERSION_FIELD } from '../core/doc-versions.js'
 import type { Json, JsonObject } from '../core/json.js'
 import { deepEqual, isPlainObject } from '../core/json.js'
 import type { Op, Path, Precondition } from '../core/mutation.js'
@@ -42,34 +42,37 @@ export function collect(e: Entry, ops: Op[], pcs: Precondition[], version: numbe
   const id = e.id
   const target = { collection, id }
   const state = e.model?.[STATE]
-  // read as something other than what is stored (migrated, or given defaults): conditions and writes refer to what is stored
+  // read as something other than what is stored: conditions and writes refer to what is stored
   const stored = state && !e.cancelled && e.existed ? storedOf(state.doc) : undefined
-  const reread = stored !== undefined && stored !== state!.doc
+  // read through migrations (or checked, as an older app's write): its values may come from any stored field
+  const migrated = stored !== undefined && stored !== state!.doc && (docVersion(stored) !== version || stored[OLDER_WRITE_FIELD] !== undefined)
+  const changed = e.kind === 'read' && e.model ? changedFields(e.model) : []
   if (e.read && e.track) {
     if (!e.existed) pcs.push({ type: 'missing', ...target })
     else {
       pcs.push({ type: 'exists', ...target })
       const accessed = Object.values(state?.fields ?? {}).filter(f => f.accessed)
-      // a value read through a migration may come from any stored field: all of them must hold
-      if (reread && accessed.length) storedUnchanged(target, e.meta, stored, pcs)
+      // a migrated document is written back whole: all of what is stored must hold, whatever was read
+      if (migrated && (accessed.length || changed.length)) storedUnchanged(target, e.meta, stored, pcs)
       else
         for (const f of accessed) {
+          const was = stored?.[f.name]
           if (f.fromDefault) pcs.push({ type: 'equals', ...target, path: [f.name], value: f.spec.schema.defaultValue() as Json, orAbsent: true })
-          else if (f.initial === undefined) pcs.push({ type: 'equals', ...target, path: [f.name] })
-          else pcs.push({ type: 'equals', ...target, path: [f.name], value: f.initial })
+          else if (was === undefined) pcs.push({ type: 'equals', ...target, path: [f.name] })
+          else pcs.push({ type: 'equals', ...target, path: [f.name], value: was })
         }
     }
   }
   switch (e.kind) {
     case 'read': {
       if (!e.model) return
-      const changed = changedFields(e.model)
       // what is written is checked (an object changed in place included), never what was only read
       for (const f of changed) if (f.spec.composite) f.validate()
-      if (reread && changed.length) return rewrite(target, e.meta, stored, currentDoc(state!), version, ops)
+      if (migrated && changed.length) return rewrite(target, e.meta, stored, currentDoc(state!), version, ops)
+      // a field filled with its default was read as absent: what is written is measured against what is stored
       for (const f of changed) {
-        if (!f.written && f.increment !== 0) ops.push({ type: 'increment', ...target, path: [f.name], by: f.increment })
-        else diff(target, [f.name], f.initial, f.peek() as Json | undefined, ops)
+        if (!f.written && f.increment !== 0 && stored?.[f.name] !== undefined) ops.push({ type: 'increment', ...target, path: [f.name], by: f.increment })
+        else diff(target, [f.name], stored?.[f.name], f.peek() as Json | undefined, ops)
       }
       return
     }
@@ -84,6 +87,8 @@ export function collect(e: Entry, ops: Op[], pcs: Precondition[], version: numbe
       }
       return
     case 'update':
+      // a blind write cannot migrate what it does not read: it needs the document in this version's form
+      if (e.meta.migrations.length && version > 1) pcs.push({ type: 'equals', ...target, path: [VERSION_FIELD], value: version })
       for (const [name, value] of Object.entries(e.update!)) {
         ops.push(value === undefined ? { type: 'unset', ...target, path: [name] } : { type: 'set', ...target, path: [name], value })
       }
@@ -97,7 +102,7 @@ export function collect(e: Entry, ops: Op[], pcs: Precondition[], version: numbe
 /** Preconditions that the stored document is as read: each of its fields, and its version. */
 function storedUnchanged(target: { collection: string; id: string }, meta: ModelMeta, stored: JsonObject, pcs: Precondition[]): void {
   for (const [name, value] of Object.entries(stored)) if (!meta.keyChecks[name]) pcs.push({ type: 'equals', ...target, path: [name], value })
-  if (!(VERSION_FIELD in stored)) pcs.push({ type: 'equals', ...target, path: [VERSION_FIELD] })
+  for (const name of [VERSION_FIELD, OLDER_WRITE_FIELD]) if (!(name in stored)) pcs.push({ type: 'equals', ...target, path: [name] })
 }
 
 /**
@@ -108,10 +113,14 @@ function storedUnchanged(target: { collection: string; id: string }, meta: Model
  */
 function rewrite(target: { collection: string; id: string }, meta: ModelMeta, stored: JsonObject, current: JsonObject, version: number, ops: Op[]): void {
   for (const name of new Set([...Object.keys(stored), ...Object.keys(current)])) {
-    if (meta.keyChecks[name] || name === VERSION_FIELD) continue
+    if (meta.keyChecks[name] || name === VERSION_FIELD || name === OLDER_WRITE_FIELD) continue
     diff(target, [name], stored[name], current[name], ops)
   }
-  if (docVersion(stored) < version) ops.push({ type: 'set', ...target, path: [VERSION_FIELD], value: version })
+  const from = docVersion(stored)
+  if (from < version) ops.push({ type: 'set', ...target, path: [VERSION_FIELD], value: version })
+  // an older app keeps the document's version (its newer fields are there) and says it wrote it; the version's own apps vouch for it again
+  if (from > version) ops.push({ type: 'set', ...target, path: [OLDER_WRITE_FIELD], value: version })
+  else if (stored[OLDER_WRITE_FIELD] !== undefined) ops.push({ type: 'unset', ...target, path: [OLDER_WRITE_FIELD] })
 }
 
 /** The document a new instance writes; composite fields the app touched are checked again (they may have changed by reference). */

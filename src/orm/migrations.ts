@@ -1,4 +1,5 @@
-import { docVersion, KeptAside, readFrom, VERSION_FIELD, type DocReader } from '../core/doc-versions.js'
+import { docVersion, KeptAside, OLDER_WRITE_FIELD, readFrom, VERSION_FIELD, type DocReader } from '../core/doc-versions.js'
+import { valueIssue } from '../core/values.js'
 import { InvalidOptionsError } from '../core/errors.js'
 import { deepCopy, isPlainObject, setKey, type JsonObject } from '../core/json.js'
 import { REALM_FIELD } from '../core/realms.js'
@@ -32,36 +33,23 @@ export function compileMigrations(collection: string, migrations: unknown): Arra
 
 /**
  * How an app at schema `version` reads a model's stored documents. One
- * written under this version is handed out as stored (it was validated when
- * written), unless it lacks a field that has a default. Any other is copied, run through the migrations from its version
- * up to this one (none for a newer one: an older app reads what it can),
- * given its defaults, and validated: valid, it is what the app reads, and
- * remembers what is stored (`storedOf`); invalid, it is kept aside.
+ * written under this version (and by no older app since) is handed out as
+ * stored: it was validated when written; where it lacks fields that have
+ * defaults, they are filled in on a copy. Any other is copied, run through
+ * the migrations from its version up to this one (none for a newer one: an
+ * older app reads what it can), given its defaults, and validated: valid, it
+ * is what the app reads, and remembers what is stored (`storedOf`); invalid,
+ * it is kept aside.
  */
 export function readerOf(meta: ModelMeta, version: number): DocReader {
   // fields a document may lack and still be read with their default: filled in here, so queries and indexes see them too
   const defaulted = meta.fieldNames.filter(n => meta.fields[n]!.schema.hasDefault && !meta.fields[n]!.schema.isOptional)
+  const nested = meta.fieldNames.some(n => meta.fields[n]!.nestedDefaults)
   const specs = meta.fieldNames.map(n => meta.fields[n]!)
   const known = new Set([...meta.keyNames, ...meta.fieldNames])
   const ownRealm = meta.realmField
-  return stored => {
-    const from = docVersion(stored)
-    if (from === version && defaulted.every(n => stored[n] !== undefined)) return stored
-    // a copy the migrations may change as they like (without the version: deleting it would slow every later access)
-    let doc: JsonObject = {}
-    for (const name in stored) if (name !== VERSION_FIELD) setKey(doc, name, deepCopy(stored[name]))
-    for (const step of meta.migrations) {
-      const [to, migrate] = step
-      if (to <= from || to > version) continue
-      try {
-        const out = migrate(doc)
-        if (out !== undefined) doc = out
-      } catch (e) {
-        return new KeptAside(stored, `MIGRATIONS[${to}] threw: ${(e as Error)?.message ?? String(e)}`)
-      }
-      if (!isPlainObject(doc)) return new KeptAside(stored, `MIGRATIONS[${to}] returned ${JSON.stringify(doc) ?? typeof doc}, not a document`)
-    }
-    // built by assignment in a fixed order, as new documents are: V8 then shares one shape for all of them, which the check and the reads need to be fast
+  /** The document with its defaults, in the model's field order (V8 then shares one shape for all of them, which the check and the reads need to be fast). */
+  const shaped = (doc: JsonObject, stored: JsonObject): JsonObject => {
     const out: JsonObject = {}
     // the key and the realm are where the document lives: no migration moves it
     for (const name of meta.keyNames) out[name] = stored[name]!
@@ -73,10 +61,39 @@ export function readerOf(meta: ModelMeta, version: number): DocReader {
       } else out[name] = spec.nestedDefaults ? (withNestedDefaults(spec.schema, v, false) as JsonObject[string]) : v
     }
     // fields this version does not know are kept, to be written back as they are
-    for (const name in doc) if (!known.has(name) && doc[name] !== undefined) setKey(out, name, doc[name])
-    // the schema's check (what the app's types promise); anything else a migration left that is no JSON fails when it is written
+    for (const name in doc) if (!known.has(name) && !BOOKKEEPING.has(name) && doc[name] !== undefined) setKey(out, name, doc[name])
+    return out
+  }
+  return stored => {
+    const from = docVersion(stored)
+    if (from === version && stored[OLDER_WRITE_FIELD] === undefined) {
+      if (!nested && defaulted.every(n => stored[n] !== undefined)) return stored
+      // trusted, only short of defaults: no copy of the values (the filled ones are new), no check
+      return readFrom(shaped(stored, stored), stored)
+    }
+    // a copy the migrations may change as they like
+    let doc: JsonObject = {}
+    for (const name in stored) if (!BOOKKEEPING.has(name)) setKey(doc, name, deepCopy(stored[name]))
+    for (const step of meta.migrations) {
+      const [to, migrate] = step
+      if (to <= from || to > version) continue
+      try {
+        const out = migrate(doc)
+        if (out !== undefined) doc = out
+      } catch (e) {
+        return new KeptAside(stored, `MIGRATIONS[${to}] threw: ${(e as Error)?.message ?? String(e)}`)
+      }
+      if (!isPlainObject(doc)) return new KeptAside(stored, `MIGRATIONS[${to}] returned ${JSON.stringify(doc) ?? typeof doc}, not a document`)
+    }
+    const out = shaped(doc, stored)
+    // what the app's types promise, and what every store can hold (a migration may leave NaN or a Date)
     const issue = meta.checkDoc(out)
     if (issue) return new KeptAside(stored, `${issue.path.slice(1).replaceAll('/', '.') || 'document'}: ${issue.reason}`)
+    const bad = valueIssue(out)
+    if (bad) return new KeptAside(stored, `${bad.path || 'document'}: ${bad.reason}`)
     return readFrom(out, stored)
   }
 }
+
+/** The fields a document keeps for Tidepool, never the app's. */
+const BOOKKEEPING = new Set([VERSION_FIELD, OLDER_WRITE_FIELD])

@@ -115,8 +115,10 @@ Object.setPrototypeOf(
   Model.prototype,
   new Proxy(Object.prototype, {
     set(target, prop, value, receiver: unknown) {
-      if (typeof prop === 'string' && typeof receiver === 'object' && receiver !== null && STATE in receiver) {
-        const { meta } = (receiver as Model)[STATE]
+      // an instance has its own state (a prototype, given methods or mixins, has only the slot's undefined)
+      const state = typeof receiver === 'object' && receiver !== null ? (receiver as Partial<Model>)[STATE] : undefined
+      if (state && typeof prop === 'string') {
+        const { meta } = state
         throw new InvalidFieldError(prop, `is not a field of ${meta.collection} (its fields: ${meta.fieldNames.join(', ') || 'none'}); declare it in FIELDS`)
       }
       return Reflect.set(target, prop, value, receiver)

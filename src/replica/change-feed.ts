@@ -50,7 +50,9 @@ export class ChangeFeed {
     private readonly storage: Store,
     private readonly peers: PeerNotices | undefined,
     /** Called when changes made elsewhere arrive: the head they wrote may name another client or user (after a sign-out). */
-    private readonly elsewhere: () => Promise<unknown> = async () => undefined,
+    private readonly elsewhere: () => Promise<unknown>,
+    /** A stored document as the app reads it (undefined: kept aside), as this replica's own changes are delivered. */
+    private readonly shown: (collection: string, id: string, doc: JsonObject | undefined) => JsonObject | undefined,
   ) {}
 
   /** Starts after changelog entry `seen` (what the replica held when it opened). */
@@ -154,7 +156,8 @@ export class ChangeFeed {
       this.emit(
         list.map((k, i) => {
           const r = records[i] as DocRecord | undefined
-          return { ...splitDocKey(k), doc: localView(r), pending: r?.view !== undefined }
+          const { collection, id } = splitDocKey(k)
+          return { collection, id, doc: this.shown(collection, id, localView(r)), pending: r?.view !== undefined }
         }),
       )
     }

@@ -70,7 +70,7 @@ export class Replica {
     options: ReplicaOptions,
   ) {
     this.stats = new Stats(options.debug)
-    this.feed = new ChangeFeed(storage, options.peers, () => this.refreshClientId())
+    this.feed = new ChangeFeed(storage, options.peers, () => this.refreshClientId(), (collection, id, doc) => this.shown(collection, id, doc))
     for (const c of options.collections) if (c.read) this.readers.set(c.name, c.read)
   }
 
@@ -79,8 +79,13 @@ export class Replica {
 
   /** A stored document as the app reads it: as stored, migrated, or kept aside (reported the first time it is seen). */
   private appView(collection: string, id: string, doc: Doc): Doc | KeptAside {
-    const read = doc && this.readers.get(collection)
+    const read = this.readers.get(collection)
     if (!read) return doc
+    if (!doc) {
+      // gone: nothing is kept aside any more
+      this.stats.readable(collection, id)
+      return doc
+    }
     const out = read(doc)
     if (!(out instanceof KeptAside)) this.stats.readable(collection, id)
     else {
@@ -269,8 +274,8 @@ export class Replica {
       this.stats.writesSkipped += new Set(ops.map(o => docKey(o.collection, o.id))).size - changed.length
       if (changed.length === 0) return { changed: [] }
 
-      // a newer version of the app opened this replica (another tab): its indexes and schema are not this code's to write
-      if (head.schemaVersion > this.schemaVersion) throw new SchemaChangedError(this.schemaVersion, head.schemaVersion)
+      // another version of the app opened this replica since (another tab or process): its index entries hold documents as that version reads them
+      if (head.schemaVersion !== this.schemaVersion) throw new SchemaChangedError(this.schemaVersion, head.schemaVersion)
       const seq = head.seq + 1
       const time = Date.now()
       const hlc = encodeClock(tick(decodeClock(head.hlc ?? '') ?? ZERO, time))

@@ -38,8 +38,10 @@ export class ViewWriter {
     const changed = !deepEqual(before, after)
     const pending = record?.view !== undefined
     if (!changed && (old?.view !== undefined) === pending) return
+    // what was shown first: reading the new state decides last whether the document is kept aside
+    const was = !this.native && changed ? this.read(collection, id, before) : undefined
     const shown = this.read(collection, id, after)
-    if (!this.native && changed) this.updateIndexes(collection, id, this.read(collection, id, before), shown)
+    if (!this.native && changed) this.updateIndexes(collection, id, was, shown)
     this.changes.push({ collection, id, doc: shown, pending })
   }
 

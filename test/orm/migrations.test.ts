@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { DocumentKeptAsideError, InvalidOptionsError, S, model, openDatabase, type AsideDoc, type Database, type JsonObject, type Migrations, type ModelClass } from '../../src/index.js'
 import type { Replica } from '../../src/replica/replica.js'
 import { adapters, type Adapter } from '../helpers/adapters.js'
+import { until } from '../helpers/until.js'
 
 /** The documents of a collection as stored, beneath what the app reads. */
 const stored = async (db: Database, collection: string): Promise<Record<string, JsonObject>> =>
@@ -162,7 +163,8 @@ for (const adapter of adapters) {
 
     it('rolls back: an older app opens what a newer one wrote, reads what it can, and keeps newer fields when it writes', async () => {
       await v1Replica()
-      const V2 = v2({ ...ItemV1.FIELDS, colour: S.str }, { 2: doc => ({ ...doc, colour: 'red' }) })
+      // version 2 adds a colour and drops the status stale
+      const V2 = v2({ ...ItemV1.FIELDS, status: S.str.enum('open', 'done'), colour: S.str }, { 2: doc => ({ ...doc, colour: 'red', status: doc.status === 'stale' ? 'open' : doc.status! }) })
       let db = await openWith([V2], 2)
       await db.run(async tx => {
         const a = (await tx.get(V2, 'a')) as unknown as { size: number }
@@ -178,15 +180,115 @@ for (const adapter of adapters) {
         { id: 'c', name: 'Grace Hopper', size: 3, status: 'done', colour: 'blue' },
       ])
       await db.run(async tx => void ((await tx.get(ItemV1, 'c'))!.size = 4))
-      expect((await stored(db, 'Item')).c).toEqual({ id: 'c', name: 'Grace Hopper', size: 4, status: 'done', colour: 'blue', _v: 2 })
+      // version 1 keeps the document's version (its colour is still there) and marks that an older app wrote it
+      expect((await stored(db, 'Item')).c).toEqual({ id: 'c', name: 'Grace Hopper', size: 4, status: 'done', colour: 'blue', _v: 2, _w: 1 })
+      // a value version 1 allows and version 2 does not
+      await db.run(async tx => void ((await tx.get(ItemV1, 'a'))!.status = 'stale'))
       await closeAll()
-      // and version 2 once more
+      // and version 2 once more: what version 1 wrote is checked, and what version 2 cannot read is kept aside
+      db = await openWith([V2], 2)
+      expect((await db.query(V2).fetch()).map(d => d.toJSON())).toEqual([
+        { id: 'b', name: 'Alan Turing', size: 2, status: 'open', colour: 'red' },
+        { id: 'c', name: 'Grace Hopper', size: 4, status: 'done', colour: 'blue' },
+      ])
+      expect(db.stats().keptAside).toEqual({ Item: 1 })
+      await db.run(async tx => {
+        ;((await tx.get(V2, 'c')) as unknown as { size: number }).size++
+      })
+      expect((await stored(db, 'Item')).c).toEqual({ id: 'c', name: 'Grace Hopper', size: 5, status: 'done', colour: 'blue', _v: 2 })
+    })
+
+    it('rolls back and forward again with no change but the version', async () => {
+      await v1Replica()
+      const V2 = v2({ ...ItemV1.FIELDS, colour: S.str }, { 2: doc => ({ ...doc, colour: 'red' }) })
+      let db = await openWith([V2], 2)
+      await db.run(async tx => {
+        const a = (await tx.get(V2, 'a')) as unknown as { size: number }
+        a.size = 5
+      })
+      await closeAll()
+      db = await openWith([ItemV1], 1)
+      await db.run(async tx => void ((await tx.get(ItemV1, 'b'))!.size = 3))
+      await closeAll()
       db = await openWith([V2], 2)
       expect((await db.query(V2).fetch()).map(d => d.toJSON())).toEqual([
         { id: 'a', name: 'Ada Lovelace', size: 5, status: 'open', colour: 'red' },
-        { id: 'b', name: 'Alan Turing', size: 2, status: 'stale', colour: 'red' },
-        { id: 'c', name: 'Grace Hopper', size: 4, status: 'done', colour: 'blue' },
+        { id: 'b', name: 'Alan Turing', size: 3, status: 'stale', colour: 'red' },
       ])
+      // the index made over again for each version finds what the reads return
+      expect((await where(db, V2, 'size', 3).fetch()).map(d => d._id)).toEqual(['b'])
+    })
+
+    it('writes to documents read otherwise than stored lose no concurrent change', async () => {
+      await v1Replica()
+      // a defaulted field, read as its default: the write is measured against what is stored
+      const Defaulted = v2({ ...ItemV1.FIELDS, prio: S.int.default(0) })
+      let db = await openWith([Defaulted], 1)
+      let once = true
+      await db.run(async tx => {
+        const a = (await tx.get(Defaulted, 'a')) as unknown as { size: number }
+        if (once) {
+          once = false
+          await db.run(tx2 => tx2.updateWithoutRead(Defaulted, { id: 'a', prio: 5 } as never))
+        }
+        a.size = 9
+      })
+      expect((await stored(db, 'Item')).a).toMatchObject({ size: 9, prio: 5 })
+      await closeAll()
+      // a migrated document written back: concurrent increments all count
+      const Migrated = v2({ ...ItemV1.FIELDS, colour: S.str }, { 2: doc => ({ ...doc, colour: 'red' }) })
+      db = await openWith([Migrated], 2)
+      await Promise.all([1, 2, 3].map(() => db.run(async tx => (await tx.get(Migrated, 'b'))!.getField('size').incrementBy(10))))
+      expect((await stored(db, 'Item')).b).toMatchObject({ size: 32, colour: 'red', _v: 2 })
+      // a blind write cannot migrate: on an older document it fails instead of being lost on the next read
+      await expect(db.run({ retries: 0 }, tx => tx.updateWithoutRead(Migrated, { id: 'a', name: 'x' } as never))).rejects.toThrow(/_v changed/)
+    })
+
+    it('keeps aside what a migration leaves that no store can hold, and stops counting what became readable', async () => {
+      await v1Replica()
+      const Ratio = v2({ ...ItemV1.FIELDS, size: S.double }, { 2: doc => ({ ...doc, size: doc.id === 'a' ? Number.NaN : (doc.size as number) / 2 }) }, [['size']])
+      const db = await openWith([Ratio], 2)
+      expect((await db.query(Ratio).fetch()).map(d => d._id)).toEqual(['b'])
+      expect(db.stats().keptAside).toEqual({ Item: 1 })
+      // written whole by this version, it is readable again
+      await db.run(tx => void tx.createOrOverwrite(Ratio, { id: 'a', name: 'Ada', size: 0.5, status: 'open' } as never))
+      expect((await db.query(Ratio).fetch()).map(d => d._id)).toEqual(['a', 'b'])
+      expect(db.stats().keptAside).toEqual({})
+    })
+
+    it('refuses the schema changes that only look additive', async () => {
+      // a closed object turned map, and a default removed
+      const Obj = model({ collection: 'Obj', fields: { o: S.obj().prop('a', S.str).prop('b', S.str.optional()), n: S.int.default(1) } })
+      made = adapter.make()
+      let db: Database = await openDatabase({ name: 'evolve', models: [Obj], storage: made.storage })
+      await db.run(tx => void tx.create(Obj, { id: 'x', o: { a: 'hello', b: 'x' } }))
+      await db.close()
+      const map = model({ collection: 'Obj', fields: { o: S.map.value(S.int), n: S.int.default(1) } })
+      await expect(openWith([map], 1)).rejects.toThrow(/Obj\.o: it changed from an object of props to a map/)
+      const noDefault = model({ collection: 'Obj', fields: { o: S.obj().prop('a', S.str).prop('b', S.str.optional()), n: S.int } })
+      await expect(openWith([noDefault], 1)).rejects.toThrow(/Obj\.n: it lost its default/)
+      const removed = model({ collection: 'Obj', fields: { o: S.obj().prop('a', S.str), n: S.int.default(1) } })
+      await expect(openWith([removed], 1)).rejects.toThrow(/Obj\.o\.b: it was removed from an object that allows no other props/)
+      // a new nested prop with a default is additive, and queries see it
+      const nested = model({ collection: 'Obj', fields: { o: S.obj().prop('a', S.str).prop('b', S.str.optional()).prop('c', S.str.default('US')), n: S.int.default(1) }, indexes: [['o.c']] as never })
+      db = await openWith([nested], 1)
+      expect(await where(db, nested, 'o.c', 'US').count()).toBe(1)
+      expect(await db.run(async tx => (await tx.get(nested, 'x'))!.toJSON())).toEqual({ id: 'x', o: { a: 'hello', b: 'x', c: 'US' }, n: 1 })
+    })
+
+    it.runIf(adapter.name === 'sqlite')('changes another process writes reach live queries as this version reads them', async () => {
+      await v1Replica()
+      const V2 = v2({ ...ItemV1.FIELDS, colour: S.str }, { 2: doc => ({ ...doc, colour: 'red' }) })
+      const newer = await openWith([V2], 2)
+      const seen: JsonObject[][] = []
+      const stop = newer.query(V2).subscribe(s => seen.push(s.docs.map(d => d.toJSON())))
+      await until('the first snapshot', () => seen.length > 0)
+      // another process, still on version 1, writes
+      const older = await openWith([ItemV1], 1)
+      await older.run(tx => void tx.create(ItemV1, { id: 'z', name: 'Zuse', size: 7, status: 'open' }))
+      await until("the other process's write", () => seen.at(-1)?.length === 3)
+      expect(seen.at(-1)!.find(d => d.id === 'z')).toEqual({ id: 'z', name: 'Zuse', size: 7, status: 'open', colour: 'red' })
+      stop()
     })
 
     it('changing the key fails at open', async () => {

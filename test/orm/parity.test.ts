@@ -134,6 +134,9 @@ for (const adapter of adapters) {
       expect(doc!.double).toBe(4)
       expect(() => ((doc as unknown as { colour: string }).colour = 'red')).toThrow(/colour is not a field of Item \(its fields: size, realmId\)/)
       expect(await d.run(async tx => (await tx.get(Item, 'a'))!.toJSON())).toEqual({ id: 'a', size: 2 })
+      // the classes themselves stay open to methods and mixins
+      Object.assign(Item.prototype, { triple(this: Item) { return this.size * 3 } })
+      expect(((await d.query(Item).fetch())[0] as unknown as { triple(): number }).triple()).toBe(6)
     })
   })
 }
