@@ -68,3 +68,32 @@ export function stableStringify(v: unknown): string {
   }
   return `{${parts.join(',')}}`
 }
+
+/**
+ * Whether a value is JSON that every store can hold: finite numbers, plain
+ * objects and arrays, no cycles (bounded by depth). A quick test, without the
+ * paths and the string checks of `valueIssue`, for values that are usually fine.
+ */
+export function isJsonValue(v: unknown, depth = 0): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true
+    case 'number':
+      return Number.isFinite(v)
+    case 'object': {
+      if (v === null) return true
+      if (depth > 64) return false
+      if (Array.isArray(v)) return v.every(x => isJsonValue(x, depth + 1))
+      const proto = Object.getPrototypeOf(v)
+      if (proto !== Object.prototype && proto !== null) return false
+      for (const k in v) {
+        const x = (v as Record<string, unknown>)[k]
+        if (x !== undefined && !isJsonValue(x, depth + 1)) return false
+      }
+      return true
+    }
+    default:
+      return false
+  }
+}

@@ -1,7 +1,7 @@
 import { docVersion, KeptAside, OLDER_WRITE_FIELD, readFrom, VERSION_FIELD, type DocReader } from '../core/doc-versions.js'
 import { valueIssue } from '../core/values.js'
 import { InvalidOptionsError } from '../core/errors.js'
-import { deepCopy, isPlainObject, setKey, type JsonObject } from '../core/json.js'
+import { deepCopy, isJsonValue, isPlainObject, setKey, type JsonObject } from '../core/json.js'
 import { REALM_FIELD } from '../core/realms.js'
 import { withNestedDefaults } from '../core/schema.js'
 import type { ModelMeta } from './meta.js'
@@ -61,7 +61,7 @@ export function readerOf(meta: ModelMeta, version: number): DocReader {
       } else out[name] = spec.nestedDefaults ? (withNestedDefaults(spec.schema, v, false) as JsonObject[string]) : v
     }
     // fields this version does not know are kept, to be written back as they are
-    for (const name in doc) if (!known.has(name) && !BOOKKEEPING.has(name) && doc[name] !== undefined) setKey(out, name, doc[name])
+    for (const name in doc) if (!known.has(name) && name !== VERSION_FIELD && name !== OLDER_WRITE_FIELD && doc[name] !== undefined) setKey(out, name, doc[name])
     return out
   }
   return stored => {
@@ -73,7 +73,7 @@ export function readerOf(meta: ModelMeta, version: number): DocReader {
     }
     // a copy the migrations may change as they like
     let doc: JsonObject = {}
-    for (const name in stored) if (!BOOKKEEPING.has(name)) setKey(doc, name, deepCopy(stored[name]))
+    for (const name in stored) if (name !== VERSION_FIELD && name !== OLDER_WRITE_FIELD) setKey(doc, name, deepCopy(stored[name]))
     for (const step of meta.migrations) {
       const [to, migrate] = step
       if (to <= from || to > version) continue
@@ -89,11 +89,8 @@ export function readerOf(meta: ModelMeta, version: number): DocReader {
     // what the app's types promise, and what every store can hold (a migration may leave NaN or a Date)
     const issue = meta.checkDoc(out)
     if (issue) return new KeptAside(stored, `${issue.path.slice(1).replaceAll('/', '.') || 'document'}: ${issue.reason}`)
-    const bad = valueIssue(out)
+    const bad = isJsonValue(out) ? undefined : valueIssue(out)
     if (bad) return new KeptAside(stored, `${bad.path || 'document'}: ${bad.reason}`)
     return readFrom(out, stored)
   }
 }
-
-/** The fields a document keeps for Tidepool, never the app's. */
-const BOOKKEEPING = new Set([VERSION_FIELD, OLDER_WRITE_FIELD])
