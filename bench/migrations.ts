@@ -6,11 +6,19 @@ import { sqliteStorage } from '../src/sqlite.js'
 import type { Row } from './table.js'
 
 const N = 100_000
-const RUNS = 3
+const RUNS = 5
 const fields = { name: S.str, size: S.int, status: S.str.enum('open', 'done') }
 class ItemV1 extends model({ collection: 'Item', fields }) {}
-/** Version 2: a required colour that a migration gives older documents. */
+/** Version 2: a required colour that a migration gives older documents, set on the copy the migration gets. */
 class ItemV2 extends model({ collection: 'Item', fields: { ...fields, colour: S.str } }) {
+  static override MIGRATIONS = {
+    2: (doc: JsonObject) => {
+      doc.colour = doc.status === 'done' ? 'green' : 'red'
+    },
+  }
+}
+/** The same migration written as a spread into a new object (which costs about 0.7 µs a document of its own). */
+class ItemV2Spread extends model({ collection: 'Item', fields: { ...fields, colour: S.str } }) {
   static override MIGRATIONS = { 2: (doc: JsonObject) => ({ ...doc, colour: doc.status === 'done' ? 'green' : 'red' }) }
 }
 
@@ -23,14 +31,13 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
  * bump pays it while opening (it records the new version), any other open
  * at its first commit, so both figures include it.
  */
-async function openAndRead(file: string, version: 1 | 2): Promise<{ open: number; read: number }> {
-  const Item = version === 1 ? ItemV1 : ItemV2
+async function openAndRead(file: string, version: 1 | 2, Item: typeof ItemV1 | typeof ItemV2 = version === 1 ? ItemV1 : ItemV2): Promise<{ open: number; read: number }> {
   const t0 = performance.now()
   const db = await openDatabase({ name: 'bench', models: [Item], storage: sqliteStorage(file), schemaVersion: version })
   await db.run(tx => void tx.create(Item, { id: 'started', name: 'start', size: 0, status: 'open', ...(version === 2 ? { colour: 'red' } : {}) } as never))
   const open = performance.now() - t0
   const t1 = performance.now()
-  const docs = await db.query(version === 1 ? ItemV1 : ItemV2).fetch()
+  const docs = await db.query(Item).fetch()
   let sizes = 0
   for (const d of docs) sizes += d.size
   const read = performance.now() - t1
@@ -57,18 +64,19 @@ export async function migrationBench(): Promise<Row[]> {
       })
     }
     await db.close()
-    const figures = { 1: [] as Array<{ open: number; read: number }>, 2: [] as Array<{ open: number; read: number }> }
+    const figures = { 1: [] as Array<{ open: number; read: number }>, 2: [] as Array<{ open: number; read: number }>, spread: [] as Array<{ open: number; read: number }> }
     for (let run = 0; run < RUNS; run++) {
-      for (const version of [1, 2] as const) {
-        const copy = join(dir, `copy-${run}-${version}.db`)
+      for (const variant of [1, 2, 'spread'] as const) {
+        const copy = join(dir, `copy-${run}-${variant}.db`)
         copyFileSync(source, copy)
-        figures[version].push(await openAndRead(copy, version))
+        figures[variant].push(await (variant === 'spread' ? openAndRead(copy, 2, ItemV2Spread) : openAndRead(copy, variant)))
       }
     }
-    const at = (version: 1 | 2, what: 'open' | 'read') => median(figures[version].map(f => f[what]))
+    const at = (variant: 1 | 2 | 'spread', what: 'open' | 'read') => median(figures[variant].map(f => f[what]))
     return [
       { workload: 'open a 100k-doc replica right after a version bump with one migration, and commit', unit: 'ms', tidepool: at(2, 'open'), baseline: at(1, 'open'), baselineName: 'the same without a bump', higherIsBetter: false, target: '≥ 0.83× (within 1.2×)' },
       { workload: 'read all 100k docs through the migration (one query)', unit: 'ms', tidepool: at(2, 'read'), baseline: at(1, 'read'), baselineName: 'read unmigrated', higherIsBetter: false, target: '≥ 0.67× (within 1.5×)' },
+      { workload: 'the same, the migration written as a spread', unit: 'ms', tidepool: at('spread', 'read'), baseline: at(1, 'read'), baselineName: 'read unmigrated', higherIsBetter: false },
     ]
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -122,7 +122,7 @@ function checkShape(collection: string, what: string, shape: Shape): void {
   }
 }
 
-const RESERVED = new Set(['isNew', 'getField', 'finalize', 'constructor', 'toJSON'])
+const RESERVED = new Set(['isNew', 'getField', 'finalize', 'constructor', 'toJSON', 'then'])
 
 /** The reserved field every document has (optional in storage: a server fills it in where the client did not know its user). */
 const REALM_SCHEMA = S.str.min(1).max(1024).optional()

@@ -109,8 +109,10 @@ export class Model {
  * which refuses it. Known fields are accessors found before it, so reads and
  * writes of fields never reach it.
  */
-// the state slot is found on the way up, so setting it on a new instance never reaches the guard (a Proxy call per instance)
+// the state slot is found on the way up, so setting it on a new instance never reaches the guard (a Proxy call per instance);
+// so is `then`, which every `await` of an instance looks up (an instance is no promise)
 Object.defineProperty(Model.prototype, STATE, { value: undefined, writable: true })
+Object.defineProperty(Model.prototype, 'then', { value: undefined, writable: true })
 Object.setPrototypeOf(
   Model.prototype,
   new Proxy(Object.prototype, {
