@@ -6,7 +6,7 @@ import { sqliteStorage } from '../src/sqlite.js'
 import type { Row } from './table.js'
 
 const N = 100_000
-const RUNS = 5
+const RUNS = 9
 const fields = { name: S.str, size: S.int, status: S.str.enum('open', 'done') }
 class ItemV1 extends model({ collection: 'Item', fields }) {}
 /** Version 2: a required colour that a migration gives older documents, set on the copy the migration gets. */
