@@ -15,6 +15,11 @@ export const VERSION_FIELD = '_v'
  */
 export const OLDER_WRITE_FIELD = '_w'
 
+/** Whether a field is one a document keeps for Tidepool (its version marks), never the app's. */
+export function isBookkeeping(name: string): boolean {
+  return name === VERSION_FIELD || name === OLDER_WRITE_FIELD
+}
+
 /** The schema version a stored document was written under. */
 export function docVersion(doc: JsonObject): number {
   const v = doc[VERSION_FIELD]
@@ -58,6 +63,6 @@ export function appFields(doc: JsonObject): JsonObject {
   if (!(VERSION_FIELD in doc) && !(OLDER_WRITE_FIELD in doc) && storedOf(doc) === doc) return doc
   const out: JsonObject = {}
   // for…in leaves the symbol out
-  for (const name in doc) if (name !== VERSION_FIELD && name !== OLDER_WRITE_FIELD) setKey(out, name, doc[name])
+  for (const name in doc) if (!isBookkeeping(name)) setKey(out, name, doc[name])
   return out
 }

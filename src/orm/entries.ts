@@ -1,4 +1,4 @@
-import { docVersion, OLDER_WRITE_FIELD, storedOf, VERSION_FIELD } from '../core/doc-versions.js'
+import { docVersion, isBookkeeping, OLDER_WRITE_FIELD, storedOf, VERSION_FIELD } from '../core/doc-versions.js'
 import type { Json, JsonObject } from '../core/json.js'
 import { deepEqual, isPlainObject } from '../core/json.js'
 import type { Op, Path, Precondition } from '../core/mutation.js'
@@ -113,7 +113,7 @@ function storedUnchanged(target: { collection: string; id: string }, meta: Model
  */
 function rewrite(target: { collection: string; id: string }, meta: ModelMeta, stored: JsonObject, current: JsonObject, version: number, ops: Op[]): void {
   for (const name of new Set([...Object.keys(stored), ...Object.keys(current)])) {
-    if (meta.keyChecks[name] || name === VERSION_FIELD || name === OLDER_WRITE_FIELD) continue
+    if (meta.keyChecks[name] || isBookkeeping(name)) continue
     diff(target, [name], stored[name], current[name], ops)
   }
   const from = docVersion(stored)

@@ -1,4 +1,4 @@
-import { docVersion, KeptAside, OLDER_WRITE_FIELD, readFrom, VERSION_FIELD, type DocReader } from '../core/doc-versions.js'
+import { docVersion, isBookkeeping, KeptAside, OLDER_WRITE_FIELD, readFrom, type DocReader } from '../core/doc-versions.js'
 import { valueIssue } from '../core/values.js'
 import { InvalidOptionsError } from '../core/errors.js'
 import { deepCopy, isJsonValue, isPlainObject, setKey, type JsonObject } from '../core/json.js'
@@ -61,7 +61,7 @@ export function readerOf(meta: ModelMeta, version: number): DocReader {
       } else out[name] = spec.nestedDefaults ? (withNestedDefaults(spec.schema, v, false) as JsonObject[string]) : v
     }
     // fields this version does not know are kept, to be written back as they are
-    for (const name in doc) if (!known.has(name) && name !== VERSION_FIELD && name !== OLDER_WRITE_FIELD && doc[name] !== undefined) setKey(out, name, doc[name])
+    for (const name in doc) if (!known.has(name) && !isBookkeeping(name) && doc[name] !== undefined) setKey(out, name, doc[name])
     return out
   }
   return stored => {
@@ -73,7 +73,7 @@ export function readerOf(meta: ModelMeta, version: number): DocReader {
     }
     // a copy the migrations may change as they like
     let doc: JsonObject = {}
-    for (const name in stored) if (name !== VERSION_FIELD && name !== OLDER_WRITE_FIELD) setKey(doc, name, deepCopy(stored[name]))
+    for (const name in stored) if (!isBookkeeping(name)) setKey(doc, name, deepCopy(stored[name]))
     for (const step of meta.migrations) {
       const [to, migrate] = step
       if (to <= from || to > version) continue
