@@ -72,11 +72,12 @@ export interface Poke {
   v: typeof PROTOCOL_VERSION
   revision: number
   /**
-   * When small: the documents the push wrote, whole, covering exactly the
-   * revisions after `base` up to `revision`. A client that has pulled up to
-   * `base` may apply them instead of pulling; the pusher (`from`) pulls.
+   * When small: the documents the commits wrote, whole: every change this
+   * client's user may read after `base` up to `revision`. A client that has
+   * pulled up to `base` or further may apply them instead of pulling; the
+   * clients that pushed (`from`) pull, for their acknowledgements.
    */
-  inline?: { base: number; from: string; changes: DocumentChange[] }
+  inline?: { base: number; from: string[]; changes: DocumentChange[] }
 }
 
 export interface ErrorResponse {

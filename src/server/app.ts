@@ -11,7 +11,9 @@ import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type ErrorResponse, type PullReque
 import { authenticator, type AuthOptions } from './auth.js'
 import { postgresServerStore } from './postgres-store.js'
 import { pull } from './pull.js'
-import { push, type PushContext } from './push.js'
+import { CommitFeed } from './feed.js'
+import { GroupCommit } from './group-commit.js'
+import type { PushContext } from './push.js'
 import { sqliteServerStore } from './sqlite-store.js'
 import type { ServerStore } from './store.js'
 import { PokeSockets } from './sockets.js'
@@ -113,7 +115,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     }
     return identity
   }
-  const sockets = new PokeSockets(signIn, store, admins, options.socketBufferLimit ?? 1024 * 1024)
+  const sockets: PokeSockets = new PokeSockets(signIn, store, admins, options.socketBufferLimit ?? 1024 * 1024, (): number => feed.revision)
+  // every commit is told to the sockets in revision order, this server's own and those other servers announce
+  const feed = new CommitFeed(store, sockets, await store.revision())
+  const commits = new GroupCommit(store, c => feed.committed(c))
+  await feed.start()
 
   const app: FastifyInstance = Fastify({ logger: options.logger ?? false, bodyLimit: MAX_MESSAGE_BYTES })
   app.setErrorHandler((error: FastifyError | HttpError, _req, reply) => {
@@ -135,8 +141,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   app.post('/v1/push', async (req: FastifyRequest, reply: FastifyReply) => {
     const userId = await user(req)
     const body = validated<PushRequest>(checkPush, 'push', req.body)
-    // poked as the commit resolves, before anything else awaits: pokes go out in commit order, so one never overtakes a membership change
-    const result = await push(store, body, { ...ctx, userId, admin: admins.has(userId), onCommitted: c => sockets.poke(c, body.clientId) })
+    // concurrent pushes share one durable commit; poked as it resolves, before anything else awaits, so pokes go out in commit order
+    const result = await commits.push(body, { ...ctx, userId, admin: admins.has(userId) })
     metrics.pushes++
     for (const r of result.results) {
       if (r.status === 'applied') metrics.applied++
@@ -188,6 +194,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     async close() {
       sockets.close()
       await app.close()
+      await commits.idle()
+      feed.stop()
+      await feed.idle()
       await store.close()
     },
   }

@@ -1,6 +1,7 @@
 import pg from 'pg'
 import { StorageError } from '../core/errors.js'
-import type { SqlDialect, SqlDriver, SqlRow, SqlRunner, SqlValue } from './sql-driver.js'
+import { backoff, unref } from '../core/backoff.js'
+import type { Notifications, SqlDialect, SqlDriver, SqlRow, SqlRunner, SqlValue } from './sql-driver.js'
 
 /** PostgreSQL text cannot hold NUL, which compound keys contain: escape it (and the escape character). */
 export function escapeId(id: string): string {
@@ -48,7 +49,8 @@ function runner(client: pg.Pool | pg.PoolClient): SqlRunner {
 
 /** A pool on `schema` (created if missing): every pooled connection has it as its search path from its first query. */
 export async function openPostgresDriver(connectionString: string, schema: string, max: number): Promise<SqlDriver> {
-  const pool = new pg.Pool({ ...withSearchPath(connectionString, schema), max })
+  const config = withSearchPath(connectionString, schema)
+  const pool = new pg.Pool({ ...config, max })
   // an idle client's error (the server restarted) must not crash the process
   pool.on('error', () => undefined)
   const transaction = async <T>(begin: string, fn: (sql: SqlRunner) => Promise<T>): Promise<T> => {
@@ -77,13 +79,80 @@ export async function openPostgresDriver(connectionString: string, schema: strin
     await pool.end().catch(() => undefined)
     throw new StorageError('unavailable', `cannot open the PostgreSQL database: ${(e as Error).message}`, { cause: e })
   }
+  const notifications = listener(config, `tidepool_${schema}`.slice(0, 63), pool)
   return {
     dialect,
     where: 'the database',
     ...runner(pool),
     write: fn => transaction('BEGIN', fn),
     read: fn => transaction('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', fn),
-    close: () => pool.end(),
+    notifications,
+    close: async () => {
+      await notifications.close()
+      await pool.end()
+    },
+  }
+}
+
+/**
+ * LISTEN on a connection of its own (a pooled one would be handed to
+ * others), made again with backoff whenever it drops: a restarted
+ * PostgreSQL, or `pg_terminate_backend`. NOTIFY goes through the pool.
+ */
+function listener(config: pg.ClientConfig, channel: string, pool: pg.Pool): Notifications & { close(): Promise<void> } {
+  let client: pg.Client | undefined
+  let state: Notifications['state'] = 'closed'
+  let closed = false
+  let attempt = 0
+  let retry: ReturnType<typeof setTimeout> | undefined
+  let heard: ((payload: string | undefined) => void) | undefined
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client(config)
+    c.on('notification', n => {
+      if (n.channel === channel) heard?.(n.payload ?? '')
+    })
+    c.on('error', () => undefined)
+    c.on('end', () => {
+      if (client !== c) return
+      client = undefined
+      if (!closed) reconnect()
+    })
+    try {
+      await c.connect()
+      await c.query(`LISTEN "${channel}"`)
+    } catch (e) {
+      await c.end().catch(() => undefined)
+      throw e
+    }
+    if (closed) return void (await c.end().catch(() => undefined))
+    client = c
+    state = 'listening'
+    attempt = 0
+    heard?.(undefined)
+  }
+  const reconnect = () => {
+    state = 'reconnecting'
+    retry = unref(setTimeout(() => connect().catch(() => !closed && reconnect()), backoff(attempt++, { initial: 100, max: 5000, jitter: 0.5 })))
+  }
+  return {
+    get state() {
+      return state
+    },
+    async listen(fn) {
+      heard = fn
+      await connect()
+    },
+    async notify(payload) {
+      await pool.query('SELECT pg_notify($1, $2)', [channel, payload])
+    },
+    async close() {
+      closed = true
+      state = 'closed'
+      clearTimeout(retry)
+      const c = client
+      client = undefined
+      await c?.end().catch(() => undefined)
+    },
   }
 }
 

@@ -18,5 +18,5 @@ export function postgresServerStore(connectionString: string, options: PostgresS
   return new SqlServerStore('postgres', async () => {
     const { openPostgresDriver } = await loadWithPeers(() => import('./postgres-driver.js'), ['pg'], 'the PostgreSQL server store')
     return openPostgresDriver(connectionString, schema, options.max ?? 10)
-  })
+  }, schema)
 }

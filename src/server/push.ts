@@ -6,7 +6,8 @@ import { MEMBER_COLLECTION, PUBLIC_REALM, REALM_COLLECTION, REALM_FIELD, realmIs
 import { Access } from './access.js'
 import type { Op } from '../core/mutation.js'
 import { PROTOCOL_VERSION, type MutationResult, type PushRequest, type PushResponse, type RejectionReason } from '../protocol/messages.js'
-import type { FieldMeta, ServerDoc, ServerStore, ServerTx } from './store.js'
+import { BatchTx } from './batch-tx.js'
+import type { Committed, FieldMeta, ServerDoc, ServerStore, ServerTx } from './store.js'
 
 export interface PushContext {
   /** The authenticated user; a client id is bound to the user of its first push. */
@@ -15,20 +16,16 @@ export interface PushContext {
   admin: boolean
   /** Mutations written under an older schema version are answered `upgrade-required`. */
   minSchemaVersion: number
-  /** Called after a push commits, with what it wrote. */
-  onCommitted?: (info: Committed) => void
   /** Checks a document a mutation would write; returns why it is invalid, if it is. */
   validate?: (collection: string, before: JsonObject | undefined, after: JsonObject) => string | undefined
 }
 
-/** What a push committed: the revisions it took, the documents it wrote, those that left a realm, and whose memberships changed. */
-export interface Committed {
-  first: number
-  last: number
-  written: ServerDoc[]
-  moved: Array<{ collection: string; id: string; from: string }>
-  members: string[]
+/** One push of a group commit, and what became of it: its answer, or the error it alone failed with. */
+export interface PushJob {
+  req: PushRequest
+  ctx: PushContext
 }
+export type PushOutcome = { response: PushResponse } | { error: unknown }
 
 type Outcome = { result: MutationResult } | { stop: NonNullable<PushResponse['stopped']> }
 
@@ -36,28 +33,85 @@ type Outcome = { result: MutationResult } | { stop: NonNullable<PushResponse['st
  * Applies pushed mutations in order, exactly once: a mutation applies only as the client's next sequence number; a known
  * `(seq, id)` is acknowledged again; a known `seq` with another id, or a gap,
  * means the client diverged (restored from a backup, or copied).
+ * `onCommitted` hears what it wrote once it is durable, before the answer.
  */
-export async function push(store: ServerStore, req: PushRequest, ctx: PushContext): Promise<PushResponse> {
-  // one durable commit for the whole batch (each mutation stays all-or-nothing: a rejected one writes nothing)
-  const done: Committed = { first: 0, last: 0, written: [], moved: [], members: [] }
-  const revisions: number[] = []
-  const { results, stopped } = await store.transaction(async tx => {
-    const access = new Access(tx, ctx.userId, ctx.admin)
-    const results: MutationResult[] = []
-    for (const m of req.mutations) {
-      const outcome = await handle(tx, access, req.clientId, m, ctx, done, revisions)
-      if ('stop' in outcome) return { results, stopped: outcome.stop }
-      results.push(outcome.result)
-    }
-    return { results, stopped: undefined }
-  })
-  if (revisions.length) ctx.onCommitted?.({ ...done, first: revisions[0]!, last: revisions[revisions.length - 1]! })
-  return { type: 'push-result', v: PROTOCOL_VERSION, results, ...(stopped ? { stopped } : {}), revision: await store.revision(), user: ctx.userId }
+export async function push(store: ServerStore, req: PushRequest, ctx: PushContext, onCommitted?: (c: Committed) => void): Promise<PushResponse> {
+  const { outcomes, committed } = await commitBatch(store, [{ req, ctx }])
+  if (committed) onCommitted?.(committed)
+  const [outcome] = outcomes
+  if ('error' in outcome!) throw outcome.error
+  return outcome!.response
 }
 
-async function handle(tx: ServerTx, access: Access, clientId: string, m: PushRequest['mutations'][number], ctx: PushContext, done: Committed, revisions: number[]): Promise<Outcome> {
+/**
+ * Several pushes in one durable transaction (a group commit): each mutation
+ * is still checked, applied or rejected on its own, in the order the pushes
+ * came; a push that fails (its client belongs to another user) writes
+ * nothing and fails alone. Nothing is answered before the whole batch is
+ * durable.
+ */
+export async function commitBatch(store: ServerStore, jobs: readonly PushJob[]): Promise<{ outcomes: PushOutcome[]; committed: Committed | undefined }> {
+  const done: Committed = { first: 0, last: 0, written: [], moved: [], members: [], clients: [] }
+  const { outcomes, first, last } = await store.transaction(async inner => {
+    const tx = await BatchTx.begin(inner, jobs.map(j => j.req.clientId), readAhead(jobs))
+    const first = tx.locked + 1
+    const outcomes: Array<{ results: MutationResult[]; stopped?: NonNullable<PushResponse['stopped']> } | { error: unknown }> = []
+    for (const { req, ctx } of jobs) {
+      try {
+        outcomes.push(await tx.layered(() => pushOne(tx, req, ctx, done)))
+      } catch (e) {
+        outcomes.push({ error: e })
+      }
+    }
+    return { outcomes, first, last: await tx.flush() }
+  })
+  return {
+    outcomes: outcomes.map((o, i) =>
+      'error' in o ? o : { response: { type: 'push-result', v: PROTOCOL_VERSION, results: o.results, ...(o.stopped ? { stopped: o.stopped } : {}), revision: last, user: jobs[i]!.ctx.userId } },
+    ),
+    committed: last >= first ? { ...done, first, last } : undefined,
+  }
+}
+
+/** The documents and Realm records a batch will read, so they come in a few statements rather than one per mutation. */
+function readAhead(jobs: readonly PushJob[]): Array<{ collection: string; id: string }> {
+  const keys = new Set<string>()
+  for (const { req, ctx } of jobs) {
+    keys.add(docKey(REALM_COLLECTION, ctx.userId))
+    for (const m of req.mutations) {
+      try {
+        for (const k of touchedKeys(m.ops, m.preconditions)) keys.add(k)
+      } catch {
+        // a malformed mutation is rejected when its turn comes
+      }
+    }
+  }
+  return [...keys].map(splitDocKey)
+}
+
+/** One push's mutations; what it committed is added to `done` only if it completes. */
+async function pushOne(tx: ServerTx, req: PushRequest, ctx: PushContext, done: Committed): Promise<{ results: MutationResult[]; stopped?: NonNullable<PushResponse['stopped']> }> {
+  const mine: Committed = { first: 0, last: 0, written: [], moved: [], members: [], clients: [req.clientId] }
+  const access = new Access(tx, ctx.userId, ctx.admin)
+  const results: MutationResult[] = []
+  let stopped: NonNullable<PushResponse['stopped']> | undefined
+  for (const m of req.mutations) {
+    const outcome = await handle(tx, access, req.clientId, m, ctx, mine)
+    if ('stop' in outcome) {
+      stopped = outcome.stop
+      break
+    }
+    results.push(outcome.result)
+  }
+  done.written.push(...mine.written)
+  done.moved.push(...mine.moved)
+  done.members.push(...mine.members)
+  if (mine.written.length || mine.members.length) done.clients.push(req.clientId)
+  return stopped ? { results, stopped } : { results }
+}
+
+async function handle(tx: ServerTx, access: Access, clientId: string, m: PushRequest['mutations'][number], ctx: PushContext, done: Committed): Promise<Outcome> {
   const revision = await tx.nextRevision()
-  revisions.push(revision)
   const client = await tx.getClient(clientId)
   if (client && client.userId !== ctx.userId) throw new PermissionDeniedError(`client ${clientId} belongs to another user`)
   const last = client?.lastSeq ?? 0

@@ -5,8 +5,7 @@ import { PUBLIC_REALM, REALM_COLLECTION } from '../core/realms.js'
 import { PROTOCOL_VERSION, type Poke } from '../protocol/messages.js'
 import type { Identity } from './auth.js'
 import { wholeChange } from './pull.js'
-import type { Committed } from './push.js'
-import type { ServerDoc, ServerStore } from './store.js'
+import type { Committed, ServerStore } from './store.js'
 
 /** Pokes carry a push's changes when they are at most this big. */
 export const INLINE_POKE_BYTES = 16 * 1024
@@ -20,6 +19,17 @@ interface Listener {
   realms: Set<string> | undefined
   /** Bumped on every reload, so an older answer never replaces a newer one. */
   loads: number
+  /** The revision up to which this user has been told of everything they read: where the next poke's inline changes start. */
+  told: number
+}
+
+/** A poke with its changes inline, or undefined when they pass the inline size. */
+function inlinePoke(revision: number, base: number, from: string, groups: ReadonlyArray<{ changes: string[]; bytes: number }>): string | undefined {
+  let bytes = from.length + 120
+  for (const g of groups) bytes += g.bytes
+  if (bytes > INLINE_POKE_BYTES) return undefined
+  const changes = groups.flatMap(g => g.changes).join(',')
+  return `{"type":"poke","v":${PROTOCOL_VERSION},"revision":${revision},"inline":{"base":${base},"from":${from},"changes":[${changes}]}}`
 }
 
 /**
@@ -47,6 +57,8 @@ export class PokeSockets {
     private readonly store: ServerStore,
     private readonly admins: ReadonlySet<string>,
     private readonly bufferLimit: number,
+    /** The revision this server has told its sockets of so far. */
+    private readonly revision: () => number,
   ) {}
 
   get size(): number {
@@ -94,7 +106,7 @@ export class PokeSockets {
         ws.terminate()
       }
     })
-    void this.store.revision().then(revision => this.send(ws, JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision } satisfies Poke)))
+    this.send(ws, JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision: this.revision() } satisfies Poke))
   }
 
   /** Keeps `ws` open until `identity`'s token expires; false when it has already. */
@@ -135,7 +147,7 @@ export class PokeSockets {
   private listener(userId: string): Listener {
     let l = this.users.get(userId)
     if (!l) {
-      l = { sockets: new Set(), realms: undefined, loads: 0 }
+      l = { sockets: new Set(), realms: undefined, loads: 0, told: this.revision() }
       this.users.set(userId, l)
       this.reload(userId, l)
     }
@@ -160,42 +172,72 @@ export class PokeSockets {
   }
 
   /**
-   * Tells the sockets of every user who reads a realm the commit touched
-   * (or whose memberships it changed) of its revision, with the changes they
-   * may read when those are small and need nothing but applying.
+   * Tells the sockets of every user who reads a realm the commits touched
+   * (or whose memberships they changed) of the revision, with the changes
+   * they may read when those are small and need nothing but applying. The
+   * changes are serialized once per commit, and users who read the same
+   * share one message.
    */
-  poke(c: Committed, from: string): void {
+  poke(c: Committed): void {
     // whose realms the commit changed: members, and a user whose id a new Realm took (it is not their private realm then)
     const members = new Set([...c.members, ...c.written.filter(d => d.collection === REALM_COLLECTION).map(d => d.id)])
     for (const u of members) {
       const l = this.users.get(u)
       if (l) this.reload(u, l)
     }
-    // every realm each document left (one push may move it several times), and each document as the push left it
-    const left = new Map<string, string[]>()
+    // every realm each document left (one commit may move it several times), and each document as the commit left it
+    const left = new Map<string, Set<string>>()
     for (const m of c.moved) {
       const k = `${m.collection}\0${m.id}`
-      left.set(k, [...(left.get(k) ?? []), m.from])
+      left.set(k, (left.get(k) ?? new Set()).add(m.from))
     }
-    const latest = [...new Map(c.written.map(d => [`${d.collection}\0${d.id}`, d])).values()]
+    // documents grouped by the realm they are in and those they left: every user sees a whole group alike
+    const groups = new Map<string, { realm: string; left: string[]; changes: string[]; bytes: number }>()
+    for (const d of new Map(c.written.map(d => [`${d.collection}\0${d.id}`, d])).values()) {
+      const from = [...(left.get(`${d.collection}\0${d.id}`) ?? [])]
+      const key = JSON.stringify([d.realm, ...from])
+      let g = groups.get(key)
+      if (!g) groups.set(key, (g = { realm: d.realm, left: from, changes: [], bytes: 0 }))
+      const change = JSON.stringify(wholeChange(d))
+      g.changes.push(change)
+      g.bytes += change.length + 1
+    }
+    const list = [...groups.values()]
+    const plain = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision: c.last } satisfies Poke)
+    const from = JSON.stringify(c.clients)
+    const messages = new Map<string, string>()
     for (const [userId, l] of this.users) {
-      const readable: ServerDoc[] = []
+      const readable: number[] = []
       let touched = members.has(userId)
       // a document that left this user's realms is an eviction: that takes a pull
       let whole = !touched && l.realms !== undefined
-      for (const d of latest) {
-        const reads = this.reads(userId, l, d.realm)
-        const readBefore = (left.get(`${d.collection}\0${d.id}`) ?? []).map(r => this.reads(userId, l, r))
+      for (const [i, g] of list.entries()) {
+        const reads = this.reads(userId, l, g.realm)
+        const readBefore = g.left.map(r => this.reads(userId, l, r))
         if (reads !== false || readBefore.some(r => r !== false)) touched = true
-        if (reads === true && readBefore.every(r => r === false)) readable.push(d)
+        if (reads === true && readBefore.every(r => r === false)) readable.push(i)
         else if (reads !== false || readBefore.some(r => r !== false)) whole = false
       }
       if (!touched) continue
-      let message = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision: c.last } satisfies Poke)
+      // nothing this user reads changed since the last poke they were sent: the changes continue from there
+      const base = l.told
+      l.told = c.last
+      let message = plain
       if (whole) {
-        const withInline = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision: c.last, inline: { base: c.first - 1, from, changes: readable.map(wholeChange) } } satisfies Poke)
-        if (withInline.length <= INLINE_POKE_BYTES) message = withInline
+        const key = `${base} ${readable.join(',')}`
+        message = messages.get(key) ?? inlinePoke(c.last, base, from, readable.map(i => list[i]!)) ?? plain
+        messages.set(key, message)
       }
+      for (const ws of l.sockets) this.send(ws, message)
+    }
+  }
+
+  /** Tells every socket of a revision whose changes are not known here (too many to read): they pull. */
+  pokeAll(revision: number): void {
+    const message = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision } satisfies Poke)
+    for (const [userId, l] of this.users) {
+      this.reload(userId, l)
+      l.told = revision
       for (const ws of l.sockets) this.send(ws, message)
     }
   }

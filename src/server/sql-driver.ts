@@ -21,7 +21,21 @@ export interface SqlDriver extends SqlRunner {
   write<T>(fn: (sql: SqlRunner) => Promise<T>): Promise<T>
   /** A read-only transaction on one snapshot. */
   read<T>(fn: (sql: SqlRunner) => Promise<T>): Promise<T>
+  /** How the processes sharing this database hear of each other's commits; absent where one process owns it. */
+  readonly notifications?: Notifications
   close(): Promise<void>
+}
+
+/** A channel the processes sharing one database hear each other on (PostgreSQL's LISTEN/NOTIFY). */
+export interface Notifications {
+  /**
+   * Hears every payload sent on the channel (its own too) until the driver
+   * closes; `undefined` each time the listening connection is made again,
+   * since payloads sent while it was gone are lost.
+   */
+  listen(heard: (payload: string | undefined) => void): Promise<void>
+  notify(payload: string): Promise<void>
+  readonly state: 'listening' | 'reconnecting' | 'closed'
 }
 
 /** Where the engines' SQL differs. Integers may come back as numbers or as strings (pg's BIGINT): readers apply `Number`. */

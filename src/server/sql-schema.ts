@@ -26,6 +26,10 @@ const MIGRATIONS: Array<(d: SqlDialect) => string> = [
   // every user who signed in, pushing or not: a private realm's id is taken from the first request on
   d => `CREATE TABLE tp_users (user_id TEXT PRIMARY KEY)${d.keyedTable};
    INSERT INTO tp_users (user_id) SELECT DISTINCT user_id FROM tp_clients;`,
+  // what a range of revisions wrote, read by servers that heard of another's commits
+  () => `CREATE INDEX tp_results_at ON tp_results (revision);
+   CREATE INDEX tp_members_changed ON tp_members (changed);
+   CREATE INDEX tp_exits_at ON tp_exits (revision);`,
 ]
 
 /** Brings the schema up to this server's version, all in one transaction, or refuses a database a newer server wrote. */

@@ -2,9 +2,10 @@ import { StorageError } from '../core/errors.js'
 import type { MutationResult } from '../protocol/messages.js'
 import { PUBLIC_REALM, REALM_COLLECTION } from '../core/realms.js'
 import type { SqlDialect, SqlDriver, SqlRow, SqlRunner } from './sql-driver.js'
+import { commitChannel } from './commit-channel.js'
 import { migrate } from './sql-schema.js'
 import { chunks, DOC_COLUMNS, marks, SqlServerTx, toDoc } from './sql-tx.js'
-import { page, type PullData, type ServerDoc, type ServerStore, type ServerTx, type Viewer } from './store.js'
+import { page, type CommitChannel, type Committed, type PullData, type ServerDoc, type ServerStore, type StoreTx, type Viewer } from './store.js'
 
 /**
  * A server store over any SQL driver. The driver is loaded at `open()`, so a
@@ -13,10 +14,18 @@ import { page, type PullData, type ServerDoc, type ServerStore, type ServerTx, t
 export class SqlServerStore implements ServerStore {
   private driver: SqlDriver | undefined
 
+  private channel: CommitChannel | undefined
+
   constructor(
     readonly kind: 'sqlite' | 'postgres',
     private readonly load: () => Promise<SqlDriver>,
+    /** What the database is called on its commit channel (its PostgreSQL schema). */
+    private readonly database = 'main',
   ) {}
+
+  get commits(): CommitChannel | undefined {
+    return this.channel
+  }
 
   async open(): Promise<void> {
     // opened already (by its creator, and again by createServer): one driver, one pool
@@ -29,9 +38,10 @@ export class SqlServerStore implements ServerStore {
       throw e
     }
     this.driver = driver
+    if (driver.notifications) this.channel = commitChannel(driver.notifications, this.database)
   }
 
-  async transaction<T>(fn: (tx: ServerTx) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     const driver = this.opened()
     return driver.write(sql => fn(new SqlServerTx(sql, driver.dialect)))
   }
@@ -89,6 +99,29 @@ export class SqlServerStore implements ServerStore {
     })
   }
 
+  async committedSince(after: number, limit: number): Promise<{ revision: number; committed?: Committed }> {
+    const driver = this.opened()
+    return driver.read(async sql => {
+      const revision = await revisionOf(sql)
+      if (revision <= after) return { revision }
+      const range = [after, revision]
+      const written = await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE revision > ? AND revision <= ? ORDER BY revision LIMIT ${limit + 1}`, range)
+      if (written.length > limit) return { revision }
+      const moved = await sql.query('SELECT collection, id, realm FROM tp_exits WHERE revision > ? AND revision <= ?', range)
+      const members = await sql.query('SELECT DISTINCT user_id FROM tp_members WHERE changed > ? AND changed <= ?', range)
+      const clients = await sql.query('SELECT DISTINCT client_id FROM tp_results WHERE revision > ? AND revision <= ?', range)
+      const committed: Committed = {
+        first: after + 1,
+        last: revision,
+        written: written.map(r => toDoc(driver.dialect, r)),
+        moved: moved.map(r => ({ collection: r.collection as string, id: driver.dialect.loadId(r.id as string), from: r.realm as string })),
+        members: members.map(r => r.user_id as string),
+        clients: clients.map(r => r.client_id as string),
+      }
+      return { revision, committed }
+    })
+  }
+
   async readableRealms(userId: string): Promise<string[]> {
     const driver = this.opened()
     return driver.read(async sql => {
@@ -108,6 +141,7 @@ export class SqlServerStore implements ServerStore {
   async close(): Promise<void> {
     const driver = this.driver
     this.driver = undefined
+    this.channel = undefined
     await driver?.close()
   }
 

@@ -3,7 +3,7 @@ import { docKey } from '../core/key.js'
 import { canRead, REALM_FIELD } from '../core/realms.js'
 import type { MutationResult } from '../protocol/messages.js'
 import type { SqlDialect, SqlRow, SqlRunner, SqlValue } from './sql-driver.js'
-import type { ClientRow, FieldMeta, ServerDoc, ServerTx } from './store.js'
+import type { ClientRow, FieldMeta, ServerDoc, StoreTx } from './store.js'
 
 /** Below the lowest limit on bound parameters either engine has had (SQLite's old 999). */
 const MAX_PARAMS = 999
@@ -26,7 +26,7 @@ export function toDoc(d: SqlDialect, r: SqlRow): ServerDoc {
 }
 
 /** One push transaction in SQL both engines accept. */
-export class SqlServerTx implements ServerTx {
+export class SqlServerTx implements StoreTx {
   constructor(
     private readonly sql: SqlRunner,
     private readonly dialect: SqlDialect,
@@ -38,17 +38,43 @@ export class SqlServerTx implements ServerTx {
     return Number(r!.value)
   }
 
+  async lockRevision(): Promise<number> {
+    const [r] = await this.sql.query('UPDATE tp_revision SET value = value RETURNING value')
+    return Number(r!.value)
+  }
+
+  async setRevision(revision: number): Promise<void> {
+    await this.sql.query('UPDATE tp_revision SET value = ?', [revision])
+  }
+
   async getClient(clientId: string): Promise<ClientRow | undefined> {
-    const [r] = await this.sql.query(`SELECT user_id, last_seq, last_mutation_id FROM tp_clients WHERE client_id = ?${this.dialect.forUpdate}`, [clientId])
-    return r && { clientId, userId: r.user_id as string, lastSeq: Number(r.last_seq), lastMutationId: r.last_mutation_id as string }
+    return (await this.getClients([clientId])).get(clientId)
+  }
+
+  async getClients(clientIds: readonly string[]): Promise<Map<string, ClientRow>> {
+    const out = new Map<string, ClientRow>()
+    for (const chunk of chunks(clientIds, 1)) {
+      const rows = await this.sql.query(`SELECT client_id, user_id, last_seq, last_mutation_id FROM tp_clients WHERE client_id IN (${marks(chunk.length)})${this.dialect.forUpdate}`, chunk)
+      for (const r of rows) {
+        const clientId = r.client_id as string
+        out.set(clientId, { clientId, userId: r.user_id as string, lastSeq: Number(r.last_seq), lastMutationId: r.last_mutation_id as string })
+      }
+    }
+    return out
   }
 
   async saveClient(row: ClientRow): Promise<void> {
-    await this.sql.query(
-      `INSERT INTO tp_clients (client_id, user_id, last_seq, last_mutation_id) VALUES (?, ?, ?, ?)
-       ON CONFLICT (client_id) DO UPDATE SET user_id = excluded.user_id, last_seq = excluded.last_seq, last_mutation_id = excluded.last_mutation_id`,
-      [row.clientId, row.userId, row.lastSeq, row.lastMutationId],
-    )
+    await this.saveClients([row])
+  }
+
+  async saveClients(rows: readonly ClientRow[]): Promise<void> {
+    for (const chunk of chunks(rows, 4)) {
+      await this.sql.query(
+        `INSERT INTO tp_clients (client_id, user_id, last_seq, last_mutation_id) VALUES ${tuples(chunk.length, 4)}
+         ON CONFLICT (client_id) DO UPDATE SET user_id = excluded.user_id, last_seq = excluded.last_seq, last_mutation_id = excluded.last_mutation_id`,
+        chunk.flatMap(r => [r.clientId, r.userId, r.lastSeq, r.lastMutationId]),
+      )
+    }
   }
 
   async getResult(clientId: string, seq: number): Promise<MutationResult | undefined> {
@@ -57,11 +83,17 @@ export class SqlServerTx implements ServerTx {
   }
 
   async saveResult(clientId: string, result: MutationResult): Promise<void> {
-    await this.sql.query(
-      `INSERT INTO tp_results (client_id, seq, revision, result) VALUES (?, ?, ?, ?)
-       ON CONFLICT (client_id, seq) DO UPDATE SET revision = excluded.revision, result = excluded.result`,
-      [clientId, result.seq, result.revision, JSON.stringify(result)],
-    )
+    await this.saveResults([{ clientId, result }])
+  }
+
+  async saveResults(rows: ReadonlyArray<{ clientId: string; result: MutationResult }>): Promise<void> {
+    for (const chunk of chunks(rows, 4)) {
+      await this.sql.query(
+        `INSERT INTO tp_results (client_id, seq, revision, result) VALUES ${tuples(chunk.length, 4)}
+         ON CONFLICT (client_id, seq) DO UPDATE SET revision = excluded.revision, result = excluded.result`,
+        chunk.flatMap(({ clientId, result }) => [clientId, result.seq, result.revision, JSON.stringify(result)]),
+      )
+    }
   }
 
   async getDocs(keys: ReadonlyArray<{ collection: string; id: string }>): Promise<Array<ServerDoc | undefined>> {

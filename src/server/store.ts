@@ -33,6 +33,20 @@ export interface ClientRow {
 }
 
 /**
+ * What commits wrote, from revision `first` to `last`: the documents as they
+ * were left, those that left a realm, the users whose memberships changed,
+ * and the clients that pushed (they pull for their acknowledgements).
+ */
+export interface Committed {
+  first: number
+  last: number
+  written: ServerDoc[]
+  moved: Array<{ collection: string; id: string; from: string }>
+  members: string[]
+  clients: string[]
+}
+
+/**
  * One push transaction. The server logic (push.ts) is written once against
  * this, and sql-tx.ts implements it once for every SQL engine.
  */
@@ -59,6 +73,19 @@ export interface ServerTx {
   saveExit(collection: string, id: string, realm: string, revision: number): Promise<void>
   /** Whether `realm` holds documents or members, or names a user who has signed in: a realm nobody may claim. */
   realmTaken(realm: string): Promise<boolean>
+}
+
+/**
+ * A store's own transaction: the push logic's reads and writes, and the bulk
+ * forms a group commit (batch-tx.ts) reads ahead and writes behind with.
+ */
+export interface StoreTx extends ServerTx {
+  /** Locks the revision counter (as `nextRevision` does) without taking one; its current value. */
+  lockRevision(): Promise<number>
+  setRevision(revision: number): Promise<void>
+  getClients(clientIds: readonly string[]): Promise<Map<string, ClientRow>>
+  saveClients(rows: readonly ClientRow[]): Promise<void>
+  saveResults(rows: ReadonlyArray<{ clientId: string; result: MutationResult }>): Promise<void>
 }
 
 /** Whose pull it is: the user, and whether they read every realm (a server admin). */
@@ -104,7 +131,7 @@ export interface ServerStore {
   readonly kind: 'sqlite' | 'postgres'
   /** Creates or migrates the schema. */
   open(): Promise<void>
-  transaction<T>(fn: (tx: ServerTx) => Promise<T>): Promise<T>
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>
   /**
    * What `viewer` may read of the changes after `since`: documents in
    * revision order, at most about `limit` of them (a page ends at a revision
@@ -122,8 +149,30 @@ export interface ServerStore {
   /** Records that `userId` has signed in, so that no `Realm` takes their id. */
   noteUser(userId: string): Promise<void>
   revision(): Promise<number>
+  /**
+   * What the commits after revision `after` wrote, up to the revision the
+   * store is at, read in one snapshot; `committed` is left out when more
+   * than `limit` documents changed (then only the revision is known).
+   */
+  committedSince(after: number, limit: number): Promise<{ revision: number; committed?: Committed }>
+  /** Other servers' commits on the same database, where several processes share it (PostgreSQL). */
+  readonly commits?: CommitChannel
   close(): Promise<void>
 }
 
+/**
+ * How the servers sharing one database tell each other of commits: each
+ * announces the revisions it commits, and hears everyone's. `undefined`
+ * means the channel was lost and is back: commits may have gone unheard, so
+ * the listener catches up from what it last saw.
+ */
+export interface CommitChannel {
+  listen(heard: (revision: number | undefined) => void): Promise<void>
+  /** Says that the database reached `revision`; coalesced, so a burst of commits costs a few notifications. */
+  announce(revision: number): void
+  /** `listening`, `reconnecting` (commits are not heard until it is back), or `closed`. */
+  readonly state: 'listening' | 'reconnecting' | 'closed'
+}
+
 /** The schema version of the server's own tables; migrations run up to it at open. */
-export const SERVER_SCHEMA_VERSION = 3
+export const SERVER_SCHEMA_VERSION = 4

@@ -207,7 +207,7 @@ export class SyncEngine implements Sync {
 
   private poked(poke: Poke): void {
     this.announced = Math.max(this.announced, poke.revision)
-    if (poke.inline && poke.inline.from !== this.replica.clientId) this.inline.push(poke)
+    if (poke.inline && Array.isArray(poke.inline.from) && !poke.inline.from.includes(this.replica.clientId)) this.inline.push(poke)
     if (poke.revision > this.hub.current.revision) this.loop.kick()
   }
 
@@ -358,21 +358,25 @@ export class SyncEngine implements Sync {
     this.rejected.emit(r)
   }
 
-  /** Applies queued inline pokes that chain from the pulled revision up to the latest announced one; false when a pull is needed. */
+  /**
+   * Applies queued inline pokes that chain from the pulled revision up to
+   * the latest announced one (each starts at or before where the one before
+   * ends); false when a pull is needed.
+   */
   private async applyInline(): Promise<boolean> {
     const pokes = this.inline.sort((a, b) => a.revision - b.revision)
     this.inline = []
     let revision = (await this.replica.head()).pulledRevision
-    const chain: Poke[] = []
+    const chain: Array<{ poke: Poke; since: number }> = []
     for (const p of pokes) {
       if (p.revision <= revision) continue
-      if (p.inline!.base !== revision) return false
-      chain.push(p)
+      if (p.inline!.base > revision) return false
+      chain.push({ poke: p, since: revision })
       revision = p.revision
     }
     if (chain.length === 0 || revision < this.announced) return false
-    for (const p of chain) {
-      if ((await applyPull(this.replica, { revision: p.revision, changes: p.inline!.changes, results: [] }, p.inline!.base)).stale) return false
+    for (const { poke, since } of chain) {
+      if ((await applyPull(this.replica, { revision: poke.revision, changes: poke.inline!.changes, results: [] }, since)).stale) return false
     }
     this.hub.set({ ...(await this.settledStatus(revision)), lastSyncAt: Date.now(), lastError: undefined })
     return true

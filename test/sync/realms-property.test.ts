@@ -7,9 +7,9 @@ import { stableStringify } from '../../src/core/json.js'
 import { Mutex } from '../../src/core/mutex.js'
 import { PROTOCOL_VERSION, type Poke, type PullResponse } from '../../src/protocol/messages.js'
 import { pull } from '../../src/server/pull.js'
-import { push, type Committed } from '../../src/server/push.js'
+import { push } from '../../src/server/push.js'
 import { PokeSockets } from '../../src/server/sockets.js'
-import type { ServerStore } from '../../src/server/store.js'
+import type { Committed, ServerStore } from '../../src/server/store.js'
 import type { Transport } from '../../src/sync/transport.js'
 import { until } from '../helpers/until.js'
 import { postgresAvailable, storeFactories } from '../server/stores.js'
@@ -105,7 +105,7 @@ function watched(store: ServerStore, userId: string, lock: Mutex, online: () => 
       turn(async () => {
         const before = new Map(await Promise.all([...fanOut.listeners.keys()].map(async u => [u, await readable(store, u)] as const)))
         let committed: Committed | undefined
-        const res = await push(store, req, { userId, admin: false, minSchemaVersion: 1, onCommitted: c => (fanOut.sockets.poke(c, req.clientId), (committed = c)) })
+        const res = await push(store, req, { userId, admin: false, minSchemaVersion: 1 }, c => (fanOut.sockets.poke(c), (committed = c)))
         await checkPokes(committed, before)
         return res
       }),
@@ -149,7 +149,7 @@ for (const factory of storeFactories) {
           const online = USERS.map(() => true)
           const leaks: string[] = []
           const dbs: Database[] = []
-          const fanOut = { sockets: new PokeSockets(() => Promise.reject(new Error('no upgrades here')), store, new Set(), 1 << 20), listeners: new Map<string, RecordingSocket>() }
+          const fanOut = { sockets: new PokeSockets(() => Promise.reject(new Error('no upgrades here')), store, new Set(), 1 << 20, () => 0), listeners: new Map<string, RecordingSocket>() }
           try {
             for (const u of USERS) {
               const socket = new RecordingSocket()
