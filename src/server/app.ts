@@ -168,6 +168,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
       `tidepool_sockets_renewed_total ${sockets.renewed}`,
       `tidepool_sockets_buffered_bytes ${sockets.buffered}`,
       `tidepool_revision ${await store.revision()}`,
+      `tidepool_revision_told ${feed.revision}`,
+      `tidepool_commit_batches_total ${commits.batches}`,
+      `tidepool_batched_pushes_total ${commits.pushes}`,
+      `tidepool_commits_heard_total ${feed.heard}`,
+      `tidepool_catch_ups_total ${feed.catchUps}`,
+      `tidepool_listen_connected ${store.commits?.state === 'listening' ? 1 : 0}`,
       `process_resident_memory_bytes ${process.memoryUsage().rss}`,
       `nodejs_heap_used_bytes ${process.memoryUsage().heapUsed}`,
     )

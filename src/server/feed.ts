@@ -44,7 +44,7 @@ export class CommitFeed {
    * Listens on the store's commit channel, if it has one; and every
    * `checkEvery` ms reads the revision, in case a notification was lost.
    */
-  async start(checkEvery = 5000): Promise<void> {
+  async start(checkEvery = 30_000): Promise<void> {
     const channel = this.store.commits
     if (!channel) return
     await channel.listen(revision => {

@@ -19,6 +19,9 @@ interface Waiting {
 export class GroupCommit {
   private readonly queue: Waiting[] = []
   private running: Promise<void> | undefined
+  /** Batches committed, and the pushes they held, since the server started. */
+  batches = 0
+  pushes = 0
 
   constructor(
     private readonly store: ServerStore,
@@ -70,6 +73,8 @@ export class GroupCommit {
       for (const w of batch) await this.commit([w])
       return
     }
+    this.batches++
+    this.pushes += batch.length
     if (done.committed) this.onCommitted(done.committed)
     for (const [i, outcome] of done.outcomes.entries()) {
       if ('error' in outcome) batch[i]!.reject(outcome.error)
