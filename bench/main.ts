@@ -4,6 +4,7 @@ import { filesBench, printFilesBench } from './files.js'
 import { migrationBench } from './migrations.js'
 import { queryBench } from './queries.js'
 import { realmBench } from './realms.js'
+import { activeBench, ingestBench, instancesBench } from './scale.js'
 import { sqliteBench } from './sqlite.js'
 import { printSyncTable, syncBench } from './sync.js'
 import { printTable } from './table.js'
@@ -19,6 +20,19 @@ printTable('Realms: a user syncs only their realms, and pushes are checked (serv
 console.log(
   `\nRealm fan-out, 1,000 sockets connected: a write to a realm of 10 members reaches a member's live callback in p50 ${realms.fanOut.p50.toFixed(1)} ms (target ≤ 10 ms); ` +
     `pokes to the 990 sockets of non-members: ${realms.fanOut.strayPokes} (target 0)`,
+)
+printTable('Group commit: pushes from 100 concurrent clients versus one client alone (server a process of its own), same run', await ingestBench())
+const across = await instancesBench()
+console.log(
+  across
+    ? `\nAcross instances (three tidepool serve on one PostgreSQL, 100 clients each): a write through A reaches a client of C's live callback in p50 ${across.p50.toFixed(1)} ms (target ≤ 15 ms), p99 ${across.p99.toFixed(1)} ms (target ≤ 50 ms)`
+    : '\nAcross instances: skipped, no PostgreSQL answers',
+)
+const seconds = Number(process.env.TIDEPOOL_BENCH_ACTIVE_SECONDS ?? 120)
+const active = await activeBench(1000, 20, seconds)
+console.log(
+  `\n1,000 live clients, 20 writing (${active.writes} writes in ${seconds} s): propagation p50 ${active.p50.toFixed(0)} ms (target ≤ 20 ms), p99 ${active.p99.toFixed(0)} ms (target ≤ 100 ms); ` +
+    `pulls per push ${active.pullsPerPush.toFixed(2)} (target ≤ 1.2; the pusher's own pull for its acknowledgement is 1)`,
 )
 const browser = await browserBench()
 printTable('In Chromium (IndexedDB): Tidepool versus raw IndexedDB and Dexie, same run', browser.rows)

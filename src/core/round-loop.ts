@@ -47,6 +47,11 @@ export class RoundLoop<R> {
     return this.waiting.promise
   }
 
+  /** Whether a round is in flight. */
+  get busy(): boolean {
+    return this.running
+  }
+
   /** Resolves when the round in flight, if any, has ended (it starts none). */
   async idle(): Promise<void> {
     await this.current?.catch(() => undefined)

@@ -167,6 +167,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
       `tidepool_sockets_opened_total ${sockets.opened}`,
       `tidepool_sockets_renewed_total ${sockets.renewed}`,
       `tidepool_sockets_buffered_bytes ${sockets.buffered}`,
+      `tidepool_pokes_inline_total ${sockets.inlinePokes}`,
+      `tidepool_pokes_plain_total ${sockets.plainPokes}`,
       `tidepool_revision ${await store.revision()}`,
       `tidepool_revision_told ${feed.revision}`,
       `tidepool_commit_batches_total ${commits.batches}`,

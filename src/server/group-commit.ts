@@ -33,7 +33,8 @@ export class GroupCommit {
   push(req: PushRequest, ctx: PushContext): Promise<PushResponse> {
     return new Promise((resolve, reject) => {
       this.queue.push({ job: { req, ctx }, resolve, reject })
-      this.running ??= this.drain()
+      // started after the requests already read in this turn of the event loop are queued too: a synchronous store (SQLite) never yields while it commits
+      this.running ??= new Promise<void>(r => setImmediate(r)).then(() => this.drain())
     })
   }
 

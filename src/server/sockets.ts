@@ -51,6 +51,9 @@ export class PokeSockets {
   /** Sockets opened, and tokens renewed over open sockets, since the server started. */
   opened = 0
   renewed = 0
+  /** Pokes sent with their changes inline, and without (the socket pulls). */
+  inlinePokes = 0
+  plainPokes = 0
 
   constructor(
     private readonly authenticate: (token: string | undefined) => Promise<Identity>,
@@ -228,6 +231,8 @@ export class PokeSockets {
         message = messages.get(key) ?? inlinePoke(c.last, base, from, readable.map(i => list[i]!)) ?? plain
         messages.set(key, message)
       }
+      if (message === plain) this.plainPokes += l.sockets.size
+      else this.inlinePokes += l.sockets.size
       for (const ws of l.sockets) this.send(ws, message)
     }
   }
@@ -238,6 +243,7 @@ export class PokeSockets {
     for (const [userId, l] of this.users) {
       this.reload(userId, l)
       l.told = revision
+      this.plainPokes += l.sockets.size
       for (const ws of l.sockets) this.send(ws, message)
     }
   }

@@ -84,6 +84,8 @@ export class SyncEngine implements Sync {
   private lastOwner: string | undefined
   /** The app asked for this round (`syncNow`): it runs even right after a sign-out. */
   private asked = false
+  /** A poke came during the round: it may need one more. */
+  private pokedMeanwhile = false
   /** The client id the round in flight speaks for. */
   private roundClientId = ''
   /** The last sequence number a push may have carried to the server (pushes elsewhere: all of them). */
@@ -208,14 +210,19 @@ export class SyncEngine implements Sync {
   private poked(poke: Poke): void {
     this.announced = Math.max(this.announced, poke.revision)
     if (poke.inline && Array.isArray(poke.inline.from) && !poke.inline.from.includes(this.replica.clientId)) this.inline.push(poke)
-    if (poke.revision > this.hub.current.revision) this.loop.kick()
+    if (poke.revision <= this.hub.current.revision) return
+    // a round in flight may well pull past it (its own push's poke, say): whether one more is needed is decided when it ends
+    if (this.loop.busy) this.pokedMeanwhile = true
+    else this.loop.kick()
   }
 
   private async guardedRound(): Promise<void> {
     try {
+      this.pokedMeanwhile = false
       await this.round()
       this.transport.tokens?.pin(undefined)
       this.lastFailure = undefined
+      if (this.pokedMeanwhile && this.announced > this.hub.current.revision) this.loop.kick()
     } catch (e) {
       this.transport.tokens?.pin(undefined)
       this.lastFailure = e

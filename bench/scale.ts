@@ -1,0 +1,219 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import http from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SignJWT } from 'jose'
+import pg from 'pg'
+import { Model, S, memoryStorage, openDatabase, type Database } from '../src/index.js'
+import { PROTOCOL_VERSION, type PushRequest } from '../src/protocol/messages.js'
+import { percentile, type Row } from './table.js'
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js')
+const PG = process.env.TIDEPOOL_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+class Doc extends Model {
+  static override COLLECTION = 'Doc'
+  static override FIELDS = { n: S.int, at: S.double }
+}
+
+/** `tidepool serve` as a process of its own, so the clients measuring it do not share its event loop. */
+async function serve(db: string, args: string[] = []): Promise<{ child: ChildProcess; url: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--db', db, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      const m = /listening on (http:\/\/[\d.:]+)/.exec(out)
+      if (m) resolve(m[1]!)
+    })
+    child.once('exit', code => reject(new Error(`server exited (${code})`)))
+  })
+  const stop = async () => {
+    if (child.exitCode !== null) return
+    const exited = new Promise(r => child.once('exit', r))
+    child.kill('SIGTERM')
+    await exited
+  }
+  return { child, url, stop }
+}
+
+async function postgresUp(): Promise<boolean> {
+  const c = new pg.Client({ connectionString: PG, connectionTimeoutMillis: 2000 })
+  try {
+    await c.connect()
+    return true
+  } catch {
+    return false
+  } finally {
+    await c.end().catch(() => undefined)
+  }
+}
+
+async function dropSchema(schema: string): Promise<void> {
+  const c = new pg.Client({ connectionString: PG })
+  await c.connect()
+  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+  await c.end()
+}
+
+/** A POST over a keep-alive agent: fetch costs the load generator as much CPU as the server spends, on a machine they share. */
+function poster(url: string): (path: string, body: string) => Promise<number> {
+  const { hostname, port } = new URL(url)
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1000 })
+  return (path, body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ host: hostname, port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, res => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode ?? 0))
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+}
+
+/** `clients` clients, each pushing single-document mutations one after another, `total` in all: mutations per second. */
+async function pushers(url: string, clients: number, total: number, tag: string): Promise<number> {
+  const post = poster(url)
+  const each = Math.ceil(total / clients)
+  const one = async (c: number) => {
+    const clientId = `${tag}-${c}`
+    for (let seq = 1; seq <= each; seq++) {
+      const id = `${clientId}-${seq}`
+      const body: PushRequest = { type: 'push', v: PROTOCOL_VERSION, clientId, mutations: [{ seq, id, ops: [{ type: 'create', collection: 'Doc', id, data: { id, n: seq, at: 0 } }], preconditions: [], schemaVersion: 1 }] }
+      const status = await post('/v1/push', JSON.stringify(body))
+      if (status !== 200) throw new Error(`push answered ${status}`)
+    }
+  }
+  const start = performance.now()
+  await Promise.all(Array.from({ length: clients }, (_, c) => one(c)))
+  return (clients * each) / ((performance.now() - start) / 1000)
+}
+
+/** (b) Group commit: 100 clients pushing at once, against one client pushing alone, on each store. */
+export async function ingestBench(): Promise<Row[]> {
+  const rows: Row[] = []
+  const dir = mkdtempSync(join(tmpdir(), 'tidepool-bench-scale-'))
+  const stores: Array<{ name: string; db: string; target: string; cleanup(): Promise<void> }> = [{ name: 'SQLite', db: join(dir, 'ingest.db'), target: '≥ 10,000/s', cleanup: async () => undefined }]
+  if (await postgresUp()) {
+    const schema = `tp_bench_ingest_${process.pid}`
+    stores.push({ name: 'PostgreSQL', db: `${PG}?schema=${schema}`, target: '≥ 5,000/s', cleanup: () => dropSchema(schema) })
+  }
+  for (const s of stores) {
+    const server = await serve(s.db)
+    try {
+      await pushers(server.url, 100, 2000, 'warm')
+      const alone = await pushers(server.url, 1, 2000, 'alone')
+      const many = await pushers(server.url, 100, 20_000, 'many')
+      rows.push({ workload: `(b) ingest, ${s.name}: single-document mutations from 100 concurrent clients (group commit)`, unit: 'mutations/s', tidepool: many, baseline: alone, baselineName: 'one client', higherIsBetter: true, target: s.target })
+    } finally {
+      await server.stop()
+      await s.cleanup()
+    }
+  }
+  rmSync(dir, { recursive: true, force: true })
+  return rows
+}
+
+const SECRET = 'bench-secret'
+const token = (sub: string) => () =>
+  new SignJWT({ sub })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(SECRET))
+
+/**
+ * (a) Three instances on one PostgreSQL, 100 clients on each (each its own
+ * user, so each write pokes the two devices of its user): a write through A,
+ * to the live callback of the same user's client on C.
+ */
+export async function instancesBench(): Promise<{ p50: number; p99: number } | undefined> {
+  if (!(await postgresUp())) return undefined
+  const schema = `tp_bench_instances_${process.pid}`
+  const db = `${PG}?schema=${schema}`
+  const first = await serve(db, ['--secret', SECRET])
+  const servers = [first, ...(await Promise.all([serve(db, ['--secret', SECRET]), serve(db, ['--secret', SECRET])]))]
+  const dbs: Database[] = []
+  try {
+    for (const [i, s] of servers.entries()) {
+      // client 0 of A and client 0 of C are one user's two devices
+      for (let c = 0; c < 100; c++) dbs.push(await openDatabase({ name: `i${i}-${c}`, models: [Doc], storage: memoryStorage(), sync: { url: s.url, token: token(c === 0 && i !== 1 ? 'owner' : `u${i}-${c}`), pollInterval: 0 } }))
+    }
+    const a = dbs[0]!
+    const c = dbs[200]!
+    await a.run(tx => void tx.create(Doc, { id: 'hot', n: 0, at: 0 }))
+    await a.sync!.syncNow()
+    let seen: (n: number) => void = () => undefined
+    c.watch(Doc, 'hot', d => d && seen(d.n))
+    await Promise.all(dbs.map(d => d.sync!.syncNow()))
+    const lat: number[] = []
+    for (let k = 1; k <= 300; k++) {
+      const arrived = new Promise<void>(r => (seen = n => n === k && r()))
+      const t = performance.now()
+      await a.run(tx => tx.updateWithoutRead(Doc, { id: 'hot', n: k }))
+      await arrived
+      lat.push(performance.now() - t)
+    }
+    lat.sort((x, y) => x - y)
+    return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) }
+  } finally {
+    for (const d of dbs) await d.close()
+    for (const s of servers) await s.stop()
+    await dropSchema(schema)
+  }
+}
+
+/**
+ * (d) Many clients live at once, a few of them writing: one team (user) per
+ * writer, its devices sharing the team's realm, so each write reaches
+ * `clients / writers` replicas (all in this process; one realm for all
+ * would measure this process applying every write a thousand times). Each
+ * write carries its time, and every replica that receives it records how
+ * long it took. Pulls per push: the server's pull count over its push count.
+ */
+export async function activeBench(clients: number, writers: number, seconds: number): Promise<{ p50: number; p99: number; pullsPerPush: number; writes: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tidepool-bench-active-'))
+  const server = await serve(join(dir, 'active.db'), ['--secret', SECRET])
+  const dbs: Database[] = []
+  const lat: number[] = []
+  try {
+    for (let c = 0; c < clients; c++) dbs.push(await openDatabase({ name: `a${c}`, models: [Doc], storage: memoryStorage(), sync: { url: server.url, token: token(`team${c % writers}`), pollInterval: 0 } }))
+    await Promise.all(dbs.slice(0, writers).map((d, w) => d.run(tx => void tx.create(Doc, { id: `w${w}`, n: 0, at: Date.now() }))))
+    await Promise.all(dbs.map(d => d.sync!.syncNow()))
+    const stops = dbs.slice(writers).map(d =>
+      d.query(Doc).subscribe(snap => {
+        const now = Date.now()
+        for (const ch of snap.changes) if (ch.type !== 'removed' && !snap.metadata.hasPendingWrites) lat.push(now - ch.doc.at)
+      }),
+    )
+    const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await (await fetch(`${server.url}/metrics`)).text())![1])
+    // every socket open, and the pull its opening asks for done: counted from here on
+    while ((await metric('tidepool_sockets')) < clients) await new Promise(r => setTimeout(r, 100))
+    await Promise.all(dbs.map(d => d.sync!.syncNow()))
+    const [pulls0, pushes0] = [await metric('tidepool_pulls_total'), await metric('tidepool_pushes_total')]
+    lat.length = 0
+    const end = Date.now() + seconds * 1000
+    let writes = 0
+    // about 5 writes a second per writer, each to a document of its own
+    await Promise.all(
+      dbs.slice(0, writers).map(async (d, w) => {
+        for (let k = 0; Date.now() < end; k++) {
+          await d.run(tx => tx.updateWithoutRead(Doc, { id: `w${w}`, n: k, at: Date.now() }))
+          writes++
+          await new Promise(r => setTimeout(r, 200))
+        }
+      }),
+    )
+    // the last writes' pokes are applied (no pull asked for here: that would count one per client)
+    await new Promise(r => setTimeout(r, 1000))
+    const pullsPerPush = (await metric('tidepool_pulls_total')) - pulls0
+    const pushed = (await metric('tidepool_pushes_total')) - pushes0
+    for (const s of stops) s()
+    lat.sort((x, y) => x - y)
+    return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), pullsPerPush: pullsPerPush / Math.max(1, pushed), writes }
+  } finally {
+    for (const d of dbs) await d.close()
+    await server.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
