@@ -9,6 +9,7 @@ import type { ServerOptions } from '../server.js'
 import { files } from './files.js'
 
 const USAGE = `Usage: tidepool serve [options]
+       tidepool compact --db <where> --keep <duration>   forget history older than that, once
        tidepool files inspect|sync <folder or WebDAV URL> [options]   (tidepool files help)
 
   --port <n>        port to listen on (default 4000; 0 picks a free one)
@@ -22,6 +23,7 @@ const USAGE = `Usage: tidepool serve [options]
   --admin <user>    a server admin: every role in every realm (repeatable)
   --socket-buffer <bytes>  close a poke socket whose unsent data passes this (default 1048576)
   --min-schema <n>  answer upgrade-required below this schema version (default 1)
+  --keep-history <d>  forget tombstones and other history older than this (30d, 12h, 90m…), hourly; clients further behind sync again from the start
   --static <dir>    serve this directory (a built web app) at /, on the same origin as sync
   --log             structured request logs
 `
@@ -54,6 +56,7 @@ async function serve(args: string[]): Promise<void> {
       admin: { type: 'string', multiple: true, default: [] },
       'min-schema': { type: 'string', default: '1' },
       static: { type: 'string' },
+      'keep-history': { type: 'string' },
       log: { type: 'boolean', default: false },
     },
   })
@@ -67,7 +70,7 @@ async function serve(args: string[]): Promise<void> {
   const { models, schemaVersion } = values.models ? await loadModels(values.models) : { models: undefined, schemaVersion: undefined }
   // loaded here: `tidepool files` works without the server's packages
   const { createServer } = await import('../server.js')
-  const server = await createServer({ port, host: values.host, storage: values.db, auth, models, schemaVersion, minSchemaVersion: Number(values['min-schema']), logger: values.log, static: values.static, socketBufferLimit, admins: values.admin })
+  const server = await createServer({ port, host: values.host, storage: values.db, auth, models, schemaVersion, minSchemaVersion: Number(values['min-schema']), logger: values.log, static: values.static, socketBufferLimit, admins: values.admin, ...(values['keep-history'] !== undefined ? { history: { keep: values['keep-history'] } } : {}) })
   const where = server.store.kind === 'sqlite' ? values.db : values.db!.replace(/\/\/[^@]*@/, '//…@')
   console.log(`Tidepool server listening on ${server.url} (store: ${server.store.kind} ${where})`)
   if (!models) console.log('No --models given: mutations are checked for structure, preconditions and permissions, not against field schemas.')
@@ -90,9 +93,27 @@ async function serve(args: string[]): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'))
 }
 
+/** One compaction of a server's database (while its servers run, or not). */
+async function compact(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { db: { type: 'string', default: './tidepool.db' }, keep: { type: 'string' } } })
+  if (values.keep === undefined) throw new InvalidOptionsError('--keep', 'is required: how much history to keep (30d, 12h, 90m, 0s…)')
+  const { parseKeep } = await import('../server/history.js')
+  const keepMs = parseKeep('--keep', values.keep)
+  const { openServerStore } = await import('../server/open-store.js')
+  const store = openServerStore(values.db!)
+  await store.open()
+  try {
+    const c = await store.compact(keepMs)
+    console.log(`History kept from revision ${c.horizon}: forgot ${c.tombstones} tombstones, ${c.exits} realm exits, ${c.results} mutation outcomes, ${c.memberships} ended memberships`)
+  } finally {
+    await store.close()
+  }
+}
+
 const [command, ...rest] = process.argv.slice(2)
 try {
   if (command === 'serve') await serve(rest)
+  else if (command === 'compact') await compact(rest)
   else if (command === 'files') await files(rest)
   else {
     console.log(USAGE)

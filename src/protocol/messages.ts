@@ -19,6 +19,11 @@ export interface PushRequest {
   v: typeof PROTOCOL_VERSION
   clientId: string
   mutations: Array<Pick<Mutation, 'seq' | 'id' | 'ops' | 'preconditions' | 'schemaVersion'>>
+  /**
+   * The revision the client has pulled up to: it holds the outcomes of its
+   * mutations up to there, so the server may forget them when it compacts.
+   */
+  pulled?: number
 }
 
 export interface PushResponse {
@@ -64,6 +69,12 @@ export interface PullResponse {
    * them, and rejects its pending mutations on them.
    */
   evict?: Eviction
+  /**
+   * `since` is older than the server's history (compacted): the client
+   * pulls again from 0, keeping its outbox, and once the last page is in
+   * drops what the server no longer has.
+   */
+  resync?: true
 }
 
 /** Sent over the WebSocket when a commit may interest the client. */

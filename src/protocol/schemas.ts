@@ -59,6 +59,7 @@ export const REQUEST_SCHEMAS = {
           required: ['seq', 'id', 'ops', 'preconditions', 'schemaVersion'],
         },
       },
+      pulled: { type: 'integer', minimum: 0, maximum: MAX_INTEGER },
     },
     required: ['type', 'v', 'clientId', 'mutations'],
     additionalProperties: false,

@@ -23,6 +23,8 @@ export interface Head {
   hlc?: string
   /** The user the replica belongs to, once known (a server names it, or a token does); cleared by signing out. */
   userId?: string
+  /** The server forgot the history since this replica's revision: it pulls everything again from 0, and drops what that did not bring. */
+  resync?: true
   /** Who signed out last, until another user (or the same again, asked for) signs in: their cached token signs nobody in. */
   signedOut?: string
 }

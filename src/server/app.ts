@@ -9,12 +9,12 @@ import { valueIssue } from '../core/values.js'
 import { REQUEST_SCHEMAS, requestIssue } from '../protocol/schemas.js'
 import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type ErrorResponse, type PullRequest, type PullResponse, type PushRequest } from '../protocol/messages.js'
 import { authenticator, type AuthOptions } from './auth.js'
-import { postgresServerStore } from './postgres-store.js'
 import { pull } from './pull.js'
 import { CommitFeed } from './feed.js'
 import { GroupCommit } from './group-commit.js'
+import { compactEvery, parseKeep } from './history.js'
+import { openServerStore } from './open-store.js'
 import type { PushContext } from './push.js'
-import { sqliteServerStore } from './sqlite-store.js'
 import type { ServerStore } from './store.js'
 import { PokeSockets } from './sockets.js'
 import { schemaValidator, type CollectionSchema } from './validate-schemas.js'
@@ -44,6 +44,14 @@ export interface ServerOptions {
   host?: string
   /** Mutations written under an older schema version are answered `upgrade-required` (default 1). */
   minSchemaVersion?: number
+  /**
+   * How long the server keeps change history: tombstones, exits, mutation
+   * outcomes clients have pulled, and ended memberships older than `keep`
+   * (`'30d'`, `'12h'`, or milliseconds) are forgotten, hourly. A client
+   * further behind syncs its realms again from the start, its outbox kept.
+   * Default: kept forever.
+   */
+  history?: { keep: string | number }
   /** Structured request logs (JSON lines), default off. */
   logger?: boolean
   /** A directory of static files (a built web app) served at `/`, so the app and its sync server share an origin. */
@@ -101,7 +109,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     minSchemaVersion: options.minSchemaVersion ?? 1,
     ...(options.schemas?.length ? { validate: schemaValidator(options.schemas) } : {}),
   }
-  const store = typeof options.storage === 'object' ? options.storage : openStore(options.storage ?? './tidepool.db')
+  const keepMs = options.history === undefined ? undefined : parseKeep('history.keep', options.history.keep)
+  const store = typeof options.storage === 'object' ? options.storage : openServerStore(options.storage ?? './tidepool.db')
   await store.open()
   const metrics = { pushes: 0, applied: 0, rejected: 0, pulls: 0, errors: 0 }
   // every user who signs in is recorded once (per process), so that no Realm can take their id afterwards
@@ -120,7 +129,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   const feed = new CommitFeed(store, sockets, await store.revision())
   const commits = new GroupCommit(store, c => feed.committed(c))
   await feed.start()
-
   const app: FastifyInstance = Fastify({ logger: options.logger ?? false, bodyLimit: MAX_MESSAGE_BYTES })
   app.setErrorHandler((error: FastifyError | HttpError, _req, reply) => {
     const status = error instanceof HttpError ? error.status : error instanceof PermissionDeniedError ? 403 : (error.statusCode ?? 500)
@@ -172,6 +180,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
       `tidepool_revision ${await store.revision()}`,
       `tidepool_revision_told ${feed.revision}`,
       `tidepool_commit_batches_total ${commits.batches}`,
+      `tidepool_compactions_total ${compactions.runs}`,
+      `tidepool_compaction_horizon ${compactions.horizon}`,
+      `tidepool_compacted_rows_total ${compactions.forgotten}`,
       `tidepool_batched_pushes_total ${commits.pushes}`,
       `tidepool_commits_heard_total ${feed.heard}`,
       `tidepool_catch_ups_total ${feed.catchUps}`,
@@ -193,6 +204,21 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
 
   app.server.on('upgrade', (req, socket, head) => sockets.upgrade(req, socket, head))
 
+  const compactions = { runs: 0, horizon: 0, forgotten: 0 }
+  const stopCompacting =
+    keepMs === undefined
+      ? () => undefined
+      : compactEvery(
+          store,
+          keepMs,
+          c => {
+            compactions.runs++
+            compactions.horizon = c.horizon
+            compactions.forgotten += c.tombstones + c.exits + c.results + c.memberships
+          },
+          e => app.log.error(e),
+        )
+
   const address = await app.listen({ port: options.port ?? 4000, host: options.host ?? '127.0.0.1' })
   const port = Number(new URL(address).port)
   return {
@@ -204,18 +230,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
       await app.close()
       await commits.idle()
       feed.stop()
+      stopCompacting()
       await feed.idle()
       await store.close()
     },
   }
-}
-
-function openStore(where: string): ServerStore {
-  if (/^postgres(ql)?:\/\//.test(where)) {
-    const url = new URL(where)
-    const schema = url.searchParams.get('schema') ?? undefined
-    url.searchParams.delete('schema')
-    return postgresServerStore(url.toString(), schema ? { schema } : {})
-  }
-  return sqliteServerStore(where)
 }

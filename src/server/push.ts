@@ -96,7 +96,7 @@ async function pushOne(tx: ServerTx, req: PushRequest, ctx: PushContext, done: C
   const results: MutationResult[] = []
   let stopped: NonNullable<PushResponse['stopped']> | undefined
   for (const m of req.mutations) {
-    const outcome = await handle(tx, access, req.clientId, m, ctx, mine)
+    const outcome = await handle(tx, access, req, m, ctx, mine)
     if ('stop' in outcome) {
       stopped = outcome.stop
       break
@@ -110,7 +110,8 @@ async function pushOne(tx: ServerTx, req: PushRequest, ctx: PushContext, done: C
   return stopped ? { results, stopped } : { results }
 }
 
-async function handle(tx: ServerTx, access: Access, clientId: string, m: PushRequest['mutations'][number], ctx: PushContext, done: Committed): Promise<Outcome> {
+async function handle(tx: ServerTx, access: Access, req: PushRequest, m: PushRequest['mutations'][number], ctx: PushContext, done: Committed): Promise<Outcome> {
+  const { clientId } = req
   const revision = await tx.nextRevision()
   const client = await tx.getClient(clientId)
   if (client && client.userId !== ctx.userId) throw new PermissionDeniedError(`client ${clientId} belongs to another user`)
@@ -127,7 +128,8 @@ async function handle(tx: ServerTx, access: Access, clientId: string, m: PushReq
   const result = await apply(tx, access, clientId, m, revision, ctx, done)
   access.settle(result.status === 'applied')
   await tx.saveResult(clientId, result)
-  await tx.saveClient({ clientId, userId: ctx.userId, lastSeq: m.seq, lastMutationId: m.id })
+  // outcomes the client has pulled it never asks for again (a seq it sends once more that is not among the kept ones means it diverged)
+  await tx.saveClient({ clientId, userId: ctx.userId, lastSeq: m.seq, lastMutationId: m.id, pulled: Math.max(client?.pulled ?? 0, Math.min(req.pulled ?? 0, revision - 1)) })
   return { result }
 }
 

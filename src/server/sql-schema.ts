@@ -30,6 +30,12 @@ const MIGRATIONS: Array<(d: SqlDialect) => string> = [
   () => `CREATE INDEX tp_results_at ON tp_results (revision);
    CREATE INDEX tp_members_changed ON tp_members (changed);
    CREATE INDEX tp_exits_at ON tp_exits (revision);`,
+  // compaction: the revision below which history is forgotten, and when revisions were reached (to find it from a duration)
+  d => `CREATE TABLE tp_horizon (id INTEGER PRIMARY KEY CHECK (id = 1), revision ${d.integer} NOT NULL);
+   INSERT INTO tp_horizon VALUES (1, 0);
+   CREATE TABLE tp_marks (revision ${d.integer} PRIMARY KEY, at ${d.integer} NOT NULL);
+   CREATE INDEX tp_docs_tombstones ON tp_docs (revision) WHERE data IS NULL;
+   ALTER TABLE tp_clients ADD COLUMN pulled ${d.integer} NOT NULL DEFAULT 0;`,
 ]
 
 /** Brings the schema up to this server's version, all in one transaction, or refuses a database a newer server wrote. */

@@ -5,14 +5,18 @@ import type { SqlDialect, SqlDriver, SqlRow, SqlRunner } from './sql-driver.js'
 import { commitChannel } from './commit-channel.js'
 import { migrate } from './sql-schema.js'
 import { chunks, DOC_COLUMNS, marks, SqlServerTx, toDoc } from './sql-tx.js'
-import { page, type CommitChannel, type Committed, type PullData, type ServerDoc, type ServerStore, type StoreTx, type Viewer } from './store.js'
+import { page, type CommitChannel, type Committed, type Compaction, type PullData, type ServerDoc, type ServerStore, type StoreTx, type Viewer } from './store.js'
 
 /**
  * A server store over any SQL driver. The driver is loaded at `open()`, so a
  * server on SQLite never loads pg, nor one on PostgreSQL better-sqlite3.
  */
+/** How often a commit records the time its revision was reached (the granularity of compaction horizons). */
+const MARK_EVERY_MS = 60_000
+
 export class SqlServerStore implements ServerStore {
   private driver: SqlDriver | undefined
+  private marked = 0
 
   private channel: CommitChannel | undefined
 
@@ -43,7 +47,44 @@ export class SqlServerStore implements ServerStore {
 
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     const driver = this.opened()
-    return driver.write(sql => fn(new SqlServerTx(sql, driver.dialect)))
+    return driver.write(async sql => {
+      const out = await fn(new SqlServerTx(sql, driver.dialect))
+      // now and then, when the database reached its revision: compaction finds its horizon from these
+      const now = Date.now()
+      if (now - this.marked >= MARK_EVERY_MS) {
+        await sql.query('INSERT INTO tp_marks (revision, at) SELECT value, ? FROM tp_revision WHERE true ON CONFLICT (revision) DO NOTHING', [now])
+        this.marked = now
+      }
+      return out
+    })
+  }
+
+  async compact(keepMs: number): Promise<Compaction> {
+    const driver = this.opened()
+    return driver.write(async sql => {
+      const [h] = await sql.query(`SELECT revision FROM tp_horizon${driver.dialect.forUpdate}`)
+      const was = Number(h!.revision)
+      // keeping nothing forgets up to now; otherwise up to the newest revision marked at least that long ago
+      const [m] = keepMs === 0 ? await sql.query('SELECT value AS revision FROM tp_revision') : await sql.query('SELECT MAX(revision) AS revision FROM tp_marks WHERE at <= ?', [Date.now() - keepMs])
+      const horizon = m?.revision == null ? was : Number(m.revision)
+      if (horizon <= was) return { horizon: was, tombstones: 0, exits: 0, results: 0, memberships: 0 }
+      const count = async (table: string, where: string) => {
+        const [c] = await sql.query(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, [horizon])
+        await sql.query(`DELETE FROM ${table} WHERE ${where}`, [horizon])
+        return Number(c!.n)
+      }
+      const done: Compaction = {
+        horizon,
+        tombstones: await count('tp_docs', 'data IS NULL AND revision <= ?'),
+        exits: await count('tp_exits', 'revision <= ?'),
+        // only outcomes their client has pulled: one it may still ask for is kept, however old
+        results: await count('tp_results', 'revision <= ? AND revision <= (SELECT c.pulled FROM tp_clients c WHERE c.client_id = tp_results.client_id)'),
+        memberships: await count('tp_members', 'reads = 0 AND changed <= ?'),
+      }
+      await sql.query('DELETE FROM tp_marks WHERE revision < ?', [horizon])
+      await sql.query('UPDATE tp_horizon SET revision = ?', [horizon])
+      return done
+    })
   }
 
   async pull(clientId: string, since: number, limit: number, viewer: Viewer): Promise<PullData> {
@@ -54,6 +95,9 @@ export class SqlServerStore implements ServerStore {
       const current = await revisionOf(sql)
       const [bound] = await sql.query('SELECT user_id FROM tp_clients WHERE client_id = ?', [clientId])
       const owner = bound?.user_id as string | undefined
+      const [h] = await sql.query('SELECT revision FROM tp_horizon')
+      // what changed after `since` is partly forgotten: the client starts again from nothing (its outbox kept)
+      if (since > 0 && since < Number(h!.revision)) return { revision: 0, docs: [], joined: [], left: [], lost: [], results: [], more: false, owner, resync: true }
       // realms read since before `since` send their changes; realms joined after it come whole; realms lost are named
       const { userId, everything } = viewer
       const own = (await privateRealmOf(sql, driver.dialect, userId)) ? [userId, PUBLIC_REALM] : [PUBLIC_REALM]

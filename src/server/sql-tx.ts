@@ -54,10 +54,10 @@ export class SqlServerTx implements StoreTx {
   async getClients(clientIds: readonly string[]): Promise<Map<string, ClientRow>> {
     const out = new Map<string, ClientRow>()
     for (const chunk of chunks(clientIds, 1)) {
-      const rows = await this.sql.query(`SELECT client_id, user_id, last_seq, last_mutation_id FROM tp_clients WHERE client_id IN (${marks(chunk.length)})${this.dialect.forUpdate}`, chunk)
+      const rows = await this.sql.query(`SELECT client_id, user_id, last_seq, last_mutation_id, pulled FROM tp_clients WHERE client_id IN (${marks(chunk.length)})${this.dialect.forUpdate}`, chunk)
       for (const r of rows) {
         const clientId = r.client_id as string
-        out.set(clientId, { clientId, userId: r.user_id as string, lastSeq: Number(r.last_seq), lastMutationId: r.last_mutation_id as string })
+        out.set(clientId, { clientId, userId: r.user_id as string, lastSeq: Number(r.last_seq), lastMutationId: r.last_mutation_id as string, pulled: Number(r.pulled) })
       }
     }
     return out
@@ -68,11 +68,11 @@ export class SqlServerTx implements StoreTx {
   }
 
   async saveClients(rows: readonly ClientRow[]): Promise<void> {
-    for (const chunk of chunks(rows, 4)) {
+    for (const chunk of chunks(rows, 5)) {
       await this.sql.query(
-        `INSERT INTO tp_clients (client_id, user_id, last_seq, last_mutation_id) VALUES ${tuples(chunk.length, 4)}
-         ON CONFLICT (client_id) DO UPDATE SET user_id = excluded.user_id, last_seq = excluded.last_seq, last_mutation_id = excluded.last_mutation_id`,
-        chunk.flatMap(r => [r.clientId, r.userId, r.lastSeq, r.lastMutationId]),
+        `INSERT INTO tp_clients (client_id, user_id, last_seq, last_mutation_id, pulled) VALUES ${tuples(chunk.length, 5)}
+         ON CONFLICT (client_id) DO UPDATE SET user_id = excluded.user_id, last_seq = excluded.last_seq, last_mutation_id = excluded.last_mutation_id, pulled = excluded.pulled`,
+        chunk.flatMap(r => [r.clientId, r.userId, r.lastSeq, r.lastMutationId, r.pulled]),
       )
     }
   }

@@ -30,6 +30,8 @@ export interface ClientRow {
   userId: string
   lastSeq: number
   lastMutationId: string
+  /** The revision the client said it pulled up to: it holds its outcomes to there, which compaction may forget. */
+  pulled: number
 }
 
 /**
@@ -110,6 +112,18 @@ export interface PullData {
   results: MutationResult[]
   /** More changes follow `revision`: pull again from it. */
   more: boolean
+  /** `since` is older than the compaction horizon: what changed since is forgotten, and the client syncs its realms again from the start. */
+  resync?: true
+}
+
+/** What a compaction forgot. */
+export interface Compaction {
+  /** The revision history is now kept from (unchanged when nothing was old enough). */
+  horizon: number
+  tombstones: number
+  exits: number
+  results: number
+  memberships: number
 }
 
 /** Cuts rows (in revision order, `limit + 1` or fewer) at a revision boundary. */
@@ -155,6 +169,13 @@ export interface ServerStore {
    * than `limit` documents changed (then only the revision is known).
    */
   committedSince(after: number, limit: number): Promise<{ revision: number; committed?: Committed }>
+  /**
+   * Forgets what only clients further behind than `keepMs` would need:
+   * tombstones, exits, mutation outcomes and ended memberships up to the
+   * newest revision reached that long ago. A client pulling from before it
+   * is told to sync again from the start (`resync`).
+   */
+  compact(keepMs: number): Promise<Compaction>
   /** Other servers' commits on the same database, where several processes share it (PostgreSQL). */
   readonly commits?: CommitChannel
   close(): Promise<void>
@@ -175,4 +196,4 @@ export interface CommitChannel {
 }
 
 /** The schema version of the server's own tables; migrations run up to it at open. */
-export const SERVER_SCHEMA_VERSION = 4
+export const SERVER_SCHEMA_VERSION = 5

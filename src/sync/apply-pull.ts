@@ -1,12 +1,13 @@
 import type { Doc } from '../core/apply.js'
-import type { Eviction, PulledChanges, RejectionReason } from '../core/changes.js'
+import type { DocumentChange, Eviction, PulledChanges, RejectionReason } from '../core/changes.js'
 import { WrongUserError } from '../core/errors.js'
 import { REALM_FIELD } from '../core/realms.js'
 import type { WriteScope } from '../replica/write-scope.js'
 import { opsByDoc } from '../core/commit.js'
-import { docKey } from '../core/key.js'
+import { docKey, splitDocKey } from '../core/key.js'
 import type { Mutation } from '../core/mutation.js'
 import type { Rejection, Replica } from '../replica/replica.js'
+import type { Head } from '../replica/head.js'
 import type { DocRecord } from '../replica/records.js'
 import { rebase } from './rebase.js'
 
@@ -36,7 +37,16 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
       else rejected.push(rejection(m, r.reason, r.message))
     }
     const done = new Set([...acked.map(m => m.seq), ...rejected.map(r => r.mutation.seq)])
-    const changeByKey = new Map(res.changes.map(c => [docKey(c.collection, c.id), c]))
+    const changeByKey = new Map<string, DocumentChange>(res.changes.map(c => [docKey(c.collection, c.id), c]))
+    const resyncDone = head.resync && options.resynced && !res.more
+    if (resyncDone) {
+      // the last page of a resync: a synced document it did not bring is gone from the server (deleted while this replica was away)
+      for (const [k, r] of await scope.allRecords()) {
+        if (!r.base || options.resynced!.has(k) || changeByKey.has(k)) continue
+        const { collection, id } = splitDocKey(k)
+        changeByKey.set(k, { collection, id, revision: res.revision, deleted: true })
+      }
+    }
     const evicted = await evictedKeys(scope, res.evict, changeByKey)
     // the server answers as if the document were missing (it tells nothing of what its user cannot read); this replica knows why
     for (const r of rejected) {
@@ -66,9 +76,15 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
     // in the same transaction: a placeholder takes a rejected mutation's place in the queue
     for (const m of placeholders) scope.putOutbox(m)
     for (const r of rejected) scope.reject(r)
-    const { pullBase: _base, ...rest } = head
+    const { pullBase: _base, resync: _resync, ...rest } = head
     const pullBase = res.more ? (head.pullBase ?? since ?? head.pulledRevision) : undefined
-    scope.setHead({ ...rest, pulledRevision: res.revision, ...(pullBase !== undefined ? { pullBase } : {}), ...(res.user !== undefined ? { userId: res.user } : {}) })
+    scope.setHead({
+      ...rest,
+      pulledRevision: res.revision,
+      ...(pullBase !== undefined ? { pullBase } : {}),
+      ...(head.resync && !resyncDone ? { resync: true as const } : {}),
+      ...(res.user !== undefined ? { userId: res.user } : {}),
+    })
     return { acked, rejected, stale: false }
   })
 }
@@ -79,7 +95,22 @@ function lost(m: Mutation, evicted: ReadonlySet<string>): string {
   return `the user can no longer read ${docs.join(', ')} (access was revoked, or the document moved away)`
 }
 
+/**
+ * Begins a resync, after the server said it forgot the history since this
+ * replica's revision: the next pull starts from 0 (the outbox is kept).
+ */
+export function startResync(replica: Replica): Promise<Head> {
+  return replica.transact(null, async scope => {
+    const { pullBase: _base, ...head } = await scope.head()
+    const next: Head = { ...head, pulledRevision: 0, resync: true }
+    scope.setHead(next)
+    return next
+  })
+}
+
 export interface PullOptions {
+  /** A resync is under way: the documents its pages brought so far (this one's included). */
+  resynced?: ReadonlySet<string>
   /** The client id the pull was made under: an answer for another is stale. */
   clientId?: string
   /** Empty mutations that take the place of rejected ones in the outbox (see `rejectLocally`). */

@@ -1,5 +1,6 @@
 import type { MutationResult, Rejection } from '../core/changes.js'
 import { ClosedError, HttpError, roundFailure, WrongUserError } from '../core/errors.js'
+import { docKey } from '../core/key.js'
 import type { Mutation } from '../core/mutation.js'
 import { RoundLoop } from '../core/round-loop.js'
 import { Listeners, StatusHub, Waiters } from '../core/status-hub.js'
@@ -7,7 +8,7 @@ import { isConnected, type SyncStatus } from '../core/syncer.js'
 import { MAX_MESSAGE_BYTES, MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullResponse, type PushRequest, type PushResponse } from '../protocol/messages.js'
 import { utf8Length } from '../core/values.js'
 import type { Replica } from '../replica/replica.js'
-import { applyPull, rejectLocally, renumber } from './apply-pull.js'
+import { applyPull, rejectLocally, renumber, startResync } from './apply-pull.js'
 import type { Sync } from './index.js'
 import { PokeSocket, type SocketFactory } from './pokes.js'
 import { tokenClaims } from './tokens.js'
@@ -304,7 +305,9 @@ export class SyncEngine implements Sync {
       let res: PushResponse
       try {
         if (tooLarge) throw new HttpError(413, 'too-large', `mutation ${batch[0]!.seq} is ${tooLarge} bytes in UTF-8, more than a server reads`)
-        res = await this.transport.push({ type: 'push', v: PROTOCOL_VERSION, clientId, mutations: batch.map(pushed) })
+        // what it has pulled: the server may forget the outcomes up to there
+        const { pulledRevision } = await this.replica.head()
+        res = await this.transport.push({ type: 'push', v: PROTOCOL_VERSION, clientId, mutations: batch.map(pushed), pulled: pulledRevision })
       } catch (e) {
         if (!refusedWhole(e)) throw e
         if (batch.length > 1) {
@@ -340,10 +343,26 @@ export class SyncEngine implements Sync {
     const rejected: Rejection[] = []
     const results: MutationResult[] = []
     let stale: boolean
+    // while a resync runs: every document it has brought, so that once it ends what it did not bring is dropped
+    let resynced: Set<string> | undefined
     do {
-      const { pulledRevision: since, pullBase: base } = await this.replica.head()
+      let head = await this.replica.head()
+      // a resync interrupted (a restart, the connection lost) starts again from nothing: the documents it brought before are not known here
+      if (head.resync && !resynced) {
+        head = await startResync(this.replica)
+        resynced = new Set()
+      }
+      const { pulledRevision: since, pullBase: base } = head
       pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId, since, ...(base !== undefined ? { base } : {}) })
-      const applied = await applyPull(this.replica, pulled, since, { sentUpTo: this.sentUpTo, clientId })
+      if (pulled.resync) {
+        // the server forgot the history since this replica's revision: everything again, from the start
+        await startResync(this.replica)
+        resynced = new Set()
+        stale = true
+        continue
+      }
+      for (const c of resynced ? pulled.changes : []) resynced!.add(docKey(c.collection, c.id))
+      const applied = await applyPull(this.replica, pulled, since, { sentUpTo: this.sentUpTo, clientId, ...(resynced ? { resynced } : {}) })
       // signed out meanwhile: the next round starts over, as whoever signs in
       if (this.signedOutMeanwhile()) return
       stale = applied.stale
