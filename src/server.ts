@@ -28,7 +28,7 @@ export interface ServerOptions extends SchemaServerOptions {
 }
 
 /** The HTTP and WebSocket server's packages: optional peers, so that a browser app's install never pulls a server framework. */
-const SERVER_PEERS = ['fastify', '@fastify/static', 'jose']
+const SERVER_PEERS = ['fastify', '@fastify/static', 'jose', 'prom-client']
 const app: typeof App = await loadWithPeers(() => import('./server/app.js'), SERVER_PEERS, 'tidepool/server')
 
 /** Starts a Tidepool sync server. */

@@ -242,13 +242,17 @@ export class SchemaChangedError extends TidepoolError {
  * `too-large`, `offline`...).
  */
 export class HttpError extends TidepoolError {
+  /** How long the server asked to wait before trying again (its `Retry-After`), if it did. */
+  readonly retryAfterMs: number | undefined
+
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterMs?: number },
   ) {
     super(message, options)
+    this.retryAfterMs = options?.retryAfterMs
   }
 }
 

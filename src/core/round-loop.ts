@@ -93,12 +93,13 @@ export class RoundLoop<R> {
     // settled before any caller's continuation runs: the next round starts with no gap for another to slip in
     round.then(
       () => this.settled(true),
-      () => this.settled(false),
+      (e: unknown) => this.settled(false, (e as { retryAfterMs?: unknown } | null)?.retryAfterMs),
     )
     return round
   }
 
-  private settled(ok: boolean): void {
+  /** After a round that ended; a failed one may say how long the other side asked to wait (a 503's Retry-After). */
+  private settled(ok: boolean, retryAfterMs?: unknown): void {
     this.running = false
     if (ok) this.failures = 0
     else this.failures++
@@ -113,6 +114,10 @@ export class RoundLoop<R> {
     this.again = false
     const { interval, retry } = this.options
     if (ok && interval) this.schedule(interval)
-    else if (!ok && retry) this.schedule(backoff(this.failures - 1, retry))
+    else if (!ok && retry) {
+      // asked to wait: at least that long, spread so that the clients told the same do not all come back at once
+      const asked = typeof retryAfterMs === 'number' && retryAfterMs > 0 ? retryAfterMs * (1 + Math.random() * retry.jitter) : 0
+      this.schedule(Math.max(asked, backoff(this.failures - 1, retry)))
+    }
   }
 }

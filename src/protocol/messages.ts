@@ -50,6 +50,12 @@ export interface PullRequest {
    * its latest change, so its fields are sent as changed since `base`.
    */
   base?: number
+  /**
+   * Every changed document whole, this client's own writes too: a resync,
+   * which must see everything the server holds (its earlier pulls' effects
+   * are not trusted).
+   */
+  whole?: true
 }
 
 export interface PullResponse {

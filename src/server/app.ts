@@ -13,6 +13,8 @@ import { pull } from './pull.js'
 import { CommitFeed } from './feed.js'
 import { GroupCommit } from './group-commit.js'
 import { compactEvery, parseKeep } from './history.js'
+import { LoadShedder, type LoadLimits } from './load.js'
+import { ServerMetrics } from './metrics.js'
 import { openServerStore } from './open-store.js'
 import type { PushContext } from './push.js'
 import type { ServerStore } from './store.js'
@@ -52,6 +54,8 @@ export interface ServerOptions {
    * Default: kept forever.
    */
   history?: { keep: string | number }
+  /** What the server takes on before it answers new work with 503 and Retry-After (sockets, requests in flight, event-loop delay). */
+  limits?: LoadLimits
   /** Structured request logs (JSON lines), default off. */
   logger?: boolean
   /** A directory of static files (a built web app) served at `/`, so the app and its sync server share an origin. */
@@ -112,7 +116,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   const keepMs = options.history === undefined ? undefined : parseKeep('history.keep', options.history.keep)
   const store = typeof options.storage === 'object' ? options.storage : openServerStore(options.storage ?? './tidepool.db')
   await store.open()
-  const metrics = { pushes: 0, applied: 0, rejected: 0, pulls: 0, errors: 0 }
   // every user who signs in is recorded once (per process), so that no Realm can take their id afterwards
   const noted = new Set<string>()
   const signIn = async (token: string | undefined) => {
@@ -128,17 +131,61 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   // every commit is told to the sockets in revision order, this server's own and those other servers announce
   const feed = new CommitFeed(store, sockets, await store.revision())
   const commits = new GroupCommit(store, c => feed.committed(c))
+  const load = new LoadShedder(options.limits, () => sockets.size)
+  /** Closing: new work goes to another instance (503), what is in flight finishes. */
+  let draining = false
+  const counted = new WeakSet<FastifyRequest>()
+  const compactions = { runs: 0, horizon: 0, forgotten: 0 }
+  const metrics = new ServerMetrics(async () => ({
+    sockets: sockets.size,
+    socketsBufferedBytes: sockets.buffered,
+    socketsOpened: sockets.opened,
+    socketsDropped: sockets.dropped,
+    socketsRenewed: sockets.renewed,
+    pokesInline: sockets.inlinePokes,
+    pokesPlain: sockets.plainPokes,
+    revision: await store.revision(),
+    revisionTold: feed.revision,
+    commitBatches: commits.batches,
+    batchedPushes: commits.pushes,
+    commitsHeard: feed.heard,
+    catchUps: feed.catchUps,
+    listenConnected: store.commits?.state === 'listening' ? 1 : 0,
+    compactions: compactions.runs,
+    compactionHorizon: compactions.horizon,
+    compactedRows: compactions.forgotten,
+    requestsInFlight: load.inFlight,
+    shed: load.shed,
+    eventLoopDelayMs: load.lag,
+  }))
   await feed.start()
   const app: FastifyInstance = Fastify({ logger: options.logger ?? false, bodyLimit: MAX_MESSAGE_BYTES })
   app.setErrorHandler((error: FastifyError | HttpError, _req, reply) => {
     const status = error instanceof HttpError ? error.status : error instanceof PermissionDeniedError ? 403 : (error.statusCode ?? 500)
-    if (status >= 500) {
-      metrics.errors++
+    // an answer the server chose (a 503 while shedding load) says why; an unexpected failure says nothing of its insides
+    const unexpected = status >= 500 && !(error instanceof HttpError)
+    if (unexpected) {
+      metrics.errors.inc()
       app.log.error(error)
     }
     const code = error instanceof HttpError ? error.code : status === 413 ? 'too-large' : status === 403 ? 'permission-denied' : status >= 500 ? 'internal' : 'bad-request'
-    const body: ErrorResponse = { type: 'error', v: PROTOCOL_VERSION, error: code, message: status >= 500 ? 'internal server error' : error.message }
+    const body: ErrorResponse = { type: 'error', v: PROTOCOL_VERSION, error: code, message: unexpected ? 'internal server error' : error.message }
     void reply.status(status).send(body)
+  })
+
+  // sync requests past a limit, or while draining, are told to come back (a load balancer sends them elsewhere); health checks always answer
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.url.startsWith('/v1/')) return
+    const why = draining ? 'the server is shutting down' : load.refuse('request')
+    if (why) {
+      void reply.header('retry-after', String(load.retryAfter()))
+      throw new HttpError(503, 'unavailable', `${why}: retry later`)
+    }
+    load.inFlight++
+    counted.add(req)
+  })
+  app.addHook('onResponse', async req => {
+    if (counted.delete(req)) load.inFlight--
   })
 
   const user = async (req: FastifyRequest) => {
@@ -147,14 +194,16 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   }
 
   app.post('/v1/push', async (req: FastifyRequest, reply: FastifyReply) => {
+    const started = performance.now()
     const userId = await user(req)
     const body = validated<PushRequest>(checkPush, 'push', req.body)
     // concurrent pushes share one durable commit; poked as it resolves, before anything else awaits, so pokes go out in commit order
     const result = await commits.push(body, { ...ctx, userId, admin: admins.has(userId) })
-    metrics.pushes++
+    metrics.pushes.inc()
+    metrics.pushSeconds.observe((performance.now() - started) / 1000)
     for (const r of result.results) {
-      if (r.status === 'applied') metrics.applied++
-      else metrics.rejected++
+      if (r.status === 'applied') metrics.applied.inc()
+      else metrics.rejected.inc()
     }
     return reply.send(result)
   })
@@ -162,36 +211,25 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   app.post('/v1/pull', async (req: FastifyRequest, reply: FastifyReply) => {
     const userId = await user(req)
     const body = validated<PullRequest>(checkPull, 'pull', req.body)
-    metrics.pulls++
-    return reply.type('application/json').send(encodePull(await pull(store, body, { userId, everything: admins.has(userId) }), m => app.log.warn(m)))
+    const started = performance.now()
+    const answer = encodePull(await pull(store, body, { userId, everything: admins.has(userId) }), m => app.log.warn(m))
+    metrics.pulls.inc()
+    metrics.pullSeconds.observe((performance.now() - started) / 1000)
+    return reply.type('application/json').send(answer)
   })
 
-  app.get('/health', async () => ({ status: 'ok', store: store.kind, revision: await store.revision(), models: options.schemas?.length ?? 0 }))
-  app.get('/metrics', async (_req, reply) => {
-    const lines = Object.entries(metrics).map(([k, v]) => `tidepool_${k}_total ${v}`)
-    lines.push(
-      `tidepool_sockets ${sockets.size}`,
-      `tidepool_sockets_dropped_total ${sockets.dropped}`,
-      `tidepool_sockets_opened_total ${sockets.opened}`,
-      `tidepool_sockets_renewed_total ${sockets.renewed}`,
-      `tidepool_sockets_buffered_bytes ${sockets.buffered}`,
-      `tidepool_pokes_inline_total ${sockets.inlinePokes}`,
-      `tidepool_pokes_plain_total ${sockets.plainPokes}`,
-      `tidepool_revision ${await store.revision()}`,
-      `tidepool_revision_told ${feed.revision}`,
-      `tidepool_commit_batches_total ${commits.batches}`,
-      `tidepool_compactions_total ${compactions.runs}`,
-      `tidepool_compaction_horizon ${compactions.horizon}`,
-      `tidepool_compacted_rows_total ${compactions.forgotten}`,
-      `tidepool_batched_pushes_total ${commits.pushes}`,
-      `tidepool_commits_heard_total ${feed.heard}`,
-      `tidepool_catch_ups_total ${feed.catchUps}`,
-      `tidepool_listen_connected ${store.commits?.state === 'listening' ? 1 : 0}`,
-      `process_resident_memory_bytes ${process.memoryUsage().rss}`,
-      `nodejs_heap_used_bytes ${process.memoryUsage().heapUsed}`,
-    )
-    return reply.type('text/plain').send(lines.join('\n') + '\n')
+  // readiness: a load balancer stops sending work here while it drains, or while its store does not answer
+  app.get('/ready', async (_req, reply) => {
+    if (draining) return reply.status(503).send({ status: 'draining' })
+    try {
+      await store.revision()
+    } catch {
+      return reply.status(503).send({ status: 'store unavailable' })
+    }
+    return reply.send({ status: 'ready', listening: store.commits ? store.commits.state : 'not shared' })
   })
+  app.get('/health', async () => ({ status: 'ok', store: store.kind, revision: await store.revision(), models: options.schemas?.length ?? 0 }))
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()))
 
   if (options.static !== undefined) {
     const root = resolve(options.static)
@@ -202,9 +240,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     await app.register(fastifyStatic, { root })
   }
 
-  app.server.on('upgrade', (req, socket, head) => sockets.upgrade(req, socket, head))
+  app.server.on('upgrade', (req, socket, head) => {
+    const why = draining ? 'the server is shutting down' : load.refuse('socket')
+    if (!why) return sockets.upgrade(req, socket, head)
+    socket.end(`HTTP/1.1 503 Service Unavailable\r\nRetry-After: ${load.retryAfter()}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+  })
 
-  const compactions = { runs: 0, horizon: 0, forgotten: 0 }
   const stopCompacting =
     keepMs === undefined
       ? () => undefined
@@ -226,6 +267,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     port,
     store,
     async close() {
+      draining = true
+      load.stop()
       sockets.close()
       await app.close()
       await commits.idle()

@@ -26,7 +26,7 @@ export async function pull(store: ServerStore, req: PullRequest, viewer: Viewer,
   if (owner !== undefined && owner !== viewer.userId) throw new PermissionDeniedError(`client ${req.clientId} belongs to another user`)
   if (resync) return { type: 'pull-result', v: PROTOCOL_VERSION, revision, changes: [], results: [], user: viewer.userId, resync }
   const acked = new Set(results.filter(r => r.status === 'applied').map(r => r.revision))
-  const own = (m: FieldMeta | undefined) => m !== undefined && m.client === req.clientId && m.kind === 'overwrite' && acked.has(m.rev)
+  const own = (m: FieldMeta | undefined) => !req.whole && m !== undefined && m.client === req.clientId && m.kind === 'overwrite' && acked.has(m.rev)
   const changes: DocumentChange[] = []
   for (const d of docs) {
     const existence = d.fields['']

@@ -353,7 +353,7 @@ export class SyncEngine implements Sync {
         resynced = new Set()
       }
       const { pulledRevision: since, pullBase: base } = head
-      pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId, since, ...(base !== undefined ? { base } : {}) })
+      pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId, since, ...(base !== undefined ? { base } : {}), ...(resynced ? { whole: true as const } : {}) })
       if (pulled.resync) {
         // the server forgot the history since this replica's revision: everything again, from the start
         await startResync(this.replica)

@@ -47,7 +47,8 @@ export function httpTransport(url: string, token?: () => string | Promise<string
       }
       if (!res.ok) {
         const e = data as ErrorResponse
-        throw new HttpError(res.status, e.error ?? 'error', e.message ?? `${res.status}`)
+        const retryAfter = Number(res.headers.get('retry-after') ?? NaN)
+        throw new HttpError(res.status, e.error ?? 'error', e.message ?? `${res.status}`, Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterMs: retryAfter * 1000 } : {})
       }
       return data as T
     }

@@ -34,13 +34,13 @@ describe('the npm package, installed into an empty folder', () => {
     npm(['init', '-y'], app)
     npm(['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], app)
     const modules = join(app, 'node_modules')
-    for (const pkg of ['better-sqlite3', 'fastify', '@fastify/static', 'pg', 'jose']) expect(existsSync(join(modules, pkg)), pkg).toBe(false)
+    for (const pkg of ['better-sqlite3', 'fastify', '@fastify/static', 'pg', 'jose', 'prom-client']) expect(existsSync(join(modules, pkg)), pkg).toBe(false)
     expect(filesEnding(modules, '.node')).toEqual([])
     expect(filesEnding(modules, 'binding.gyp')).toEqual([])
 
     const missing = node(app, probe)
     expect(missing).toMatch(/tidepool\/sqlite MissingPackageError tidepool\/sqlite needs the package better-sqlite3.*npm install better-sqlite3/)
-    expect(missing).toMatch(/tidepool\/server MissingPackageError tidepool\/server needs the package .*npm install fastify @fastify\/static jose/)
+    expect(missing).toMatch(/tidepool\/server MissingPackageError tidepool\/server needs the package .*npm install fastify @fastify\/static jose prom-client/)
     const works = `
       import { Model, S, openDatabase } from 'tidepool'
       import { sqliteStorage } from 'tidepool/sqlite'

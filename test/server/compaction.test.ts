@@ -198,6 +198,15 @@ for (const factory of storeFactories) {
                 { kind: 'toggle', client: 1 },
               ],
             ],
+            // a document this replica created and had acknowledged comes in the resync too (own writes are not left out of it)
+            [
+              [
+                { kind: 'sync', client: 0 },
+                { kind: 'write', client: 1, doc: 0, op: 'create' },
+                { kind: 'write', client: 0, doc: 0, op: 'create' },
+                { kind: 'compact' },
+              ],
+            ],
           ],
         },
       )

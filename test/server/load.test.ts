@@ -1,0 +1,67 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { memoryStorage, model, openDatabase, S } from '../../src/index.js'
+import { PROTOCOL_VERSION } from '../../src/protocol/messages.js'
+import { createServer, type TidepoolServer } from '../../src/server.js'
+import { sqliteServerStore } from '../../src/server/sqlite-store.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { until } from '../helpers/until.js'
+
+class Note extends model({ collection: 'Note', fields: { text: S.str } }) {}
+
+let server: TidepoolServer | undefined
+let dir: string | undefined
+afterEach(async () => {
+  await server?.close()
+  server = undefined
+  if (dir) rmSync(dir, { recursive: true, force: true })
+})
+async function start(limits: Parameters<typeof createServer>[0] extends infer O ? (O extends { limits?: infer L } ? L : never) : never): Promise<TidepoolServer> {
+  dir = mkdtempSync(join(tmpdir(), 'tidepool-load-'))
+  server = await createServer({ storage: sqliteServerStore(join(dir, 's.db')), port: 0, limits })
+  return server
+}
+const pushBody = JSON.stringify({ type: 'push', v: PROTOCOL_VERSION, clientId: 'c', mutations: [] })
+
+describe('shedding load', () => {
+  it('answers sync requests past the limit with 503 and Retry-After, keeps answering health checks, and the client backs off and keeps its writes', async () => {
+    const s = await start({ requests: 0 })
+    const res = await fetch(`${s.url}/v1/push`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: pushBody })
+    expect(res.status).toBe(503)
+    const retry = Number(res.headers.get('retry-after'))
+    expect(retry).toBeGreaterThanOrEqual(1)
+    expect(retry).toBeLessThanOrEqual(5)
+    expect(await res.json()).toMatchObject({ type: 'error', error: 'unavailable', message: expect.stringMatching(/requests in flight, its limit: retry later/) })
+    expect((await fetch(`${s.url}/health`)).status).toBe(200)
+    const metrics = await (await fetch(`${s.url}/metrics`)).text()
+    expect(metrics).toMatch(/^tidepool_shed_total [1-9]/m)
+    const db = await openDatabase({ name: 'shed', models: [Note], storage: memoryStorage(), sync: { url: s.url, socket: false, pollInterval: 0 } })
+    await db.run(tx => void tx.create(Note, { id: 'n', text: 'kept' }))
+    // told when to come back: the engine waits at least that long (spread) before its next round
+    await expect(db.sync!.syncNow()).rejects.toMatchObject({ status: 503, retryAfterMs: expect.any(Number) })
+    expect(await db.pendingMutations()).toHaveLength(1)
+    await db.close()
+  })
+
+  it('refuses a socket past the limit at the upgrade with 503, and takes it once there is room', async () => {
+    const s = await start({ sockets: 1 })
+    const wsUrl = `${s.url.replace('http', 'ws')}/v1/socket`
+    const first = new WebSocket(wsUrl)
+    await new Promise(r => first.once('message', r))
+    const second = new WebSocket(wsUrl)
+    const status = await new Promise<number>(r => second.once('unexpected-response', (_req, res) => r(res.statusCode ?? 0)))
+    expect(status).toBe(503)
+    first.close()
+    await until('the first socket is gone', async () => /^tidepool_sockets 0/m.test(await (await fetch(`${s.url}/metrics`)).text()))
+    const third = new WebSocket(wsUrl)
+    await new Promise(r => third.once('message', r))
+    third.close()
+  })
+
+  it('refuses limits it does not know, and limits that are not whole numbers', async () => {
+    await expect(createServer({ port: 0, storage: ':memory:', limits: { socket: 3 } as never })).rejects.toThrow(/limits.socket.*is not a limit/)
+    await expect(createServer({ port: 0, storage: ':memory:', limits: { requests: -1 } })).rejects.toThrow(/limits.requests.*must be a whole number/)
+  })
+})
