@@ -78,9 +78,9 @@ export class ServerMetrics {
     this.errors = new client.Counter({ name: 'tidepool_errors_total', help: 'Requests that failed with a server error', registers })
     this.pushSeconds = new client.Histogram({ name: 'tidepool_push_seconds', help: 'Push latency, durable commit included', buckets: BUCKETS, registers })
     this.pullSeconds = new client.Histogram({ name: 'tidepool_pull_seconds', help: 'Pull latency', buckets: BUCKETS, registers })
-    const metrics = this
+    const reading = (key: keyof Readings) => this.current?.[key] ?? 0
     for (const [key, name, kind, help] of READ) {
-      const value = () => metrics.current?.[key] ?? 0
+      const value = () => reading(key)
       if (kind === 'gauge') {
         new client.Gauge({ name, help, registers, collect() { this.set(value()) } })
       } else {
