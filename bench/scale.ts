@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SignJWT } from 'jose'
 import pg from 'pg'
+import WebSocket from 'ws'
 import { Model, S, memoryStorage, openDatabase, type Database } from '../src/index.js'
 import { PROTOCOL_VERSION, type PushRequest } from '../src/protocol/messages.js'
+import { createServer } from '../src/server.js'
 import { percentile, type Row } from './table.js'
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js')
@@ -214,6 +216,102 @@ export async function activeBench(clients: number, writers: number, seconds: num
   } finally {
     for (const d of dbs) await d.close()
     await server.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * (c) Idle sockets on one instance: the server's memory per socket once they
+ * are open and again after `idleSeconds` (flat: nothing grows while they
+ * idle), a health check's answer time meanwhile, and the time a poke takes
+ * to reach all of them.
+ */
+export async function connectionsBench(count: number, idleSeconds: number): Promise<{ perSocketBytes: number; growthBytes: number; healthMs: number; fanOutMs: number; refused: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tidepool-bench-connections-'))
+  const server = await serve(join(dir, 'connections.db'))
+  const sockets: WebSocket[] = []
+  const metric = async (name: string) => Number(new RegExp(`^${name} ([\\d.e+]+)`, 'm').exec(await (await fetch(`${server.url}/metrics`)).text())![1])
+  try {
+    const settle = async () => {
+      // the server's heap settles between readings: a reading is the smallest of three a little apart
+      let least = Infinity
+      for (let i = 0; i < 3; i++) {
+        await new Promise(r => setTimeout(r, 1000))
+        least = Math.min(least, await metric('process_resident_memory_bytes'))
+      }
+      return least
+    }
+    const before = await settle()
+    let refused = 0
+    const wsUrl = `${server.url.replace('http', 'ws')}/v1/socket`
+    // opened in waves, each waiting for its hellos: what a fleet of clients reconnecting looks like, without a SYN flood
+    for (let i = 0; i < count; i += 500) {
+      await Promise.all(
+        Array.from({ length: Math.min(500, count - i) }, () => {
+          const ws = new WebSocket(wsUrl)
+          sockets.push(ws)
+          return new Promise<void>(resolve => {
+            ws.once('message', () => resolve())
+            ws.once('unexpected-response', () => (refused++, resolve()))
+            ws.once('error', () => (refused++, resolve()))
+          })
+        }),
+      )
+    }
+    const open = await settle()
+    await new Promise(r => setTimeout(r, idleSeconds * 1000))
+    const later = await settle()
+    const t = performance.now()
+    await fetch(`${server.url}/health`)
+    const healthMs = performance.now() - t
+    // one write: every socket is the same (anonymous) user's, so every one is poked
+    const heard = sockets.map(ws => new Promise<void>(r => ws.once('message', () => r())))
+    const started = performance.now()
+    const body: PushRequest = { type: 'push', v: PROTOCOL_VERSION, clientId: 'fan-out', mutations: [{ seq: 1, id: 'fan-out-1', ops: [{ type: 'create', collection: 'Doc', id: 'fan', data: { id: 'fan', n: 1, at: 0 } }], preconditions: [], schemaVersion: 1 }] }
+    await poster(server.url)('/v1/push', JSON.stringify(body))
+    await Promise.all(heard)
+    const fanOutMs = performance.now() - started
+    return { perSocketBytes: (open - before) / (count - refused), growthBytes: later - open, healthMs, fanOutMs, refused }
+  } finally {
+    for (const ws of sockets) ws.terminate()
+    await server.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * (e) A client `docs` documents behind when the server compacted past it:
+ * the time its resync takes to converge, against a fresh replica's initial
+ * sync of the same documents.
+ */
+export async function resyncBench(docs: number): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), 'tidepool-bench-resync-'))
+  const server = await createServer({ storage: join(dir, 'resync.db'), port: 0, models: [Doc] })
+  const quiet = (name: string) => openDatabase({ name, models: [Doc], storage: memoryStorage(), sync: { url: server.url, socket: false, pollInterval: 0 } })
+  try {
+    const behind = await quiet('behind')
+    const writer = await quiet('writer')
+    await behind.run(tx => void tx.create(Doc, { id: 'first', n: 0, at: 0 }))
+    await behind.sync!.syncNow()
+    for (let i = 0; i < docs; i += 1000) {
+      await writer.run(tx => {
+        for (let j = i; j < Math.min(docs, i + 1000); j++) tx.create(Doc, { id: `d${j}`, n: j, at: 0 })
+      })
+    }
+    await writer.sync!.syncNow()
+    await server.store.compact(0)
+    let t = performance.now()
+    await behind.sync!.syncNow()
+    const resync = (performance.now() - t) / 1000
+    if ((await behind.query(Doc).count()) !== docs + 1) throw new Error('the resync did not converge')
+    const fresh = await quiet('fresh')
+    t = performance.now()
+    await fresh.sync!.syncNow()
+    const initial = (performance.now() - t) / 1000
+    for (const d of [behind, writer, fresh]) await d.close()
+    return { workload: `(e) resync after compaction: a client ${docs.toLocaleString('en')} documents behind`, unit: 'docs/s', tidepool: docs / resync, baseline: docs / initial, baselineName: 'a fresh replica’s initial sync', higherIsBetter: true, target: 'within 2×' }
+  } finally {
+    await server.close()
     rmSync(dir, { recursive: true, force: true })
   }
 }

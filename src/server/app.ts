@@ -54,7 +54,7 @@ export interface ServerOptions {
    * Default: kept forever.
    */
   history?: { keep: string | number }
-  /** What the server takes on before it answers new work with 503 and Retry-After (sockets, requests in flight, event-loop delay). */
+  /** What the server takes on before it answers new work with 503 and Retry-After (sockets, requests in flight, a busy event loop). */
   limits?: LoadLimits
   /** Structured request logs (JSON lines), default off. */
   logger?: boolean
@@ -156,7 +156,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     compactedRows: compactions.forgotten,
     requestsInFlight: load.inFlight,
     shed: load.shed,
-    eventLoopDelayMs: load.lag,
+    eventLoopBusyPercent: load.busy,
   }))
   await feed.start()
   const app: FastifyInstance = Fastify({ logger: options.logger ?? false, bodyLimit: MAX_MESSAGE_BYTES })

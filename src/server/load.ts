@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { performance, type EventLoopUtilization } from 'node:perf_hooks'
 import { unref } from '../core/backoff.js'
 import { InvalidOptionsError } from '../core/errors.js'
 
@@ -8,11 +8,18 @@ export interface LoadLimits {
   sockets?: number
   /** Push and pull requests in flight at once (default 2,000). */
   requests?: number
-  /** The event loop's p99 delay over the last second, in ms (default 1,000): beyond it, new requests and sockets wait. */
-  eventLoopDelay?: number
+  /**
+   * The share of the last five seconds the event loop was busy, in percent:
+   * beyond it, new requests and sockets wait. Default 100 (off): a server
+   * that is busy but keeps up (a large push takes seconds of a loop) must
+   * not turn clients away; the requests in flight measure a backlog.
+   */
+  busyPercent?: number
 }
 
-const DEFAULTS: Required<LoadLimits> = { sockets: 50_000, requests: 2_000, eventLoopDelay: 1_000 }
+const DEFAULTS: Required<LoadLimits> = { sockets: 50_000, requests: 2_000, busyPercent: 100 }
+/** Seconds of event-loop history the busy share is taken over. */
+const WINDOW = 5
 
 /**
  * Sheds load before it piles up: a server past a limit answers new work
@@ -22,10 +29,10 @@ const DEFAULTS: Required<LoadLimits> = { sockets: 50_000, requests: 2_000, event
  */
 export class LoadShedder {
   private readonly limits: Required<LoadLimits>
-  private readonly delay = monitorEventLoopDelay({ resolution: 20 })
+  private readonly samples: EventLoopUtilization[] = []
   private readonly timer: ReturnType<typeof setInterval>
-  /** The event loop's p99 delay over the last second, in ms. */
-  lag = 0
+  /** The share of the last five seconds the event loop was busy, in percent. */
+  busy = 0
   inFlight = 0
   /** Requests and sockets turned away since the server started. */
   shed = 0
@@ -39,11 +46,13 @@ export class LoadShedder {
       if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new InvalidOptionsError(`limits.${k}`, `must be a whole number ≥ 0, got ${String(v)}`)
     }
     this.limits = { ...DEFAULTS, ...Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) }
-    this.delay.enable()
+    this.samples.push(performance.eventLoopUtilization())
     this.timer = unref(
       setInterval(() => {
-        this.lag = this.delay.percentile(99) / 1e6
-        this.delay.reset()
+        const now = performance.eventLoopUtilization()
+        this.samples.push(now)
+        if (this.samples.length > WINDOW + 1) this.samples.shift()
+        this.busy = Math.round(performance.eventLoopUtilization(now, this.samples[0]).utilization * 100)
       }, 1000),
     )
   }
@@ -51,8 +60,8 @@ export class LoadShedder {
   /** Why new work of `kind` must wait now, if it must. */
   refuse(kind: 'request' | 'socket'): string | undefined {
     const why =
-      this.lag > this.limits.eventLoopDelay
-        ? `the server is busy (event loop ${Math.round(this.lag)} ms behind)`
+      this.samples.length > WINDOW && this.busy > this.limits.busyPercent
+        ? `the server is busy (its event loop was busy ${this.busy}% of the last ${WINDOW} s)`
         : kind === 'socket' && this.sockets() >= this.limits.sockets
           ? `the server holds ${this.limits.sockets} sockets, its limit`
           : kind === 'request' && this.inFlight >= this.limits.requests
@@ -69,6 +78,5 @@ export class LoadShedder {
 
   stop(): void {
     clearInterval(this.timer)
-    this.delay.disable()
   }
 }

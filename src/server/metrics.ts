@@ -21,7 +21,7 @@ export interface Readings {
   compactedRows: number
   requestsInFlight: number
   shed: number
-  eventLoopDelayMs: number
+  eventLoopBusyPercent: number
 }
 
 type Kind = 'gauge' | 'counter'
@@ -45,7 +45,7 @@ const READ: Array<[keyof Readings, string, Kind, string]> = [
   ['compactedRows', 'tidepool_compacted_rows_total', 'counter', 'Tombstones, exits, outcomes and memberships forgotten'],
   ['requestsInFlight', 'tidepool_requests_in_flight', 'gauge', 'Push and pull requests being answered'],
   ['shed', 'tidepool_shed_total', 'counter', 'Requests and sockets answered 503 (over a limit, or draining)'],
-  ['eventLoopDelayMs', 'tidepool_event_loop_delay_ms', 'gauge', "The event loop's p99 delay over the last second"],
+  ['eventLoopBusyPercent', 'tidepool_event_loop_busy_percent', 'gauge', 'The share of the last five seconds the event loop was busy'],
 ]
 
 /** Seconds, from a millisecond to ten seconds: where push and pull latencies fall. */

@@ -20,9 +20,9 @@ export const PULL_PAGE = 5000
  * come whole; what the user can no longer read is named for eviction.
  */
 export async function pull(store: ServerStore, req: PullRequest, viewer: Viewer, limit = PULL_PAGE): Promise<PullResponse> {
-  const { revision, docs, joined, left, lost, results, more, owner, resync } = await store.pull(req.clientId, req.since, limit, viewer)
   // a page after the first: a document's row comes at its latest revision, so its fields are new since the first page's start
   const fieldsSince = Math.min(req.base ?? req.since, req.since)
+  const { revision, docs, joined, left, lost, results, more, owner, resync } = await store.pull(req.clientId, req.since, limit, viewer, fieldsSince)
   if (owner !== undefined && owner !== viewer.userId) throw new PermissionDeniedError(`client ${req.clientId} belongs to another user`)
   if (resync) return { type: 'pull-result', v: PROTOCOL_VERSION, revision, changes: [], results: [], user: viewer.userId, resync }
   const acked = new Set(results.filter(r => r.status === 'applied').map(r => r.revision))

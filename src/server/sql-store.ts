@@ -87,7 +87,7 @@ export class SqlServerStore implements ServerStore {
     })
   }
 
-  async pull(clientId: string, since: number, limit: number, viewer: Viewer): Promise<PullData> {
+  async pull(clientId: string, since: number, limit: number, viewer: Viewer, start = since): Promise<PullData> {
     const driver = this.opened()
     const doc = (r: SqlRow) => toDoc(driver.dialect, r)
     // one snapshot: the revision, the memberships and the changes up to it agree
@@ -96,8 +96,8 @@ export class SqlServerStore implements ServerStore {
       const [bound] = await sql.query('SELECT user_id FROM tp_clients WHERE client_id = ?', [clientId])
       const owner = bound?.user_id as string | undefined
       const [h] = await sql.query('SELECT revision FROM tp_horizon')
-      // what changed after `since` is partly forgotten: the client starts again from nothing (its outbox kept)
-      if (since > 0 && since < Number(h!.revision)) return { revision: 0, docs: [], joined: [], left: [], lost: [], results: [], more: false, owner, resync: true }
+      // what changed after the pull's start is partly forgotten: the client starts again from nothing (its outbox kept); a pull from 0 needs no history
+      if (start > 0 && start < Number(h!.revision)) return { revision: 0, docs: [], joined: [], left: [], lost: [], results: [], more: false, owner, resync: true }
       // realms read since before `since` send their changes; realms joined after it come whole; realms lost are named
       const { userId, everything } = viewer
       const own = (await privateRealmOf(sql, driver.dialect, userId)) ? [userId, PUBLIC_REALM] : [PUBLIC_REALM]

@@ -151,9 +151,11 @@ export interface ServerStore {
    * revision order, at most about `limit` of them (a page ends at a revision
    * boundary: `revision` then is the last revision included, and `more` is
    * true, so no commit is split), whole realms the viewer joined, and what
-   * left the viewer's realms.
+   * left the viewer's realms. `start` is where a paged pull began (default
+   * `since`): if it is before the compaction horizon (and not 0), the
+   * answer is `resync`.
    */
-  pull(clientId: string, since: number, limit: number, viewer: Viewer): Promise<PullData>
+  pull(clientId: string, since: number, limit: number, viewer: Viewer, start?: number): Promise<PullData>
   /**
    * The realms `userId` reads besides the public one: their private realm
    * (unless a `Realm` document took its id before they came) and those their

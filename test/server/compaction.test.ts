@@ -82,6 +82,12 @@ for (const factory of storeFactories) {
       // from 0 (a fresh client or a resync): what lives, without the forgotten tombstone
       const all = await pull(store, pullReq('c2', 0), viewer)
       expect(all.changes.map(ch => ch.id).sort()).toEqual(['a', 'c'])
+      // a paged pull that began at 0 goes on past revisions behind the horizon: it needs no history
+      const page = await pull(store, pullReq('c3', 0), viewer, 1)
+      expect(page.more).toBe(true)
+      const next = await pull(store, { ...pullReq('c3', page.revision), base: 0 }, viewer, 1)
+      expect(next.resync).toBeUndefined()
+      expect([...page.changes, ...next.changes].map(ch => ch.id).sort()).toEqual(['a', 'c'])
       // at the horizon: as before
       const at = await pull(store, pullReq('c2', 4), viewer)
       expect(at.resync).toBeUndefined()
