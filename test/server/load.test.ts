@@ -3,7 +3,9 @@ import WebSocket from 'ws'
 import { memoryStorage, model, openDatabase, S } from '../../src/index.js'
 import { PROTOCOL_VERSION } from '../../src/protocol/messages.js'
 import { createServer, type TidepoolServer } from '../../src/server.js'
+import { pull } from '../../src/server/pull.js'
 import { sqliteServerStore } from '../../src/server/sqlite-store.js'
+import type { ServerStore } from '../../src/server/store.js'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -58,6 +60,36 @@ describe('shedding load', () => {
     const third = new WebSocket(wsUrl)
     await new Promise(r => third.once('message', r))
     third.close()
+  })
+
+  it('drains on close: pushes in flight are answered, and every acknowledged one is durable', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tidepool-load-'))
+    const file = join(dir, 's.db')
+    const inner = sqliteServerStore(file)
+    // commits wait at a gate: the test closes the server with all twenty pushes inside it
+    let open!: () => void
+    const gate = new Promise<void>(r => (open = r))
+    await inner.open()
+    const store: ServerStore = Object.create(inner) as ServerStore
+    store.transaction = async fn => (await gate, inner.transaction(fn))
+    const s = await createServer({ storage: store, port: 0 })
+    const pushes = Array.from({ length: 20 }, (_, i) =>
+      fetch(`${s.url}/v1/push`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'push', v: PROTOCOL_VERSION, clientId: `d${i}`, mutations: [{ seq: 1, id: `d${i}-1`, ops: [{ type: 'create', collection: 'Note', id: `n${i}`, data: { id: `n${i}`, text: 'x' } }], preconditions: [], schemaVersion: 1 }] }),
+      }).then(r => r.status),
+    )
+    await until('all twenty pushes are in flight', async () => /^tidepool_requests_in_flight 20$/m.test(await (await fetch(`${s.url}/metrics`)).text()))
+    const closed = s.close()
+    open()
+    expect(await Promise.all(pushes)).toEqual(Array(20).fill(200))
+    await closed
+    const reopened = sqliteServerStore(file)
+    await reopened.open()
+    const p = await pull(reopened, { type: 'pull', v: PROTOCOL_VERSION, clientId: 'check', since: 0 }, { userId: 'anonymous', everything: true })
+    await reopened.close()
+    expect(p.changes.map(c => c.id).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `n${i}`).sort())
   })
 
   it('refuses limits it does not know, and limits that are not whole numbers', async () => {
