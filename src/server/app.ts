@@ -114,8 +114,15 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     ...(options.schemas?.length ? { validate: schemaValidator(options.schemas) } : {}),
   }
   const keepMs = options.history === undefined ? undefined : parseKeep('history.keep', options.history.keep)
+  // limits are checked before the store opens too
+  const load = new LoadShedder(options.limits, () => sockets.size)
   const store = typeof options.storage === 'object' ? options.storage : openServerStore(options.storage ?? './tidepool.db')
-  await store.open()
+  try {
+    await store.open()
+  } catch (e) {
+    load.stop()
+    throw e
+  }
   // every user who signs in is recorded once (per process), so that no Realm can take their id afterwards
   const noted = new Set<string>()
   const signIn = async (token: string | undefined) => {
@@ -131,7 +138,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   // every commit is told to the sockets in revision order, this server's own and those other servers announce
   const feed = new CommitFeed(store, sockets, await store.revision())
   const commits = new GroupCommit(store, c => feed.committed(c))
-  const load = new LoadShedder(options.limits, () => sockets.size)
   /** Closing: new work goes to another instance (503), what is in flight finishes. */
   let draining = false
   const counted = new WeakSet<FastifyRequest>()
@@ -158,7 +164,13 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     shed: load.shed,
     eventLoopBusyPercent: load.busy,
   }))
-  await feed.start()
+  try {
+    await feed.start()
+  } catch (e) {
+    load.stop()
+    await store.close()
+    throw e
+  }
   const app: FastifyInstance = Fastify({ logger: options.logger ?? false, bodyLimit: MAX_MESSAGE_BYTES })
   app.setErrorHandler((error: FastifyError | HttpError, _req, reply) => {
     const status = error instanceof HttpError ? error.status : error instanceof PermissionDeniedError ? 403 : (error.statusCode ?? 500)
@@ -183,9 +195,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     }
     load.inFlight++
     counted.add(req)
-  })
-  app.addHook('onResponse', async req => {
-    if (counted.delete(req)) load.inFlight--
+    // 'close' comes when the answer is sent and when the client went away first: counted once either way
+    reply.raw.once('close', () => {
+      if (counted.delete(req)) load.inFlight--
+    })
   })
 
   const user = async (req: FastifyRequest) => {
@@ -234,6 +247,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   if (options.static !== undefined) {
     const root = resolve(options.static)
     if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) {
+      feed.stop()
+      load.stop()
       await store.close()
       throw new InvalidOptionsError('static', `${root} is not a directory`)
     }
@@ -260,7 +275,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
           e => app.log.error(e),
         )
 
-  const address = await app.listen({ port: options.port ?? 4000, host: options.host ?? '127.0.0.1' })
+  let address: string
+  try {
+    address = await app.listen({ port: options.port ?? 4000, host: options.host ?? '127.0.0.1' })
+  } catch (e) {
+    // the port is taken, say: nothing of this server stays open
+    stopCompacting()
+    feed.stop()
+    load.stop()
+    await store.close()
+    throw e
+  }
   const port = Number(new URL(address).port)
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,

@@ -76,7 +76,12 @@ export class GroupCommit {
     }
     this.batches++
     this.pushes += batch.length
-    if (done.committed) this.onCommitted(done.committed)
+    // the batch is durable whatever a listener does: its pushes are answered
+    try {
+      if (done.committed) this.onCommitted(done.committed)
+    } catch {
+      // a poke that failed to go out: clients find the commit by their next pull
+    }
     for (const [i, outcome] of done.outcomes.entries()) {
       if ('error' in outcome) batch[i]!.reject(outcome.error)
       else batch[i]!.resolve(outcome.response)

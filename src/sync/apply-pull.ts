@@ -40,9 +40,10 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
     const changeByKey = new Map<string, DocumentChange>(res.changes.map(c => [docKey(c.collection, c.id), c]))
     const resyncDone = head.resync && options.resynced && !res.more
     if (resyncDone) {
-      // the last page of a resync: a synced document it did not bring is gone from the server (deleted while this replica was away)
+      // the last page of a resync: a synced document it did not bring (nor acknowledged as this client's) is gone from the server, deleted while this replica was away
+      const ackedKeys = new Set(acked.flatMap(m => m.ops.map(o => docKey(o.collection, o.id))))
       for (const [k, r] of await scope.allRecords()) {
-        if (!r.base || options.resynced!.has(k) || changeByKey.has(k)) continue
+        if (!r.base || options.resynced!.has(k) || changeByKey.has(k) || ackedKeys.has(k)) continue
         const { collection, id } = splitDocKey(k)
         changeByKey.set(k, { collection, id, revision: res.revision, deleted: true })
       }
@@ -93,6 +94,11 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
 function lost(m: Mutation, evicted: ReadonlySet<string>): string {
   const docs = [...new Set(m.ops.filter(o => evicted.has(docKey(o.collection, o.id))).map(o => `${o.collection} ${JSON.stringify(o.id)}`))]
   return `the user can no longer read ${docs.join(', ')} (access was revoked, or the document moved away)`
+}
+
+/** Marks a pull from 0 that takes pages as a resync, where it stands: interrupted, it starts again from 0. */
+export function markResync(replica: Replica): Promise<void> {
+  return replica.transact(null, async scope => scope.setHead({ ...(await scope.head()), resync: true }))
 }
 
 /**

@@ -8,7 +8,7 @@ import { isConnected, type SyncStatus } from '../core/syncer.js'
 import { MAX_MESSAGE_BYTES, MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullResponse, type PushRequest, type PushResponse } from '../protocol/messages.js'
 import { utf8Length } from '../core/values.js'
 import type { Replica } from '../replica/replica.js'
-import { applyPull, rejectLocally, renumber, startResync } from './apply-pull.js'
+import { applyPull, markResync, rejectLocally, renumber, startResync } from './apply-pull.js'
 import type { Sync } from './index.js'
 import { PokeSocket, type SocketFactory } from './pokes.js'
 import { tokenClaims } from './tokens.js'
@@ -266,7 +266,8 @@ export class SyncEngine implements Sync {
     if (this.signedOutMeanwhile()) return
     const pushed = this.options.pushVia ? await this.delegatePush() : await this.push()
     // pokes that carry their changes and continue exactly from what this replica has: no pull needed
-    if (!pushed && (await this.applyInline())) return
+    // not while anything waits in the outbox (a service worker may have pushed it): inline changes carry no results, and skipping past one would lose it
+    if (!pushed && (await this.replica.pendingCount()) === 0 && (await this.applyInline())) return
     if (this.signedOutMeanwhile()) return
     await this.pull(this.roundClientId)
   }
@@ -361,8 +362,15 @@ export class SyncEngine implements Sync {
         stale = true
         continue
       }
+      if (since === 0 && pulled.more && !resynced) {
+        // a pull from nothing that takes pages is a resync too: interrupted and resumed after the server compacted past its pages, it starts again rather than miss deletes
+        await markResync(this.replica)
+        resynced = new Set()
+      }
       for (const c of resynced ? pulled.changes : []) resynced!.add(docKey(c.collection, c.id))
       const applied = await applyPull(this.replica, pulled, since, { sentUpTo: this.sentUpTo, clientId, ...(resynced ? { resynced } : {}) })
+      // its own writes acknowledged on the way are the server's documents too (a first page may leave them out: the client has them)
+      for (const m of resynced ? applied.acked : []) for (const op of m.ops) resynced!.add(docKey(op.collection, op.id))
       // signed out meanwhile: the next round starts over, as whoever signs in
       if (this.signedOutMeanwhile()) return
       stale = applied.stale

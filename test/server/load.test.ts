@@ -92,8 +92,33 @@ describe('shedding load', () => {
     expect(p.changes.map(c => c.id).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `n${i}`).sort())
   })
 
-  it('refuses limits it does not know, and limits that are not whole numbers', async () => {
-    await expect(createServer({ port: 0, storage: ':memory:', limits: { socket: 3 } as never })).rejects.toThrow(/limits.socket.*is not a limit/)
+  it('counts a request whose client went away before the answer as done: the limit is not used up for good', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tidepool-load-'))
+    const inner = sqliteServerStore(join(dir, 's.db'))
+    await inner.open()
+    let open!: () => void
+    const gate = new Promise<void>(r => (open = r))
+    const store: ServerStore = Object.create(inner) as ServerStore
+    store.pull = async (...args) => (await gate, inner.pull(...args))
+    const s = (server = await createServer({ storage: store, port: 0, limits: { requests: 1 } }))
+    const inFlight = async () => Number(/^tidepool_requests_in_flight (\d+)/m.exec(await (await fetch(`${s.url}/metrics`)).text())![1])
+    const pullBody = (clientId: string) => JSON.stringify({ type: 'pull', v: PROTOCOL_VERSION, clientId, since: 0 })
+    const abort = new AbortController()
+    const gone = fetch(`${s.url}/v1/pull`, { method: 'POST', signal: abort.signal, headers: { 'content-type': 'application/json' }, body: pullBody('gone') }).catch(() => 'aborted')
+    await until('the pull is in flight', async () => (await inFlight()) === 1)
+    abort.abort()
+    expect(await gone).toBe('aborted')
+    await until('the pull is counted as done', async () => (await inFlight()) === 0)
+    open()
+    const later = await fetch(`${s.url}/v1/pull`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: pullBody('later') })
+    expect(later.status).toBe(200)
+  })
+
+  it('refuses limits it does not know, and limits that are not whole numbers, leaving nothing open', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tidepool-load-'))
+    const store = sqliteServerStore(join(dir, 's.db'))
+    await expect(createServer({ port: 0, storage: store, limits: { socket: 3 } as never })).rejects.toThrow(/limits.socket.*is not a limit/)
+    await expect(store.revision()).rejects.toThrow(/not open/)
     await expect(createServer({ port: 0, storage: ':memory:', limits: { requests: -1 } })).rejects.toThrow(/limits.requests.*must be a whole number/)
   })
 })
