@@ -24,6 +24,8 @@ export class RoundLoop<R> {
   private current: Promise<unknown> | undefined
   /** Failed rounds since the last success. */
   failures = 0
+  /** Until when kicks wait: the pause the other side asked for after the last failed round. */
+  private notBefore = 0
 
   constructor(
     private readonly round: () => Promise<R>,
@@ -60,6 +62,9 @@ export class RoundLoop<R> {
   /** Asks for a round without waiting for it; a round in flight is followed by one more, unless it fails (then the backoff decides). */
   kick(): void {
     if (this.stopped) return
+    // the other side asked for a pause (a 503's Retry-After): a kick waits it out; `run` (asked for by the app) does not
+    const wait = this.notBefore - Date.now()
+    if (wait > 0 && !this.running) return this.schedule(wait)
     if (this.running) this.again = true
     else void this.begin().catch(() => undefined)
   }
@@ -103,6 +108,7 @@ export class RoundLoop<R> {
     this.running = false
     if (ok) this.failures = 0
     else this.failures++
+    this.notBefore = 0
     if (this.stopped) return
     const waiting = this.waiting
     if (waiting) {
@@ -117,6 +123,7 @@ export class RoundLoop<R> {
     else if (!ok && retry) {
       // asked to wait: at least that long, spread so that the clients told the same do not all come back at once
       const asked = typeof retryAfterMs === 'number' && retryAfterMs > 0 ? retryAfterMs * (1 + Math.random() * retry.jitter) : 0
+      if (asked) this.notBefore = Date.now() + asked
       this.schedule(Math.max(asked, backoff(this.failures - 1, retry)))
     }
   }

@@ -91,7 +91,7 @@ function readAhead(jobs: readonly PushJob[]): Array<{ collection: string; id: st
 
 /** One push's mutations; what it committed is added to `done` only if it completes. */
 async function pushOne(tx: ServerTx, req: PushRequest, ctx: PushContext, done: Committed): Promise<{ results: MutationResult[]; stopped?: NonNullable<PushResponse['stopped']> }> {
-  const mine: Committed = { first: 0, last: 0, written: [], moved: [], members: [], clients: [req.clientId] }
+  const mine: Committed = { first: 0, last: 0, written: [], moved: [], members: [], clients: [] }
   const access = new Access(tx, ctx.userId, ctx.admin)
   const results: MutationResult[] = []
   let stopped: NonNullable<PushResponse['stopped']> | undefined
@@ -106,7 +106,7 @@ async function pushOne(tx: ServerTx, req: PushRequest, ctx: PushContext, done: C
   done.written.push(...mine.written)
   done.moved.push(...mine.moved)
   done.members.push(...mine.members)
-  if (mine.written.length || mine.members.length) done.clients.push(req.clientId)
+  if (mine.written.length || mine.members.length) done.clients.push({ clientId: req.clientId, userId: ctx.userId })
   return stopped ? { results, stopped } : { results }
 }
 

@@ -207,7 +207,6 @@ export class PokeSockets {
     }
     const list = [...groups.values()]
     const plain = JSON.stringify({ type: 'poke', v: PROTOCOL_VERSION, revision: c.last } satisfies Poke)
-    const from = JSON.stringify(c.clients)
     const messages = new Map<string, string>()
     for (const [userId, l] of this.users) {
       const readable: number[] = []
@@ -227,7 +226,9 @@ export class PokeSockets {
       l.told = c.last
       let message = plain
       if (whole) {
-        const key = `${base} ${readable.join(',')}`
+        // the pushers named are this user's own clients: nobody learns who else wrote
+        const from = JSON.stringify(c.clients.filter(p => p.userId === userId).map(p => p.clientId))
+        const key = `${base} ${readable.join(',')} ${from}`
         message = messages.get(key) ?? inlinePoke(c.last, base, from, readable.map(i => list[i]!)) ?? plain
         messages.set(key, message)
       }

@@ -153,14 +153,14 @@ export class SqlServerStore implements ServerStore {
       if (written.length > limit) return { revision }
       const moved = await sql.query('SELECT collection, id, realm FROM tp_exits WHERE revision > ? AND revision <= ?', range)
       const members = await sql.query('SELECT DISTINCT user_id FROM tp_members WHERE changed > ? AND changed <= ?', range)
-      const clients = await sql.query('SELECT DISTINCT client_id FROM tp_results WHERE revision > ? AND revision <= ?', range)
+      const clients = await sql.query('SELECT DISTINCT r.client_id, c.user_id FROM tp_results r JOIN tp_clients c ON c.client_id = r.client_id WHERE r.revision > ? AND r.revision <= ?', range)
       const committed: Committed = {
         first: after + 1,
         last: revision,
         written: written.map(r => toDoc(driver.dialect, r)),
         moved: moved.map(r => ({ collection: r.collection as string, id: driver.dialect.loadId(r.id as string), from: r.realm as string })),
         members: members.map(r => r.user_id as string),
-        clients: clients.map(r => r.client_id as string),
+        clients: clients.map(r => ({ clientId: r.client_id as string, userId: r.user_id as string })),
       }
       return { revision, committed }
     })

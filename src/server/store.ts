@@ -37,7 +37,7 @@ export interface ClientRow {
 /**
  * What commits wrote, from revision `first` to `last`: the documents as they
  * were left, those that left a realm, the users whose memberships changed,
- * and the clients that pushed (they pull for their acknowledgements).
+ * and the clients that pushed, with their users (they pull for their acknowledgements).
  */
 export interface Committed {
   first: number
@@ -45,7 +45,7 @@ export interface Committed {
   written: ServerDoc[]
   moved: Array<{ collection: string; id: string; from: string }>
   members: string[]
-  clients: string[]
+  clients: Array<{ clientId: string; userId: string }>
 }
 
 /**

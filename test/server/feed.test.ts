@@ -151,7 +151,7 @@ describe('the poke fan-out', () => {
       sockets.attach(s as unknown as WebSocket, { userId })
       return s
     }
-    const [ann, bob, cy, dee] = ['ann', 'bob', 'cy', 'dee'].map(socket)
+    const [ann, bob, cy, dee, eve] = ['ann', 'bob', 'cy', 'dee', 'eve'].map(socket)
     // every user's realms are read (one connection, in order): after this read, theirs are known
     await store.readableRealms('ann')
     const as = (userId: string, id: string, realmId = userId) =>
@@ -174,9 +174,11 @@ describe('the poke fan-out', () => {
       [2, 0, ['b1']],
       [4, 2, ['p1']],
     ])
-    // cy (a server admin here) and dee were told nothing before the public write: the same bytes go to both
+    // dee and eve were told nothing before the public write (cy, a server admin here, wrote it): the same bytes go to both
     expect(inline(dee!)).toEqual([[4, 0, ['p1']]])
-    expect(cy!.raw.at(-1)).toBe(dee!.raw.at(-1))
-    expect(ann!.sent.at(-1)!.inline!.from).toEqual(["p1-client"])
+    expect(eve!.raw.at(-1)).toBe(dee!.raw.at(-1))
+    // a poke names only its user's own pushing clients
+    expect(ann!.sent.at(-1)!.inline!.from).toEqual([])
+    expect(cy!.sent.at(-1)!.inline!.from).toEqual(['p1-client'])
   })
 })

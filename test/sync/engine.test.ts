@@ -164,6 +164,8 @@ for (const factory of storeFactories) {
       b.watch(Counter, 'p', d => seen.push(d?.note))
       await a.run(tx => void tx.create(Counter, { id: 'p', note: 'poked' }))
       await until('b sees the change', () => seen.includes('poked'))
+      // a's round (push, then the pull for its acknowledgement) may still be under way when b has applied the poke
+      await until('a has its acknowledgement', async () => (await a.pendingMutations()).length === 0 && a.sync!.status.phase === 'in-sync')
       expect((await pulls()) - before).toBe(1) // a's own pull, for its acknowledgement; b pulled nothing
     })
 
