@@ -9,6 +9,7 @@ import WebSocket from 'ws'
 import { Model, S, memoryStorage, openDatabase, type Database } from '../src/index.js'
 import { PROTOCOL_VERSION, type PushRequest } from '../src/protocol/messages.js'
 import { createServer } from '../src/server.js'
+import { postgresUp } from './sync.js'
 import { percentile, type Row } from './table.js'
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js')
@@ -38,18 +39,6 @@ async function serve(db: string, args: string[] = []): Promise<{ child: ChildPro
     await exited
   }
   return { child, url, stop }
-}
-
-async function postgresUp(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: PG, connectionTimeoutMillis: 2000 })
-  try {
-    await c.connect()
-    return true
-  } catch {
-    return false
-  } finally {
-    await c.end().catch(() => undefined)
-  }
 }
 
 async function dropSchema(schema: string): Promise<void> {
@@ -97,7 +86,7 @@ export async function ingestBench(): Promise<Row[]> {
   const rows: Row[] = []
   const dir = mkdtempSync(join(tmpdir(), 'tidepool-bench-scale-'))
   const stores: Array<{ name: string; db: string; target: string; cleanup(): Promise<void> }> = [{ name: 'SQLite', db: join(dir, 'ingest.db'), target: '≥ 10,000/s', cleanup: async () => undefined }]
-  if (await postgresUp()) {
+  if (await postgresUp(PG)) {
     const schema = `tp_bench_ingest_${process.pid}`
     stores.push({ name: 'PostgreSQL', db: `${PG}?schema=${schema}`, target: '≥ 5,000/s', cleanup: () => dropSchema(schema) })
   }
@@ -130,7 +119,7 @@ const token = (sub: string) => () =>
  * to the live callback of the same user's client on C.
  */
 export async function instancesBench(): Promise<{ p50: number; p99: number } | undefined> {
-  if (!(await postgresUp())) return undefined
+  if (!(await postgresUp(PG))) return undefined
   const schema = `tp_bench_instances_${process.pid}`
   const db = `${PG}?schema=${schema}`
   const first = await serve(db, ['--secret', SECRET])

@@ -74,7 +74,7 @@ async function ingest(server: TidepoolServer, mutations: number): Promise<number
   return mutations / seconds
 }
 
-async function postgresUp(url: string): Promise<boolean> {
+export async function postgresUp(url: string): Promise<boolean> {
   const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 })
   try {
     await c.connect()

@@ -1,13 +1,14 @@
 import fc from 'fast-check'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Op } from '../../src/core/mutation.js'
-import { HttpError, memoryStorage, model, openDatabase, S, type Database } from '../../src/index.js'
+import { memoryStorage, model, openDatabase, S, type Database } from '../../src/index.js'
 import { PROTOCOL_VERSION, type PullRequest, type PushRequest } from '../../src/protocol/messages.js'
 import { createServer, type TidepoolServer } from '../../src/server.js'
 import { pull } from '../../src/server/pull.js'
 import { push, type PushContext } from '../../src/server/push.js'
 import type { ServerStore } from '../../src/server/store.js'
-import { httpTransport, type Transport } from '../../src/sync/transport.js'
+import { httpTransport } from '../../src/sync/transport.js'
+import { cuttable } from '../helpers/cuttable.js'
 import { postgresAvailable, storeFactories, type StoreFactory } from './stores.js'
 
 class Item extends model({ collection: 'Item', fields: { n: S.int.default(0), label: S.str.optional() } }) {}
@@ -23,17 +24,6 @@ const pushReq = (clientId: string, seq: number, ops: Op[], pulled = 0, id = `${c
   pulled,
 })
 const create = (id: string): Op => ({ type: 'create', collection: 'Item', id, data: { id, n: 0 } })
-
-/** A transport that can be cut off, for a client that goes away. */
-function cuttable(inner: Transport): Transport & { online: boolean } {
-  const t = {
-    online: true,
-    push: (req: Parameters<Transport['push']>[0]) => (t.online ? inner.push(req) : Promise.reject(new HttpError(0, 'offline', 'cut off'))),
-    pull: (req: Parameters<Transport['pull']>[0]) => (t.online ? inner.pull(req) : Promise.reject(new HttpError(0, 'offline', 'cut off'))),
-    socketUrl: () => inner.socketUrl(),
-  }
-  return t
-}
 
 const contents = async (db: Database) =>
   (await db.query(Item).fetch())

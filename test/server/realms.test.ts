@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { HttpError, Member, memoryStorage, model, OfflineError, openDatabase, Realm, S, WrongUserError, type Database, type Snapshot } from '../../src/index.js'
+import { Member, memoryStorage, model, OfflineError, openDatabase, Realm, S, WrongUserError, type Database, type Snapshot } from '../../src/index.js'
 import { PROTOCOL_VERSION } from '../../src/protocol/messages.js'
 import { sqliteStorage } from '../../src/replica/sqlite.js'
 import { httpTransport, type Transport } from '../../src/sync/transport.js'
 import { serveCli } from '../helpers/cli-server.js'
+import { cuttable } from '../helpers/cuttable.js'
 import { until } from '../helpers/until.js'
 
 const SECRET = 'realm-secret'
@@ -20,18 +21,6 @@ const sign = (sub: string, seconds = 3600) =>
     .sign(new TextEncoder().encode(SECRET))
 
 class Todo extends model({ collection: 'Todo', fields: { title: S.str, done: S.bool.default(false) } }) {}
-
-/** A transport that can be cut off, for writes made offline. */
-function cuttable(inner: Transport): Transport & { online: boolean } {
-  const t = {
-    online: true,
-    push: (req: Parameters<Transport['push']>[0]) => (t.online ? inner.push(req) : Promise.reject(new HttpError(0, 'offline', 'cut off'))),
-    pull: (req: Parameters<Transport['pull']>[0]) => (t.online ? inner.pull(req) : Promise.reject(new HttpError(0, 'offline', 'cut off'))),
-    socketUrl: () => inner.socketUrl(),
-    ...(inner.tokens ? { tokens: inner.tokens } : {}),
-  }
-  return t
-}
 
 let child: ChildProcess
 let url: string
