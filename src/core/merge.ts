@@ -44,10 +44,10 @@ export interface DocEvent {
  * object, which decides whether a later increment of `a` applies, so a set
  * of `a.b` does not make an earlier op on `a.b` irrelevant everywhere.
  */
-export function compact(events: readonly DocEvent[]): DocEvent[] {
+export function compact<E extends DocEvent>(events: readonly E[]): E[] {
   const replaced = new Set<string>()
   let whole = false
-  const kept: DocEvent[] = []
+  const kept: E[] = []
   for (let i = events.length - 1; i >= 0 && !whole; i--) {
     const ops: Op[] = []
     const all = events[i]!.ops
@@ -72,7 +72,7 @@ export function compact(events: readonly DocEvent[]): DocEvent[] {
         }
       }
     }
-    if (ops.length) kept.push(ops.length === all.length ? events[i]! : { key: events[i]!.key, ops: ops.reverse() })
+    if (ops.length) kept.push(ops.length === all.length ? events[i]! : { ...events[i]!, ops: ops.reverse() })
   }
   return kept.reverse()
 }

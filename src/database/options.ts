@@ -38,7 +38,7 @@ export interface DatabaseOptions {
 
 const OPTIONS = ['name', 'models', 'storage', 'schemaVersion', 'strictIndexes', 'onProgress', 'debug', 'sync', 'files']
 const SYNC_OPTIONS = ['url', 'token', 'batchSize', 'pollInterval', 'socket', 'transport', 'serviceWorker']
-const FILES_OPTIONS = ['stores', 'label', 'onProgress', 'onWarning', 'interval']
+const FILES_OPTIONS = ['stores', 'label', 'onProgress', 'onWarning', 'interval', 'partBytes']
 
 /** Checks what `openDatabase` was given, with an error that names the option at fault. */
 export function checkOptions(options: DatabaseOptions): void {
@@ -48,7 +48,12 @@ export function checkOptions(options: DatabaseOptions): void {
     throw new InvalidOptionsError('files', 'a replica syncs either with a server (sync) or through files (files), not both')
   }
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new InvalidOptionsError('onProgress', 'must be a function')
-  if (isPlainObject(options.files as unknown)) assertKnownOptions('files', options.files!, FILES_OPTIONS)
+  if (isPlainObject(options.files as unknown)) {
+    assertKnownOptions('files', options.files!, FILES_OPTIONS)
+    const { interval, partBytes } = options.files as FileSyncOptions
+    if (interval !== undefined && !(Number.isInteger(interval) && interval >= 0)) throw new InvalidOptionsError('files.interval', 'must be a whole number of milliseconds, 0 or more')
+    if (partBytes !== undefined && !(Number.isInteger(partBytes) && partBytes >= 256)) throw new InvalidOptionsError('files.partBytes', 'must be a whole number of bytes, 256 or more')
+  }
   if (options.sync !== undefined) {
     if (!isPlainObject(options.sync as unknown) || typeof options.sync.url !== 'string' || !/^https?:\/\//.test(options.sync.url)) {
       throw new InvalidOptionsError('sync', 'sync needs { url: "http(s)://…", token?: () => jwt }')

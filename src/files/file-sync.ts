@@ -3,7 +3,7 @@ import { RoundLoop } from '../core/round-loop.js'
 import { StatusHub } from '../core/status-hub.js'
 import type { Syncer, SyncStatus } from '../core/syncer.js'
 import type { Replica } from '../replica/replica.js'
-import { masterPath } from './layout.js'
+import { masterPath, PART_BYTES } from './layout.js'
 import { MergeLog } from './merge-log.js'
 import { CountingStore, type FileStore } from './store.js'
 import { download, upload, uploadedKey, type FileSyncProgress, type FileSyncReport, type Linked, type TransferContext, type Uploaded } from './transfer.js'
@@ -20,6 +20,12 @@ export interface FileSyncOptions {
   onWarning?: (message: string) => void
   /** Sync this often once a store is linked, in ms (default 30,000; 0: only when `sync()` is called). */
   interval?: number
+  /**
+   * About how large a part file grows before the next one starts, in bytes
+   * (default 512,000). Checkpoints replace parts whole, so smaller parts let
+   * a client's folder shrink sooner, at the cost of more files to list.
+   */
+  partBytes?: number
 }
 
 /**
@@ -141,6 +147,7 @@ export class FileSync implements Syncer {
       db: this.db,
       clientId: this.replica.clientId,
       log: this.log,
+      partBytes: this.options.partBytes ?? PART_BYTES,
       warn: m => this.warn(m),
       onProgress: this.options.onProgress,
       addPeer: url => this.addPeer(url),
@@ -153,6 +160,9 @@ export class FileSync implements Syncer {
       // mutations every own store has now leave the outbox for the event log
       const everywhere = Math.min(...(await Promise.all(this.linked.filter(l => !l.peer).map(async l => (await this.log.state<Uploaded>(uploadedKey(l.store)))?.latest ?? 0))))
       if (Number.isFinite(everywhere) && everywhere > 0) await this.log.merge({ remote: [], uploaded: everywhere })
+      // what every own store holds in a checkpoint, the own log keeps compacted too
+      const folded = Math.min(...(await Promise.all(this.linked.filter(l => !l.peer).map(async l => (await this.log.state<Uploaded>(uploadedKey(l.store)))?.checkpoint?.last ?? 0))))
+      if (Number.isFinite(folded) && folded > (await this.log.ownFolded())) await this.log.foldOwn(folded)
       this.totals.lastError = undefined
       this.hub.set({ phase: 'in-sync', pending: await this.replica.pendingCount(), lastSyncAt: Date.now(), lastError: undefined })
     } catch (e) {

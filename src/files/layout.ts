@@ -1,5 +1,5 @@
 import { CorruptFileError } from '../core/errors.js'
-import type { LoggedMutation } from '../core/mutation.js'
+import type { LoggedMutation, Op } from '../core/mutation.js'
 import type { JsonSchema } from '../core/schema.js'
 import { compileCheck } from '../core/validate.js'
 import { opSchema } from '../protocol/schemas.js'
@@ -12,11 +12,19 @@ const checkOp = compileCheck(opSchema as unknown as JsonSchema)
  *   tidepool-{db}/master-index.json                   the database's clients and peers
  *   tidepool-{db}/client-{id}/client-index.json       a client's latest sequence and its parts
  *   tidepool-{db}/client-{id}/part-{firstSeq}.json    that client's mutations, in order
+ *   tidepool-{db}/client-{id}/checkpoint-{last}-{n}.json  its mutations up to `last`, compacted
  *
  * A client writes only in its own folder (and the master index); a part
  * closes at about PART_BYTES and only the newest part is ever rewritten.
  * Write order is part → client index → master index, so an index never
  * points at a part that is not there yet.
+ *
+ * Once every client listed has read past some of a client's parts, it may
+ * replace them by a checkpoint: its own events up to there, compacted per
+ * document (core/merge.ts `compact`), so that a reader that is further
+ * behind (or new) reads the checkpoint instead and still folds to the same
+ * documents. Parts and checkpoints that the index no longer names are
+ * deleted after it is written.
  */
 export const FORMAT = 1
 export const PART_BYTES = 500 * 1024
@@ -37,6 +45,10 @@ export function partPath(db: string, clientId: string, first: number): string {
   return `${clientFolder(db, clientId)}part-${String(first).padStart(12, '0')}.json`
 }
 
+export function checkpointPath(db: string, clientId: string, last: number, n: number): string {
+  return `${clientFolder(db, clientId)}checkpoint-${String(last).padStart(12, '0')}-${String(n).padStart(4, '0')}.json`
+}
+
 /** The client ids whose folders a listing shows (found by listing: a lost race on the master index hides nobody). */
 export function clientsListed(db: string, paths: string[]): string[] {
   const prefix = dbFolder(db)
@@ -55,6 +67,21 @@ export interface Part {
   mutations: LoggedMutation[]
 }
 
+/** A client's own events up to `last`, compacted per document. */
+export interface Checkpoint {
+  last: number
+  /** The clock of mutation `last`: readers' clocks move past it. */
+  hlc: string
+  /** Each document's events, in event order: [clock, sequence number, ops]. */
+  docs: Array<[string, Array<[string, number, Op[]]>]>
+}
+
+/** One file of a checkpoint: its documents are split over files of about a part's size, a document never across two. */
+export interface CheckpointFile extends Checkpoint {
+  format: number
+  clientId: string
+}
+
 export interface ClientIndex {
   format: number
   clientId: string
@@ -63,6 +90,8 @@ export interface ClientIndex {
   latest: number
   updated: string
   parts: Array<{ first: number; last: number; bytes: number }>
+  /** Where the parts start after 1: the checkpoint of everything before them, its files' sizes in order. */
+  checkpoint?: { last: number; files: number[] }
   /**
    * What this client had merged of each other client when it wrote this
    * index: a reader that already has those from another store sees them as
@@ -111,6 +140,24 @@ export function parsePart(path: string, text: string): Part {
   return o as unknown as Part
 }
 
+export function parseCheckpoint(path: string, text: string): CheckpointFile {
+  const o = parse(path, text)
+  if (typeof o.clientId !== 'string' || !isInt(o.last) || typeof o.hlc !== 'string' || !Array.isArray(o.docs)) throw new CorruptFileError(path, 'not a checkpoint file')
+  for (const d of o.docs as unknown[]) {
+    if (!Array.isArray(d) || typeof d[0] !== 'string' || !Array.isArray(d[1])) throw new CorruptFileError(path, 'a document entry is malformed')
+    for (const e of d[1] as unknown[]) {
+      if (!Array.isArray(e) || typeof e[0] !== 'string' || !isInt(e[1]) || (e[1] as number) > (o.last as number) || !Array.isArray(e[2])) {
+        throw new CorruptFileError(path, `an event of document ${d[0]} is malformed`)
+      }
+      for (const op of e[2] as unknown[]) {
+        const issue = checkOp(op)
+        if (issue) throw new CorruptFileError(path, `an op of document ${d[0]} is malformed (${issue.path || '/'}: ${issue.reason})`)
+      }
+    }
+  }
+  return o as unknown as CheckpointFile
+}
+
 export function parseClientIndex(path: string, text: string): ClientIndex {
   const o = parse(path, text)
   if (typeof o.clientId !== 'string' || !isInt(o.latest) || !Array.isArray(o.parts) || typeof o.lastReceived !== 'object' || o.lastReceived === null) {
@@ -119,6 +166,10 @@ export function parseClientIndex(path: string, text: string): ClientIndex {
   for (const p of o.parts as unknown[]) {
     const x = p as { first?: unknown; last?: unknown }
     if (!isInt(x.first) || !isInt(x.last)) throw new CorruptFileError(path, 'a part entry is malformed')
+  }
+  const cp = o.checkpoint as { last?: unknown; files?: unknown } | undefined
+  if (cp !== undefined && (typeof cp !== 'object' || cp === null || !isInt(cp.last) || !Array.isArray(cp.files) || !cp.files.every(isInt))) {
+    throw new CorruptFileError(path, 'its checkpoint entry is malformed')
   }
   return { label: '', updated: '', ...o } as unknown as ClientIndex
 }
@@ -129,6 +180,6 @@ export function parseMaster(path: string, text: string): MasterIndex {
   return o as unknown as MasterIndex
 }
 
-export function serialize(value: Part | ClientIndex | MasterIndex): string {
+export function serialize(value: Part | CheckpointFile | ClientIndex | MasterIndex): string {
   return JSON.stringify(value)
 }

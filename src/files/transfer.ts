@@ -2,17 +2,20 @@ import { CorruptFileError } from '../core/errors.js'
 import { MAX_DRIFT } from '../core/hlc.js'
 import type { LoggedMutation } from '../core/mutation.js'
 import {
+  checkpointPath,
+  clientFolder,
   clientIndexPath,
   clientsListed,
   dbFolder,
   FORMAT,
   masterPath,
+  parseCheckpoint,
   parseClientIndex,
   parseMaster,
   parsePart,
-  PART_BYTES,
   partPath,
   serialize,
+  type Checkpoint,
   type ClientIndex,
   type MasterIndex,
 } from './layout.js'
@@ -47,14 +50,20 @@ export interface Linked {
   label: string
   /** A peer: another user's store, read only. */
   peer: boolean
+  /** How far every other client in the store had read this one's mutations, at the last download. */
+  readPast?: number
 }
 
 /** What was written to one store: its parts and the last sequence number in them. */
 export interface Uploaded {
   latest: number
   parts: Array<{ first: number; last: number; bytes: number }>
+  /** The checkpoint before the parts. */
+  checkpoint?: ClientIndex['checkpoint']
   /** The peers the master index was last written with. */
   peers?: string[]
+  /** What the client index said was merged of the others. */
+  received?: Record<string, number>
 }
 
 /** Where the merge log keeps what was uploaded to a store. */
@@ -67,6 +76,8 @@ export interface TransferContext {
   db: string
   clientId: string
   log: MergeLog
+  /** Where a part closes and the next starts (layout.ts PART_BYTES by default). */
+  partBytes: number
   warn(message: string): void
   onProgress?: (p: FileSyncProgress) => void
   /** A peer named in a master index: linked, to be read from now on. */
@@ -96,19 +107,30 @@ export async function download(ctx: TransferContext, l: Linked, report: FileSync
   const clients = [...new Set([...Object.keys(master?.clients ?? {}), ...listed])].filter(id => id !== ctx.clientId).sort()
   const merged = await ctx.log.mergedUpTo()
   const wanted: Array<{ clientId: string; index: ClientIndex; from: number }> = []
+  let readPast = Infinity
   for (const clientId of clients) {
     const index = await readParsed(ctx, store, clientIndexPath(ctx.db, clientId), parseClientIndex, report)
+    readPast = Math.min(readPast, index?.lastReceived[ctx.clientId] ?? 0)
     const from = merged[clientId] ?? 0
     if (index && index.latest > from) wanted.push({ clientId, index, from })
   }
-  const total = wanted.reduce((n, w) => n + w.index.parts.filter(p => p.last > w.from).length, 0)
+  l.readPast = readPast
+  const total = wanted.reduce((n, w) => n + w.index.parts.filter(p => p.last > w.from).length + (w.index.checkpoint && w.index.checkpoint.last > w.from ? w.index.checkpoint.files.length : 0), 0)
   let done = 0
+  const progressed = () => ctx.onProgress?.({ phase: 'download', store: store.url, done: ++done, total })
   for (const { clientId, index, from } of wanted) {
-    const mutations: LoggedMutation[] = []
     let next = from + 1
-    for (const p of index.parts.filter(p => p.last > from).sort((a, b) => a.first - b.first)) {
+    // a reader further behind than the parts start reads the checkpoint of what came before them
+    if (index.checkpoint && index.checkpoint.last >= next) {
+      const checkpoint = await readCheckpoint(ctx, store, clientId, index.checkpoint, report, progressed)
+      if (!checkpoint) continue
+      counted(ctx, report, await ctx.log.mergeCheckpoint(clientId, checkpoint))
+      next = checkpoint.last + 1
+    }
+    const mutations: LoggedMutation[] = []
+    for (const p of index.parts.filter(p => p.last >= next).sort((a, b) => a.first - b.first)) {
       const part = await readParsed(ctx, store, partPath(ctx.db, clientId, p.first), parsePart, report)
-      ctx.onProgress?.({ phase: 'download', store: store.url, done: ++done, total })
+      progressed()
       // a missing or half-synced part: take what comes before it, and read it again next time
       if (!part || part.clientId !== clientId || part.first > next) break
       for (const m of part.mutations) {
@@ -117,14 +139,37 @@ export async function download(ctx: TransferContext, l: Linked, report: FileSync
         next++
       }
     }
-    if (!mutations.length) continue
-    const result = await ctx.log.merge({ remote: [{ clientId, mutations }] })
-    report.merged += result.merged
-    for (const c of result.clamped) {
-      if (!report.clamped.includes(c)) report.clamped.push(c)
-      ctx.warn(`client ${c}'s clock runs more than ${MAX_DRIFT / 60_000} minutes ahead of this machine's; its changes win over newer ones until the clocks agree`)
-    }
+    if (mutations.length) counted(ctx, report, await ctx.log.merge({ remote: [{ clientId, mutations }] }))
   }
+}
+
+function counted(ctx: TransferContext, report: FileSyncReport, result: { merged: number; clamped: string[] }): void {
+  report.merged += result.merged
+  for (const c of result.clamped) {
+    if (!report.clamped.includes(c)) report.clamped.push(c)
+    ctx.warn(`client ${c}'s clock runs more than ${MAX_DRIFT / 60_000} minutes ahead of this machine's; its changes win over newer ones until the clocks agree`)
+  }
+}
+
+/** All files of a client's checkpoint, or undefined when one is missing or half-synced (it is read again next time). */
+async function readCheckpoint(
+  ctx: TransferContext,
+  store: FileStore,
+  clientId: string,
+  entry: NonNullable<ClientIndex['checkpoint']>,
+  report: FileSyncReport,
+  progressed: () => void,
+): Promise<Checkpoint | undefined> {
+  const docs: Checkpoint['docs'] = []
+  let hlc = ''
+  for (let n = 0; n < entry.files.length; n++) {
+    const file = await readParsed(ctx, store, checkpointPath(ctx.db, clientId, entry.last, n), parseCheckpoint, report)
+    progressed()
+    if (!file || file.clientId !== clientId || file.last !== entry.last) return undefined
+    docs.push(...file.docs)
+    hlc = file.hlc
+  }
+  return { last: entry.last, hlc, docs }
 }
 
 /**
@@ -159,26 +204,86 @@ async function writeMaster(db: string, store: CountingStore, update: (m: MasterI
   await store.write(path, serialize(master))
 }
 
-/** Writes this client's mutations that the store lacks: parts, then the client index, then the master index. Returns how many. */
+/**
+ * Where this client's next checkpoint in a store ends, if it should write
+ * one now: after the newest closed part that every other client there has
+ * read past, once the parts it replaces weigh at least two parts and the
+ * checkpoint before (so rewriting checkpoints costs a constant factor of
+ * what is written). A store that lacks mutations the own log has folded
+ * away (one linked later) gets a checkpoint of those at once.
+ */
+function checkpointAt(state: Uploaded, folded: number, readPast: number, partBytes: number): number | undefined {
+  const done = state.checkpoint?.last ?? 0
+  const closed = state.parts.filter((p, i) => i < state.parts.length - 1 || p.bytes >= partBytes)
+  const replaced = closed.filter(p => p.last > done && p.last <= readPast)
+  const at = replaced.at(-1)?.last
+  if (done < folded) return Math.max(folded, at ?? 0)
+  if (at === undefined) return undefined
+  const freed = replaced.reduce((n, p) => n + p.bytes, 0)
+  const before = (state.checkpoint?.files ?? []).reduce((n, b) => n + b, 0)
+  return freed >= Math.max(2 * partBytes, before) ? at : undefined
+}
+
+/** Writes a checkpoint's files, documents in order, about a part's size each; returns their sizes. */
+async function writeCheckpoint(ctx: TransferContext, store: CountingStore, checkpoint: Checkpoint): Promise<number[]> {
+  const sizes: number[] = []
+  const write = async (docs: Checkpoint['docs']) => {
+    const text = serialize({ format: FORMAT, clientId: ctx.clientId, last: checkpoint.last, hlc: checkpoint.hlc, docs })
+    await store.write(checkpointPath(ctx.db, ctx.clientId, checkpoint.last, sizes.length), text)
+    sizes.push(byteLength(text))
+  }
+  let docs: Checkpoint['docs'] = []
+  let size = 0
+  for (const doc of checkpoint.docs) {
+    const bytes = byteLength(JSON.stringify(doc))
+    if (docs.length && size + bytes > ctx.partBytes) {
+      await write(docs)
+      docs = []
+      size = 0
+    }
+    docs.push(doc)
+    size += bytes
+  }
+  if (docs.length || sizes.length === 0) await write(docs)
+  return sizes
+}
+
+/**
+ * Writes this client's mutations that the store lacks: a checkpoint when
+ * one is due, parts, then the client index, then the master index; last,
+ * deletes what the index no longer names. Returns how many mutations.
+ */
 export async function upload(ctx: TransferContext, l: Linked): Promise<number> {
   const { store } = l
-  const { db, clientId, log } = ctx
+  const { db, clientId, log, partBytes } = ctx
   const key = uploadedKey(store)
   const state = (await log.state<Uploaded>(key)) ?? { latest: 0, parts: [] }
-  const fresh = await log.ownMutations(state.latest)
   const peers = (await log.state<string[]>('peers')) ?? []
+  const received = await log.mergedUpTo()
+  let parts = [...state.parts]
+  let checkpoint = state.checkpoint
+  const at = checkpointAt(state, await log.ownFolded(), l.readPast ?? 0, partBytes)
+  if (at !== undefined) {
+    checkpoint = { last: at, files: await writeCheckpoint(ctx, store, await log.ownCheckpoint(at)) }
+    parts = parts.filter(p => p.first > at)
+    // a checkpoint inside a part (the own log was folded there): the parts after it are written again
+    if (parts[0] && parts[0].first !== at + 1) parts = []
+  }
+  const fresh = await log.ownMutations(parts.at(-1)?.last ?? checkpoint?.last ?? 0)
+  const peersChanged = (state.peers ?? []).join() !== peers.join()
+  // what this client has read decides when the others may checkpoint, so a reader says so
+  const readMore = state.latest > 0 && JSON.stringify(state.received ?? {}) !== JSON.stringify(received)
   // nothing new to say: a sync that found nothing new reads only the indexes and writes nothing
-  if (fresh.length === 0 && (state.peers ?? []).join() === peers.join()) return 0
+  if (at === undefined && fresh.length === 0 && !peersChanged && !readMore) return 0
   // the newest part is rewritten with the new mutations until it is full
-  const parts = [...state.parts]
   const open = parts.at(-1)
-  let current: LoggedMutation[] = open && open.bytes < PART_BYTES ? (await log.ownMutations(open.first - 1)).filter(m => m.seq <= open.last) : []
+  let current: LoggedMutation[] = open && open.bytes < partBytes && fresh.length ? (await log.ownMutations(open.first - 1)).filter(m => m.seq <= open.last) : []
   if (current.length) parts.pop()
   const toWrite: Array<{ first: number; mutations: LoggedMutation[] }> = []
   let size = current.length ? byteLength(JSON.stringify(current)) : 0
   for (const m of fresh) {
     const bytes = byteLength(JSON.stringify(m))
-    if (current.length && size + bytes > PART_BYTES) {
+    if (current.length && size + bytes > partBytes) {
       toWrite.push({ first: current[0]!.seq, mutations: current })
       current = []
       size = 0
@@ -194,15 +299,33 @@ export async function upload(ctx: TransferContext, l: Linked): Promise<number> {
     parts.push({ first: p.first, last: p.mutations.at(-1)!.seq, bytes: byteLength(text) })
     ctx.onProgress?.({ phase: 'upload', store: store.url, done: ++done, total: toWrite.length })
   }
-  const latest = parts.at(-1)?.last ?? 0
+  const latest = parts.at(-1)?.last ?? checkpoint?.last ?? 0
   const updated = new Date().toISOString()
-  const index: ClientIndex = { format: FORMAT, clientId, label: l.label, latest, updated, parts, lastReceived: await log.mergedUpTo() }
+  const index: ClientIndex = { format: FORMAT, clientId, label: l.label, latest, updated, parts, ...(checkpoint ? { checkpoint } : {}), lastReceived: received }
   await store.write(clientIndexPath(db, clientId), serialize(index))
-  await writeMaster(db, store, master => {
-    master.clients[clientId] = { label: l.label, latest, updated }
-    for (const url of peers) master.peers[url] ??= {}
-    master.latestUpdate = clientId
-  })
-  await log.setState(key, { latest, parts, peers } satisfies Uploaded)
+  if (latest !== state.latest || peersChanged) {
+    await writeMaster(db, store, master => {
+      master.clients[clientId] = { label: l.label, latest, updated }
+      for (const url of peers) master.peers[url] ??= {}
+      master.latestUpdate = clientId
+    })
+  }
+  if (at !== undefined) await sweep(ctx, store, index)
+  await log.setState(key, { latest, parts, checkpoint, peers, received } satisfies Uploaded)
   return fresh.length
+}
+
+/**
+ * Deletes this client's parts and checkpoint files that its index no longer
+ * names: those a checkpoint replaced, and any a crash left behind. A reader
+ * still on the old index finds them gone and reads the new one next time.
+ */
+async function sweep(ctx: TransferContext, store: CountingStore, index: ClientIndex): Promise<void> {
+  const named = new Set([
+    ...index.parts.map(p => partPath(ctx.db, ctx.clientId, p.first)),
+    ...(index.checkpoint?.files ?? []).map((_, n) => checkpointPath(ctx.db, ctx.clientId, index.checkpoint!.last, n)),
+  ])
+  for (const path of await store.list(clientFolder(ctx.db, ctx.clientId))) {
+    if (/\/(part|checkpoint)-[^/]*\.json$/.test(path) && !named.has(path)) await store.delete(path).catch(e => ctx.warn(`could not delete ${path}: ${(e as Error).message}`))
+  }
 }

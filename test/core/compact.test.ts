@@ -7,7 +7,7 @@ import type { Json } from '../../src/core/json.js'
 
 const T = { collection: 'C', id: 'd' }
 const paths = [['x'], ['y'], ['a'], ['a', 'b'], ['a', 'c'], ['t']]
-const value: fc.Arbitrary<Json> = fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom('s', 'u'), fc.constant({ b: 1 }), fc.constant([1]), fc.constant(null))
+const value: fc.Arbitrary<Json> = fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom('s', 'u'), fc.constant<Json>({ b: 1 }), fc.constant<Json>([1]), fc.constant(null))
 const data = fc.dictionary(fc.constantFrom('x', 'y', 'a', 't'), value, { maxKeys: 3 })
 const op: fc.Arbitrary<Op> = fc.oneof(
   data.map(d => ({ ...T, type: 'create' as const, data: d })),
