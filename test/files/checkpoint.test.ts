@@ -1,0 +1,122 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Sqlite from 'better-sqlite3'
+import { describe, expect, it } from 'vitest'
+import { Model, S, openDatabase, type Database } from '../../src/index.js'
+import { sqliteStorage } from '../../src/sqlite.js'
+import { memoryFileStore, type FileStore } from '../../src/files/store.js'
+import { clientFolder, clientIndexPath, parseClientIndex } from '../../src/files/layout.js'
+
+class Note extends Model {
+  static override COLLECTION = 'Note'
+  static override FIELDS = { text: S.str, likes: S.int.default(0) }
+}
+
+const PART = 1024
+const open = (stores: FileStore[], storage?: ReturnType<typeof sqliteStorage>) =>
+  openDatabase({ name: 'notes', models: [Note], ...(storage ? { storage } : {}), files: { stores, interval: 0, partBytes: PART, onWarning: () => undefined } })
+const state = async (db: Database) => JSON.stringify((await db.query(Note).fetch()).map(n => [n.id, n.text, n.likes]))
+const like = (db: Database, id: string, by = 1) => db.run(async tx => (await tx.get(Note, id))!.getField('likes').incrementBy(by))
+const edit = (db: Database, id: string, text: string) => db.run(async tx => void ((await tx.get(Note, id))!.text = text))
+const filesOf = async (store: FileStore, db: Database) => (await store.list(clientFolder('notes', db.clientId))).map(p => p.slice(clientFolder('notes', db.clientId).length)).sort()
+const indexOf = async (store: FileStore, db: Database) => parseClientIndex('index', (await store.read(clientIndexPath('notes', db.clientId)))!)
+
+describe('file-sync checkpoints', () => {
+  it('replace the parts every listed client has read past; a client offline across them and a new device converge, increments counted once', async () => {
+    const store = memoryFileStore()
+    const [a, b] = [await open([store]), await open([store])]
+    await a.run(tx => {
+      for (let i = 0; i < 5; i++) tx.create(Note, { id: `n${i}`, text: 'first' })
+    })
+    await b.run(tx => void tx.create(Note, { id: 'b0', text: 'from b' }))
+    let likes = 0
+    for (let i = 0; i < 3; i++, likes++) await like(a, 'n0')
+    for (const db of [a, b, a]) await db.files.sync()
+    // c reads a's first mutations, increments among them, and goes offline without ever writing to the store
+    const c = await open([store])
+    await c.files.sync()
+    expect(await state(c)).toBe(await state(a))
+    await like(c, 'n0', 10)
+    await edit(c, 'n1', 'edited offline by c')
+    likes += 10
+
+    // a writes many parts' worth, b keeps reading (and says so in its index)
+    for (let round = 0; round < 12; round++) {
+      for (let i = 0; i < 5; i++) await edit(a, `n${i}`, `round ${round} ${'x'.repeat(60)}`)
+      await like(a, 'n0')
+      likes++
+      await like(b, 'n0', 2)
+      likes += 2
+      for (const db of [a, b]) await db.files.sync()
+    }
+    const index = await indexOf(store, a)
+    expect(index.checkpoint?.last).toBeGreaterThan(8)
+    expect(index.parts[0]?.first).toBe(index.checkpoint!.last + 1)
+    // the parts it replaced are gone
+    expect((await filesOf(store, a)).filter(f => f.startsWith('part-')).length).toBe(index.parts.length)
+    expect((await filesOf(store, a)).filter(f => f.startsWith('checkpoint-')).length).toBe(index.checkpoint!.files.length)
+
+    // c comes back: it had some of what the checkpoint covers, and reads the rest from it
+    await c.files.sync()
+    for (const db of [a, b, c, a, b]) await db.files.sync()
+    const d = await open([store])
+    await d.files.sync()
+    const expected = await state(a)
+    for (const db of [b, c, d]) expect(await state(db)).toBe(expected)
+    const n0 = await a.run(tx => tx.get(Note, 'n0'))
+    expect(n0!.likes).toBe(likes)
+    expect((await a.run(tx => tx.get(Note, 'n1')))!.text).toMatch(/^round 11/)
+    for (const db of [a, b, c, d]) await db.close()
+  })
+
+  it('wait for every client listed: one that read less holds them back', async () => {
+    const store = memoryFileStore()
+    const [a, slow] = [await open([store]), await open([store])]
+    await slow.run(tx => void tx.create(Note, { id: 's', text: 'listed' }))
+    await slow.files.sync()
+    await a.run(tx => void tx.create(Note, { id: 'n', text: 'x' }))
+    for (let i = 0; i < 40; i++) await edit(a, 'n', `edit ${i} ${'y'.repeat(80)}`)
+    for (let i = 0; i < 3; i++) await a.files.sync()
+    expect((await indexOf(store, a)).checkpoint).toBeUndefined()
+    expect((await indexOf(store, a)).parts.length).toBeGreaterThan(2)
+    // once the slow client has read everything (and written its index), a may checkpoint
+    await slow.files.sync()
+    await slow.files.sync()
+    await a.files.sync()
+    const index = await indexOf(store, a)
+    expect(index.checkpoint).toBeDefined()
+    expect(index.parts.length).toBeLessThanOrEqual(2)
+    for (const db of [a, slow]) await db.close()
+  })
+
+  it('keep a client\'s folder and every replica\'s event log bounded by the documents, not by their history', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tp-cp-'))
+    try {
+      const store = memoryFileStore()
+      const a = await open([store])
+      const b = await open([store], sqliteStorage(join(dir, 'b.db')))
+      await a.run(tx => void tx.create(Note, { id: 'n', text: 'x' }))
+      const sizes: number[] = []
+      for (let round = 0; round < 20; round++) {
+        for (let i = 0; i < 25; i++) await edit(a, 'n', `round ${round} edit ${i} ${'z'.repeat(40)}`)
+        for (const db of [a, b]) await db.files.sync()
+        const index = await indexOf(store, a)
+        sizes.push(index.parts.reduce((n, p) => n + p.bytes, 0) + (index.checkpoint?.files ?? []).reduce((n, f) => n + f, 0))
+        expect((await filesOf(store, a)).length).toBeLessThanOrEqual(1 + 1 + 9)
+      }
+      expect(await state(b)).toBe(await state(a))
+      // 500 edits of one document, about 6 parts a round: a's folder holds a checkpoint and the parts since, never the history
+      expect(Math.max(...sizes)).toBeLessThan(10 * PART)
+      expect(sizes.at(-1)!).toBeLessThanOrEqual(Math.max(...sizes.slice(0, 5)))
+      await b.close()
+      const sqlite = new Sqlite(join(dir, 'b.db'), { readonly: true })
+      const events = (sqlite.prepare('SELECT count(*) AS n FROM tp_events').get() as { n: number }).n
+      sqlite.close()
+      expect(events).toBeLessThanOrEqual(3)
+      await a.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
