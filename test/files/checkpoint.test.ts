@@ -120,3 +120,39 @@ describe('file-sync checkpoints', () => {
     }
   })
 })
+
+describe('the own log', () => {
+  it('is folded once every store has a checkpoint of it; a store linked later gets a checkpoint of what was folded', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tp-own-'))
+    try {
+      const [first, later] = [memoryFileStore('first'), memoryFileStore('later')]
+      const a = await open([first], sqliteStorage(join(dir, 'a.db')))
+      await a.run(tx => {
+        for (let i = 0; i < 3; i++) tx.create(Note, { id: `n${i}`, text: 'x' })
+      })
+      for (let i = 0; i < 200; i++) await edit(a, `n${i % 3}`, `edit ${i} ${'w'.repeat(40)}`)
+      await a.files.sync()
+      await a.files.sync()
+      expect((await indexOf(first, a)).checkpoint).toBeDefined()
+      const folded = (await indexOf(first, a)).checkpoint!.last
+
+      a.files.link(later)
+      await a.files.sync()
+      const index = await indexOf(later, a)
+      expect(index.checkpoint?.last).toBeGreaterThanOrEqual(folded)
+      const reader = await open([later])
+      await reader.files.sync()
+      expect(await state(reader)).toBe(await state(a))
+      await reader.close()
+      await a.close()
+
+      // what stays of 201 own mutations: the compacted base (a create and a last edit per note) and the few after the checkpoint
+      const sqlite = new Sqlite(join(dir, 'a.db'), { readonly: true })
+      const own = (sqlite.prepare("SELECT count(*) AS n FROM tp_files WHERE k LIKE 'own/%' OR k LIKE 'base/%'").get() as { n: number }).n
+      sqlite.close()
+      expect(own).toBeLessThan(201 - folded + 10)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
