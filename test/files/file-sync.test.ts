@@ -74,6 +74,11 @@ describe('serverless sync through a file store', () => {
     expect(await store.list('')).toEqual([])
   })
 
+  it('refuses a bad interval or part size, naming the option', async () => {
+    await expect(openDatabase({ name: 'x', models: [Note], files: { interval: -5 } })).rejects.toThrow(/files\.interval: must be a whole number/)
+    await expect(openDatabase({ name: 'x', models: [Note], files: { partBytes: 10 } })).rejects.toThrow(/files\.partBytes: must be a whole number of bytes, 256 or more/)
+  })
+
   it('a replica syncs with a server or through files, not both', async () => {
     await expect(openDatabase({ name: 'x', models: [Note], sync: { url: 'http://127.0.0.1:1' }, files: [memoryFileStore()] })).rejects.toThrow(/either with a server .* or through files/)
   })
