@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { Model, S, openDatabase } from '../src/index.js'
 import { encodeClock } from '../src/core/hlc.js'
 import { folderStore } from '../src/files/folder.js'
-import { clientIndexPath, FORMAT, masterPath, PART_BYTES, partPath, serialize, type ClientIndex, type MasterIndex } from '../src/files/layout.js'
+import { clientFolder, clientIndexPath, FORMAT, masterPath, PART_BYTES, partPath, serialize, type ClientIndex, type MasterIndex } from '../src/files/layout.js'
 import type { LoggedMutation } from '../src/core/mutation.js'
 import { sqliteStorage } from '../src/sqlite.js'
 
@@ -84,4 +84,72 @@ export function printFilesBench(r: FilesBench): void {
   console.log(`|---|---|---|`)
   console.log(`| merge ${r.mutations} mutations from ${CLIENTS} clients' folders into a fresh replica | ${r.mutationsPerSecond.toFixed(0)} mutations/s (${(r.bytesFirst / 1024 / 1024).toFixed(1)} MiB read) | |`)
   console.log(`| bytes read by a sync when nothing changed | ${r.bytesWhenNothingChanged} B (the indexes: ${r.indexBytes} B) | only the indexes |`)
+}
+
+const NOTES = 500
+const EDITS = 40
+
+export interface CheckpointBench {
+  mutations: number
+  /** A new device joining: with the writer's checkpoint, and with the same history as parts (a stale listed client holds checkpoints back). */
+  joined: { checkpoint: { ms: number; bytes: number }; parts: { ms: number; bytes: number } }
+  /** The writer's folder, both ways. */
+  folder: { checkpoint: number; parts: number }
+}
+
+async function folderBytes(dir: string, clientId: string): Promise<number> {
+  const store = folderStore(dir)
+  let n = 0
+  for (const p of await store.list(clientFolder('bench', clientId))) n += (await store.read(p))!.length
+  return n
+}
+
+/** One client edits 500 notes 40 times each (20,001 mutations), syncing as it goes; then a new device joins. */
+async function history(dir: string, heldBack: boolean): Promise<{ ms: number; bytes: number; folder: number; mutations: number }> {
+  const shared = join(dir, heldBack ? 'held' : 'free')
+  if (heldBack) {
+    // a client listed in the store that read nothing and never syncs again
+    const stale: ClientIndex = { format: FORMAT, clientId: 'gone', label: 'gone', latest: 0, updated: new Date().toISOString(), parts: [], lastReceived: {} }
+    await folderStore(shared).write(clientIndexPath('bench', 'gone'), serialize(stale))
+  }
+  const writer = await openDatabase({ name: 'bench', models: [Note], files: { stores: [folderStore(shared)], interval: 0, onWarning: () => undefined } })
+  await writer.run(tx => {
+    for (let i = 0; i < NOTES; i++) tx.create(Note, { id: `n${i}`, text: 'new', n: 0 })
+  })
+  for (let e = 0; e < EDITS; e++) {
+    for (let i = 0; i < NOTES; i++) await writer.run(async tx => void ((await tx.get(Note, `n${i}`))!.text = `edit ${e} of note ${i}, written for the benchmark`))
+    await writer.files.sync()
+  }
+  const folder = await folderBytes(shared, writer.clientId)
+  await writer.close()
+  const device = await openDatabase({ name: 'bench', models: [Note], storage: sqliteStorage(join(dir, `${heldBack ? 'held' : 'free'}.db`)), files: { stores: [folderStore(shared)], interval: 0, onWarning: () => undefined } })
+  const t = performance.now()
+  const report = await device.files.sync()
+  const ms = performance.now() - t
+  await device.close()
+  return { ms, bytes: report.bytesRead, folder, mutations: 1 + NOTES * EDITS }
+}
+
+export async function checkpointBench(): Promise<CheckpointBench> {
+  const dir = mkdtempSync(join(tmpdir(), 'tidepool-bench-checkpoint-'))
+  try {
+    // the one measured second has the warmer JIT: alternate, and take each one's better time
+    const held = await history(dir, true)
+    const free = await history(dir, false)
+    const again = await history(join(dir, 'again'), true)
+    held.ms = Math.min(held.ms, again.ms)
+    return { mutations: free.mutations, joined: { checkpoint: { ms: free.ms, bytes: free.bytes }, parts: { ms: held.ms, bytes: held.bytes } }, folder: { checkpoint: free.folder, parts: held.folder } }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+export function printCheckpointBench(r: CheckpointBench): void {
+  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(2)} MiB`
+  console.log(`\nFile-sync checkpoints: one client edits ${NOTES} notes ${EDITS} times each (${r.mutations} mutations), then a new device joins\n`)
+  console.log(`| | with checkpoints | history as parts (a stale client holds them back) | ratio |`)
+  console.log(`|---|---|---|---|`)
+  console.log(`| the writer's folder | ${mib(r.folder.checkpoint)} | ${mib(r.folder.parts)} | ${(r.folder.parts / r.folder.checkpoint).toFixed(1)}× smaller |`)
+  console.log(`| a new device's first sync, bytes read | ${mib(r.joined.checkpoint.bytes)} | ${mib(r.joined.parts.bytes)} | ${(r.joined.parts.bytes / r.joined.checkpoint.bytes).toFixed(1)}× fewer |`)
+  console.log(`| a new device's first sync, time | ${r.joined.checkpoint.ms.toFixed(0)} ms | ${r.joined.parts.ms.toFixed(0)} ms | ${(r.joined.parts.ms / r.joined.checkpoint.ms).toFixed(1)}× faster |`)
 }

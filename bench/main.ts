@@ -1,6 +1,6 @@
 import { cpus } from 'node:os'
 import { browserBench } from './browser.js'
-import { filesBench, printFilesBench } from './files.js'
+import { checkpointBench, filesBench, printCheckpointBench, printFilesBench } from './files.js'
 import { migrationBench } from './migrations.js'
 import { queryBench } from './queries.js'
 import { realmBench } from './realms.js'
@@ -15,6 +15,7 @@ printTable('Queries and live queries (SQLite replica) versus raw SQLite and Tiny
 printTable('Schema migrations (SQLite replica): after a version bump versus without one, same run', await migrationBench())
 printSyncTable(await syncBench())
 printFilesBench(await filesBench())
+printCheckpointBench(await checkpointBench())
 const realms = await realmBench()
 printTable('Realms: a user syncs only their realms, and pushes are checked (server on SQLite), same run', realms.rows)
 console.log(
