@@ -1,5 +1,6 @@
 import { CorruptFileError } from '../core/errors.js'
 import type { LoggedMutation, Op } from '../core/mutation.js'
+import { docKey } from '../core/key.js'
 import type { JsonSchema } from '../core/schema.js'
 import { compileCheck } from '../core/validate.js'
 import { opSchema } from '../protocol/schemas.js'
@@ -152,6 +153,8 @@ export function parseCheckpoint(path: string, text: string): CheckpointFile {
       for (const op of e[2] as unknown[]) {
         const issue = checkOp(op)
         if (issue) throw new CorruptFileError(path, `an op of document ${d[0]} is malformed (${issue.path || '/'}: ${issue.reason})`)
+        // an event is filed under the document its ops write, as a part's ops are
+        if (docKey((op as Op).collection, (op as Op).id) !== d[0]) throw new CorruptFileError(path, `an op filed under document ${JSON.stringify(d[0])} writes another one`)
       }
     }
   }

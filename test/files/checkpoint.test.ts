@@ -121,6 +121,39 @@ describe('file-sync checkpoints', () => {
   })
 })
 
+describe('a damaged checkpoint', () => {
+  it('is skipped for its client alone, reported, and merged once repaired; an op filed under another document is refused', async () => {
+    const store = memoryFileStore()
+    const [a, b] = [await open([store]), await open([store])]
+    await a.run(tx => void tx.create(Note, { id: 'n', text: 'x' }))
+    for (let i = 0; i < 40; i++) await edit(a, 'n', `edit ${i} ${'v'.repeat(80)}`)
+    await a.files.sync()
+    await a.files.sync()
+    const cp = (await indexOf(store, a)).checkpoint!
+    expect(cp).toBeDefined()
+    await b.run(tx => void tx.create(Note, { id: 'b', text: 'from b' }))
+    await b.files.sync()
+    const [path] = (await filesOf(store, a)).filter(f => f.startsWith('checkpoint-')).map(f => clientFolder('notes', a.clientId) + f)
+    const good = (await store.read(path!))!
+    const forged = JSON.parse(good) as { docs: Array<[string, unknown]> }
+    forged.docs[0]![0] = 'Note\u0000other'
+
+    for (const bad of [good.slice(0, good.length / 2), JSON.stringify(forged)]) {
+      await store.write(path!, bad)
+      const c = await open([store])
+      const report = await c.files.sync()
+      expect(report.skipped).toEqual([`${store.url}${path}`])
+      // b's note came; nothing of a's, and the cursor did not move
+      expect(await state(c)).toBe(JSON.stringify([['b', 'from b', 0]]))
+      await store.write(path!, good)
+      await c.files.sync()
+      expect(await state(c)).toBe(await state(b))
+      await c.close()
+    }
+    for (const db of [a, b]) await db.close()
+  })
+})
+
 describe('the own log', () => {
   it('is folded once every store has a checkpoint of it; a store linked later gets a checkpoint of what was folded', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tp-own-'))

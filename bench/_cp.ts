@@ -1,0 +1,2 @@
+import { checkpointBench, printCheckpointBench } from './files.js'
+printCheckpointBench(await checkpointBench())
