@@ -16,11 +16,11 @@ class Note extends Model {
 }
 
 describe('tidepool files', () => {
-  it('inspect lists clients, parts, sizes and latest sequences, and flags corrupt files; sync runs a relay replica', async () => {
+  it('inspect lists clients, checkpoints, parts, sizes and latest sequences, and flags corrupt files; sync runs a relay replica', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tidepool-files-cli-'))
     try {
       const folder = join(dir, 'shared')
-      const a = await openDatabase({ name: 'notes', models: [Note], files: { stores: [folderStore(folder)], label: 'laptop', interval: 0 } })
+      const a = await openDatabase({ name: 'notes', models: [Note], files: { stores: [folderStore(folder)], label: 'laptop', interval: 0, partBytes: 1024 } })
       for (let i = 0; i < 3; i++) await a.run(tx => void tx.create(Note, { id: `n${i}`, text: 'hello' }))
       await a.files.sync()
 
@@ -31,6 +31,12 @@ describe('tidepool files', () => {
 
       const synced = (await run(process.execPath, [CLI, 'files', 'sync', folder, '--db', 'notes', '--replica', join(dir, 'relay.db')])).stdout
       expect(synced).toMatch(/^merged 3, uploaded 0/m)
+      // enough edits to fill parts that a checkpoint replaces
+      for (let i = 0; i < 30; i++) await a.run(async tx => void ((await tx.get(Note, 'n0'))!.text = `edit ${i}`))
+      await a.files.sync()
+      await a.files.sync()
+      const compacted = (await run(process.execPath, [CLI, 'files', 'inspect', folder])).stdout
+      expect(compacted).toMatch(/checkpoint: mutations 1–\d+ compacted, 1 file\(s\), [\d.]+ KiB/)
       // a client index half-synced by the folder's sync client
       writeFileSync(join(folder, `tidepool-notes/client-${a.clientId}/client-index.json`), '{"format":1,')
       const corrupt = (await run(process.execPath, [CLI, 'files', 'inspect', folder, '--db', 'notes'])).stdout
