@@ -1,5 +1,6 @@
 import { CorruptFileError } from '../core/errors.js'
 import type { LoggedMutation, Op } from '../core/mutation.js'
+import { decodeClock } from '../core/hlc.js'
 import { docKey } from '../core/key.js'
 import type { JsonSchema } from '../core/schema.js'
 import { compileCheck } from '../core/validate.js'
@@ -28,6 +29,12 @@ const checkOp = compileCheck(opSchema as unknown as JsonSchema)
  * deleted after it is written.
  */
 export const FORMAT = 1
+/**
+ * The format of checkpoint files and of client indexes that name one: a
+ * reader from before checkpoints refuses them with a clear error rather
+ * than stop silently where the parts no longer start at 1.
+ */
+export const CHECKPOINT_FORMAT = 2
 export const PART_BYTES = 500 * 1024
 
 export function dbFolder(db: string): string {
@@ -81,6 +88,8 @@ export interface Checkpoint {
 export interface CheckpointFile extends Checkpoint {
   format: number
   clientId: string
+  /** How many files the checkpoint has: a reader holding an index from before a rewrite of it notices. */
+  of: number
 }
 
 export interface ClientIndex {
@@ -119,18 +128,19 @@ function parse(path: string, text: string): Record<string, unknown> {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CorruptFileError(path, 'not a JSON object')
   const o = v as Record<string, unknown>
-  if (o.format !== FORMAT) throw new CorruptFileError(path, `format ${String(o.format)} is not ${FORMAT} (written by another Tidepool version?)`)
+  if (o.format !== FORMAT && o.format !== CHECKPOINT_FORMAT) throw new CorruptFileError(path, `format ${String(o.format)} is not ${FORMAT} or ${CHECKPOINT_FORMAT} (written by a newer Tidepool version?)`)
   return o
 }
 
 const isInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0
+const isClock = (v: unknown): v is string => typeof v === 'string' && decodeClock(v) !== undefined
 
 export function parsePart(path: string, text: string): Part {
   const o = parse(path, text)
   if (typeof o.clientId !== 'string' || !isInt(o.first) || !Array.isArray(o.mutations)) throw new CorruptFileError(path, 'not a part file')
   o.mutations.forEach((m: unknown, i) => {
     const x = m as Partial<LoggedMutation> | null
-    if (!x || x.seq !== (o.first as number) + i || typeof x.id !== 'string' || typeof x.hlc !== 'string' || !Array.isArray(x.ops)) {
+    if (!x || x.seq !== (o.first as number) + i || typeof x.id !== 'string' || !isClock(x.hlc) || !Array.isArray(x.ops)) {
       throw new CorruptFileError(path, `mutation ${i} is malformed or out of sequence`)
     }
     for (const op of x.ops) {
@@ -143,11 +153,12 @@ export function parsePart(path: string, text: string): Part {
 
 export function parseCheckpoint(path: string, text: string): CheckpointFile {
   const o = parse(path, text)
-  if (typeof o.clientId !== 'string' || !isInt(o.last) || typeof o.hlc !== 'string' || !Array.isArray(o.docs)) throw new CorruptFileError(path, 'not a checkpoint file')
+  if (typeof o.clientId !== 'string' || !isInt(o.last) || !isInt(o.of) || !isClock(o.hlc) || !Array.isArray(o.docs)) throw new CorruptFileError(path, 'not a checkpoint file')
   for (const d of o.docs as unknown[]) {
     if (!Array.isArray(d) || typeof d[0] !== 'string' || !Array.isArray(d[1])) throw new CorruptFileError(path, 'a document entry is malformed')
     for (const e of d[1] as unknown[]) {
-      if (!Array.isArray(e) || typeof e[0] !== 'string' || !isInt(e[1]) || (e[1] as number) > (o.last as number) || !Array.isArray(e[2])) {
+      // a client's own clocks only grow: none of its events is later than the checkpoint's last
+      if (!Array.isArray(e) || !isClock(e[0]) || e[0] > (o.hlc as string) || !isInt(e[1]) || (e[1] as number) > (o.last as number) || !Array.isArray(e[2])) {
         throw new CorruptFileError(path, `an event of document ${d[0]} is malformed`)
       }
       for (const op of e[2] as unknown[]) {
@@ -171,7 +182,7 @@ export function parseClientIndex(path: string, text: string): ClientIndex {
     if (!isInt(x.first) || !isInt(x.last)) throw new CorruptFileError(path, 'a part entry is malformed')
   }
   const cp = o.checkpoint as { last?: unknown; files?: unknown } | undefined
-  if (cp !== undefined && (typeof cp !== 'object' || cp === null || !isInt(cp.last) || !Array.isArray(cp.files) || !cp.files.every(isInt))) {
+  if (cp !== undefined && (typeof cp !== 'object' || cp === null || !isInt(cp.last) || cp.last > o.latest || !Array.isArray(cp.files) || cp.files.length === 0 || !cp.files.every(isInt))) {
     throw new CorruptFileError(path, 'its checkpoint entry is malformed')
   }
   return { label: '', updated: '', ...o } as unknown as ClientIndex

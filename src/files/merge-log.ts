@@ -234,16 +234,18 @@ export class MergeLog {
       const own = (await files.scan({ gt: FILES.own(base), lte: FILES.own(upTo) })).map(([k, v]) => [k, v as LoggedMutation] as const)
       if (own.length === 0 || own.at(-1)![1].seq !== upTo) return // not all of it out of the outbox yet
       const byDoc = await ownBase(files)
-      const before = new Set([...byDoc.values()].flat().map(e => e.record))
+      const before = new Set([...byDoc.values()].flat())
       addOwn(byDoc, own.map(([, m]) => m), this.replica.clientId)
-      const kept = new Set<string>()
+      const kept = new Set<OwnEvent>()
       for (const events of byDoc.values()) {
         for (const e of compact(events)) {
-          kept.add(e.record)
-          files.put(e.record, { doc: e.doc, hlc: e.hlc, seq: e.seq, ops: e.ops })
+          kept.add(e)
+          // what the base held untouched stays as it is
+          if (!before.has(e)) files.put(e.record, { doc: e.doc, hlc: e.hlc, seq: e.seq, ops: e.ops })
         }
       }
-      for (const r of before) if (!kept.has(r)) files.delete(r)
+      const rewritten = new Set([...kept].map(e => e.record))
+      for (const e of before) if (!kept.has(e) && !rewritten.has(e.record)) files.delete(e.record)
       for (const [k] of own) files.delete(k)
       files.put(FILES.state(BASE), { last: upTo, hlc: own.at(-1)![1].hlc })
     })

@@ -7,6 +7,7 @@ import {
   clientIndexPath,
   clientsListed,
   dbFolder,
+  CHECKPOINT_FORMAT,
   FORMAT,
   masterPath,
   parseCheckpoint,
@@ -151,7 +152,11 @@ function counted(ctx: TransferContext, report: FileSyncReport, result: { merged:
   }
 }
 
-/** All files of a client's checkpoint, or undefined when one is missing or half-synced (it is read again next time). */
+/**
+ * All files of a client's checkpoint, or undefined when one is missing,
+ * half-synced, or not the file the index names (the checkpoint was
+ * rewritten since): it is read again next time.
+ */
 async function readCheckpoint(
   ctx: TransferContext,
   store: FileStore,
@@ -162,10 +167,14 @@ async function readCheckpoint(
 ): Promise<Checkpoint | undefined> {
   const docs: Checkpoint['docs'] = []
   let hlc = ''
-  for (let n = 0; n < entry.files.length; n++) {
-    const file = await readParsed(ctx, store, checkpointPath(ctx.db, clientId, entry.last, n), parseCheckpoint, report)
+  for (const [n, bytes] of entry.files.entries()) {
+    const path = checkpointPath(ctx.db, clientId, entry.last, n)
+    const file = await readParsed(ctx, store, path, (p, text) => {
+      if (byteLength(text) !== bytes) throw new CorruptFileError(p, `${byteLength(text)} bytes where the client index says ${bytes} (half-synced, or rewritten since)`)
+      return parseCheckpoint(p, text)
+    }, report)
     progressed()
-    if (!file || file.clientId !== clientId || file.last !== entry.last) return undefined
+    if (!file || file.clientId !== clientId || file.last !== entry.last || file.of !== entry.files.length) return undefined
     docs.push(...file.docs)
     hlc = file.hlc
   }
@@ -226,25 +235,23 @@ function checkpointAt(state: Uploaded, folded: number, readPast: number, partByt
 
 /** Writes a checkpoint's files, documents in order, about a part's size each; returns their sizes. */
 async function writeCheckpoint(ctx: TransferContext, store: CountingStore, checkpoint: Checkpoint): Promise<number[]> {
-  const sizes: number[] = []
-  const write = async (docs: Checkpoint['docs']) => {
-    const text = serialize({ format: FORMAT, clientId: ctx.clientId, last: checkpoint.last, hlc: checkpoint.hlc, docs })
-    await store.write(checkpointPath(ctx.db, ctx.clientId, checkpoint.last, sizes.length), text)
-    sizes.push(byteLength(text))
-  }
-  let docs: Checkpoint['docs'] = []
+  const files: Array<Checkpoint['docs']> = [[]]
   let size = 0
   for (const doc of checkpoint.docs) {
     const bytes = byteLength(JSON.stringify(doc))
-    if (docs.length && size + bytes > ctx.partBytes) {
-      await write(docs)
-      docs = []
+    if (files.at(-1)!.length && size + bytes > ctx.partBytes) {
+      files.push([])
       size = 0
     }
-    docs.push(doc)
+    files.at(-1)!.push(doc)
     size += bytes
   }
-  if (docs.length || sizes.length === 0) await write(docs)
+  const sizes: number[] = []
+  for (const [n, docs] of files.entries()) {
+    const text = serialize({ format: CHECKPOINT_FORMAT, clientId: ctx.clientId, last: checkpoint.last, hlc: checkpoint.hlc, of: files.length, docs })
+    await store.write(checkpointPath(ctx.db, ctx.clientId, checkpoint.last, n), text)
+    sizes.push(byteLength(text))
+  }
   return sizes
 }
 
@@ -301,7 +308,7 @@ export async function upload(ctx: TransferContext, l: Linked): Promise<number> {
   }
   const latest = parts.at(-1)?.last ?? checkpoint?.last ?? 0
   const updated = new Date().toISOString()
-  const index: ClientIndex = { format: FORMAT, clientId, label: l.label, latest, updated, parts, ...(checkpoint ? { checkpoint } : {}), lastReceived: received }
+  const index: ClientIndex = { format: checkpoint ? CHECKPOINT_FORMAT : FORMAT, clientId, label: l.label, latest, updated, parts, ...(checkpoint ? { checkpoint } : {}), lastReceived: received }
   await store.write(clientIndexPath(db, clientId), serialize(index))
   if (latest !== state.latest || peersChanged) {
     await writeMaster(db, store, master => {
@@ -310,8 +317,9 @@ export async function upload(ctx: TransferContext, l: Linked): Promise<number> {
       master.latestUpdate = clientId
     })
   }
-  if (at !== undefined) await sweep(ctx, store, index)
+  // recorded before the sweep: a crash between them leaves files nobody names, never an index naming deleted ones
   await log.setState(key, { latest, parts, checkpoint, peers, received } satisfies Uploaded)
+  if (at !== undefined) await sweep(ctx, store, index)
   return fresh.length
 }
 

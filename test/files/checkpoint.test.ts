@@ -2,11 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Sqlite from 'better-sqlite3'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Model, S, openDatabase, type Database } from '../../src/index.js'
 import { sqliteStorage } from '../../src/sqlite.js'
 import { memoryFileStore, type FileStore } from '../../src/files/store.js'
-import { clientFolder, clientIndexPath, parseClientIndex } from '../../src/files/layout.js'
+import { CorruptFileError } from '../../src/core/errors.js'
+import { clientFolder, clientIndexPath, parseCheckpoint, parseClientIndex, partPath } from '../../src/files/layout.js'
+import { MergeLog } from '../../src/files/merge-log.js'
 
 class Note extends Model {
   static override COLLECTION = 'Note'
@@ -51,6 +53,7 @@ describe('file-sync checkpoints', () => {
       for (const db of [a, b]) await db.files.sync()
     }
     const index = await indexOf(store, a)
+    expect(index.format).toBe(2)
     expect(index.checkpoint?.last).toBeGreaterThan(8)
     expect(index.parts[0]?.first).toBe(index.checkpoint!.last + 1)
     // the parts it replaced are gone
@@ -136,7 +139,8 @@ describe('a damaged checkpoint', () => {
     const [path] = (await filesOf(store, a)).filter(f => f.startsWith('checkpoint-')).map(f => clientFolder('notes', a.clientId) + f)
     const good = (await store.read(path!))!
     const forged = JSON.parse(good) as { docs: Array<[string, unknown]> }
-    forged.docs[0]![0] = 'Note\u0000other'
+    // the same length, so that only what it says is wrong
+    forged.docs[0]![0] = 'Note\u0000m'
 
     for (const bad of [good.slice(0, good.length / 2), JSON.stringify(forged)]) {
       await store.write(path!, bad)
@@ -151,6 +155,72 @@ describe('a damaged checkpoint', () => {
       await c.close()
     }
     for (const db of [a, b]) await db.close()
+  })
+})
+
+describe('checkpoint files and the indexes naming them', () => {
+  const clock = '001700000000000.000000'
+  const file = { format: 2, clientId: 'c', last: 2, hlc: clock, of: 1, docs: [['Note\u0000n', [[clock, 2, [{ type: 'delete', collection: 'Note', id: 'n' }]]]]] }
+  const index = { format: 2, clientId: 'c', label: '', latest: 3, updated: '', parts: [], checkpoint: { last: 2, files: [100] }, lastReceived: {} }
+  it('are refused when malformed, with what is wrong; a reader from before checkpoints refuses them by their format', () => {
+    expect(parseCheckpoint('cp', JSON.stringify(file)).docs).toHaveLength(1)
+    expect(parseClientIndex('index', JSON.stringify(index)).checkpoint).toEqual({ last: 2, files: [100] })
+    const refused = (parse: (p: string, t: string) => unknown, value: object, message: RegExp) => {
+      expect(() => parse('f', JSON.stringify(value))).toThrow(CorruptFileError)
+      expect(() => parse('f', JSON.stringify(value))).toThrow(message)
+    }
+    refused(parseCheckpoint, { ...file, docs: [['Note\u0000n', [['zzzz', 2, []]]]] }, /an event of document .* is malformed/)
+    // a clock later than the checkpoint's own would win over every later write of others
+    refused(parseCheckpoint, { ...file, docs: [['Note\u0000n', [['001800000000000.000000', 2, []]]]] }, /an event of document .* is malformed/)
+    refused(parseCheckpoint, { ...file, docs: [['Note\u0000n', [[clock, 3, []]]]] }, /malformed/)
+    refused(parseCheckpoint, { ...file, of: undefined }, /not a checkpoint file/)
+    refused(parseCheckpoint, { ...file, format: 3 }, /format 3 is not 1 or 2/)
+    refused(parseClientIndex, { ...index, checkpoint: { last: 2, files: [] } }, /checkpoint entry is malformed/)
+    refused(parseClientIndex, { ...index, checkpoint: { last: 4, files: [100] } }, /checkpoint entry is malformed/)
+  })
+})
+
+describe('a crash while checkpointing', () => {
+  it('before the replica records the checkpoint leaves every file its next index names; a new device converges', async () => {
+    const store = memoryFileStore()
+    const [a, b] = [await open([store]), await open([store])]
+    await b.run(tx => void tx.create(Note, { id: 'b', text: 'b' }))
+    await b.files.sync()
+    await a.run(tx => void tx.create(Note, { id: 'n', text: 'x' }))
+    for (let i = 0; i < 40; i++) await edit(a, 'n', `edit ${i} ${'y'.repeat(80)}`)
+    await a.files.sync()
+    await b.files.sync()
+    await b.files.sync()
+    // a writes a checkpoint and its index, and dies before its replica records them
+    const record = MergeLog.prototype.setState
+    let crashed = false
+    const spy = vi.spyOn(MergeLog.prototype, 'setState').mockImplementation(async function (this: MergeLog, key: string, value: unknown) {
+      if (!crashed && key.startsWith('uploaded/') && (value as { checkpoint?: unknown }).checkpoint) {
+        crashed = true
+        throw new Error('crashed')
+      }
+      return record.call(this, key, value)
+    })
+    await expect(a.files.sync()).rejects.toThrow('crashed')
+    spy.mockRestore()
+    expect((await indexOf(store, a)).checkpoint).toBeDefined()
+    // then a round without a checkpoint (b's index half-synced): a's index is written again from what its replica recorded
+    const bIndex = clientIndexPath('notes', b.clientId)
+    const good = (await store.read(bIndex))!
+    await store.write(bIndex, good.slice(0, 10))
+    await edit(a, 'n', 'after the crash')
+    await a.files.sync()
+    await store.write(bIndex, good)
+    const index = await indexOf(store, a)
+    const present = new Set(await store.list(clientFolder('notes', a.clientId)))
+    expect(index.parts.filter(p => !present.has(partPath('notes', a.clientId, p.first)))).toEqual([])
+
+    const d = await open([store])
+    await d.run(tx => void tx.create(Note, { id: 'd', text: 'd' }))
+    for (let round = 0; round < 3; round++) for (const db of [d, a, b]) await db.files.sync()
+    expect(await state(d)).toBe(await state(a))
+    expect(await state(b)).toBe(await state(a))
+    for (const db of [a, b, d]) await db.close()
   })
 })
 
