@@ -24,8 +24,11 @@ export class StatusHub<S extends object> {
 
   /** Changes some fields; listeners hear of it only when something changed. */
   set(change: Partial<S>): void {
-    const next = { ...this.value, ...change }
-    if (JSON.stringify(next) !== JSON.stringify(this.value)) this.replace(next)
+    for (const k in change) {
+      const [was, now] = [this.value[k], change[k]]
+      if (Object.is(was, now) || (typeof was === 'object' && typeof now === 'object' && JSON.stringify(was) === JSON.stringify(now))) continue
+      return this.replace({ ...this.value, ...change })
+    }
   }
 
   /** Takes a whole status (another tab's, say). */

@@ -11,7 +11,6 @@ import type { Replica } from '../replica/replica.js'
 import { applyPull, markResync, rejectLocally, renumber, startResync } from './apply-pull.js'
 import type { Sync } from './index.js'
 import { PokeSocket, type SocketFactory } from './pokes.js'
-import { tokenClaims } from './tokens.js'
 import type { Transport } from './transport.js'
 
 /** A push stays well under the server's message limit. */
@@ -253,7 +252,7 @@ export class SyncEngine implements Sync {
     // nobody's yet, or signed out: ask the app whose token it is now
     if (owner === undefined) this.transport.tokens?.forget()
     const tokens = this.transport.tokens
-    const sub = tokens ? tokenClaims(await tokens.get()).sub : undefined
+    const sub = tokens ? tokens.claims(await tokens.get()).sub : undefined
     if (owner !== undefined && sub !== undefined && sub !== owner) throw new WrongUserError(owner, sub)
     // signed out, and the token still names who signed out: nothing syncs on its own (in any tab) until another user's token, or syncNow()
     const gone = this.replica.signedOut

@@ -24,14 +24,22 @@ export const RENEW_BEFORE_MS = 30_000
  */
 export class TokenSource {
   private current: string | undefined
+  /** The claims of `current`, read once: every request and round asks for them. */
+  private read: { token: string; claims: { sub?: string; exp?: number } } | undefined
   private pending: Promise<string> | undefined
   /** The user a sync round speaks for: a token of another is refused, not sent. */
   private pinned: string | undefined
 
   constructor(private readonly fetch: () => string | Promise<string>) {}
 
+  /** The claims of a token this source handed out (decoded once per token). */
+  claims(token: string): { sub?: string; exp?: number } {
+    if (this.read?.token !== token) this.read = { token, claims: tokenClaims(token) }
+    return this.read.claims
+  }
+
   async get(fresh = false): Promise<string> {
-    const exp = this.current === undefined ? undefined : tokenClaims(this.current).exp
+    const exp = this.current === undefined ? undefined : this.claims(this.current).exp
     if (this.current !== undefined && !fresh && (exp === undefined || exp * 1000 - Date.now() > RENEW_BEFORE_MS)) return this.current
     // callers at once share one call of the app's function
     this.pending ??= Promise.resolve()
@@ -53,7 +61,7 @@ export class TokenSource {
   /** The token, if it is the pinned user's (see `pin`). */
   async forRequest(fresh = false): Promise<string> {
     const token = await this.get(fresh)
-    const sub = tokenClaims(token).sub
+    const sub = this.claims(token).sub
     if (this.pinned !== undefined && sub !== undefined && sub !== this.pinned) throw new WrongUserError(this.pinned, sub)
     return token
   }
@@ -65,7 +73,7 @@ export class TokenSource {
 
   /** When the token in hand expires (ms since epoch; undefined: never, or none yet). */
   get expires(): number | undefined {
-    const exp = this.current === undefined ? undefined : tokenClaims(this.current).exp
+    const exp = this.current === undefined ? undefined : this.claims(this.current).exp
     return exp === undefined ? undefined : exp * 1000
   }
 }
