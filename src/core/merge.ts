@@ -22,6 +22,11 @@ export function fold(events: Iterable<readonly Op[]>, start: Doc = undefined): D
 
 const NEWEST_CREATE_WINS = { createReplaces: true }
 
+/** Whether an op replaces what some earlier op wrote, so that `compact` may drop that one. */
+export function replacesEarlier(op: Op): boolean {
+  return op.type === 'create' || op.type === 'delete' || op.type === 'put' || ((op.type === 'set' || op.type === 'unset') && op.path.length === 1)
+}
+
 /** One document's event: its place in event order and its ops. */
 export interface DocEvent {
   key: string

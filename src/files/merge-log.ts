@@ -1,7 +1,7 @@
 import { opsByDoc } from '../core/commit.js'
 import { prefixEnd } from '../core/encoding.js'
 import { decodeClock, encodeClock, eventKey, receive, ZERO, type Clock } from '../core/hlc.js'
-import { compact, fold, type DocEvent } from '../core/merge.js'
+import { compact, fold, replacesEarlier, type DocEvent } from '../core/merge.js'
 import type { LoggedMutation, Mutation, Op } from '../core/mutation.js'
 import type { Replica } from '../replica/replica.js'
 import type { AreaReader, AreaWriter, WriteScope } from '../replica/write-scope.js'
@@ -47,21 +47,48 @@ class Receiver {
   }
 }
 
+/** What a merge added to one document's events: where the earliest sorts, and whether any may make older ones irrelevant. */
+interface Added {
+  first: string
+  replaces: boolean
+  keys: Set<string>
+}
+
+function add(affected: Map<string, Added>, k: string, event: string, ops: readonly Op[]): void {
+  const a = affected.get(k) ?? affected.set(k, { first: event, replaces: false, keys: new Set() }).get(k)!
+  if (event < a.first) a.first = event
+  a.replaces ||= ops.some(replacesEarlier)
+  a.keys.add(event)
+}
+
 /**
  * Every affected document becomes the fold of its events in event order,
  * with the still-pending local mutations folded in by their clocks for the
  * local view. The events that later ones make irrelevant are dropped on the
  * way (`compact`), so the event log holds about one write per field of each
- * document, not its history.
+ * document, not its history. Events that all come after every event the
+ * document had, none replacing anything, with nothing of its own pending
+ * (increments arriving in order, say) fold onto the stored document instead
+ * of refolding it from the start.
  */
-async function refold(scope: WriteScope, affected: Set<string>, outbox: Mutation[]): Promise<void> {
+async function refold(scope: WriteScope, affected: Map<string, Added>, outbox: Mutation[]): Promise<void> {
   const events = scope.area(AREAS.events)
-  const keyList = [...affected]
+  const keyList = [...affected.keys()]
   const records = await scope.records(keyList)
   const pendingOps = opsByDoc(outbox)
   for (let i = 0; i < keyList.length; i++) {
     const k = keyList[i]!
+    const added = affected.get(k)!
     const prefix = eventPrefix(k)
+    const pendingHere = pendingOps.get(k) ?? []
+    if (!added.replaces && pendingHere.length === 0) {
+      const tail = await events.scan({ gte: prefix + added.first, lt: prefixEnd(prefix) })
+      if (tail.length === added.keys.size) {
+        const base = fold(tail.map(([, ops]) => ops as Op[]), records[i]?.base)
+        scope.writeRecord(k, records[i], base ? { base, rev: 0 } : undefined)
+        continue
+      }
+    }
     const all = (await events.scan({ gte: prefix, lt: prefixEnd(prefix) })).map(([key, ops]) => ({ key: key.slice(prefix.length), ops: ops as Op[] }))
     const logged = compact(all)
     if (logged.length < all.length || logged.some((e, j) => e !== all[j])) {
@@ -73,7 +100,7 @@ async function refold(scope: WriteScope, affected: Set<string>, outbox: Mutation
       }
     }
     const base = fold(logged.map(e => e.ops))
-    const pending = (pendingOps.get(k) ?? []).map(p => ({ key: localEventKey(p.mutation), ops: p.ops, seq: p.mutation.seq }))
+    const pending = pendingHere.map(p => ({ key: localEventKey(p.mutation), ops: p.ops, seq: p.mutation.seq }))
     const view = pending.length ? fold([...logged, ...pending].sort((a, b) => (a.key < b.key ? -1 : 1)).map(e => e.ops)) : undefined
     scope.writeRecord(k, records[i], !base && !pending.length ? undefined : { base, rev: 0, ...(pending.length ? { view: view ?? null, seq: pending.at(-1)!.seq } : {}) })
   }
@@ -136,7 +163,7 @@ export class MergeLog {
       const events = scope.area(AREAS.events)
       const files = scope.area(AREAS.files)
       const clock = new Receiver(head.hlc)
-      const affected = new Set<string>()
+      const affected = new Map<string, Added>()
       let merged = 0
       for (const { clientId, mutations } of batch.remote) {
         if (clientId === head.clientId) continue
@@ -145,8 +172,9 @@ export class MergeLog {
           if (m.seq <= last) continue
           if (m.seq !== last + 1) break
           for (const [k, ops] of docOps(m)) {
-            events.put(eventRecordKey(k, eventKey(m.hlc, clientId, m.seq)), ops)
-            affected.add(k)
+            const event = eventKey(m.hlc, clientId, m.seq)
+            events.put(eventRecordKey(k, event), ops)
+            add(affected, k, event, ops)
           }
           clock.see(m.hlc, clientId)
           last = m.seq
@@ -159,7 +187,7 @@ export class MergeLog {
         for (const m of outbox.filter(m => m.seq <= batch.uploaded!)) {
           for (const [k, ops] of docOps(m)) {
             events.put(eventRecordKey(k, localEventKey(m)), ops)
-            affected.add(k)
+            add(affected, k, localEventKey(m), ops)
           }
           files.put(FILES.own(m.seq), logged(m))
           scope.deleteOutbox(m.seq)
@@ -186,12 +214,13 @@ export class MergeLog {
       const received = ((await files.get(FILES.received(clientId))) as number | undefined) ?? 0
       if (clientId === head.clientId || received >= checkpoint.last) return { merged: 0, clamped: [] }
       const events = scope.area(AREAS.events)
-      const affected = new Set<string>()
+      const affected = new Map<string, Added>()
       for (const [k, docEvents] of checkpoint.docs) {
         for (const [hlc, seq, ops] of docEvents) {
           if (seq <= received) continue
-          events.put(eventRecordKey(k, eventKey(hlc, clientId, seq)), ops)
-          affected.add(k)
+          const event = eventKey(hlc, clientId, seq)
+          events.put(eventRecordKey(k, event), ops)
+          add(affected, k, event, ops)
         }
       }
       const clock = new Receiver(head.hlc)
