@@ -5,15 +5,19 @@ import { openDatabase } from '../database/open.js'
 import { folderStore } from '../files/folder.js'
 import { clientIndexPath, clientsListed, masterPath, parseClientIndex, parseMaster } from '../files/layout.js'
 import type { FileStore } from '../files/store.js'
+import { forgetClient } from '../files/transfer.js'
 import { webdavStore } from '../files/webdav.js'
 
 export const FILES_USAGE = `Usage: tidepool files <command> <folder or WebDAV URL> [options]
 
   inspect <where>   the databases, clients, parts, sizes and latest sequence numbers there
   sync <where>      sync a replica of the database through it (a backup or relay client)
+  forget <where>    stop waiting for a client that will not sync again (--db, --client):
+                    it no longer holds the others' checkpoints back; its data stays
 
 Options:
-  --db <name>        the database (inspect: all of them by default; sync: required)
+  --db <name>        the database (inspect: all of them by default; sync, forget: required)
+  --client <id>      forget: the client's id, as inspect lists it
   --replica <file>   sync: the SQLite file of the replica (default ./tidepool-files-<db>.db)
   --label <label>    sync: this client's label (default: files-cli)
   --watch <ms>       sync: go on syncing this often
@@ -42,6 +46,7 @@ async function inspect(store: FileStore, only?: string): Promise<void> {
       console.log(`  master index: CORRUPT: ${(e as Error).message}`)
     }
     for (const url of Object.keys(master?.peers ?? {})) console.log(`  peer: ${url}`)
+    for (const [id, r] of Object.entries(master?.retired ?? {})) console.log(`  forgotten: client ${id} (since ${r.at}; it holds no checkpoint back)`)
     const clients = [...new Set([...Object.keys(master?.clients ?? {}), ...clientsListed(db, all)])].sort()
     for (const id of clients) {
       const path = clientIndexPath(db, id)
@@ -67,17 +72,22 @@ async function inspect(store: FileStore, only?: string): Promise<void> {
 
 export async function files(args: string[]): Promise<void> {
   const [command, where, ...rest] = args
-  if (!command || !where || (command !== 'inspect' && command !== 'sync')) {
+  if (!command || !where || !['inspect', 'sync', 'forget'].includes(command)) {
     console.log(FILES_USAGE)
     process.exit(command === undefined || command === 'help' ? 0 : 2)
   }
   const { values } = parseArgs({
     args: rest,
-    options: { db: { type: 'string' }, replica: { type: 'string' }, label: { type: 'string', default: 'files-cli' }, watch: { type: 'string' }, user: { type: 'string' }, password: { type: 'string' } },
+    options: { db: { type: 'string' }, client: { type: 'string' }, replica: { type: 'string' }, label: { type: 'string', default: 'files-cli' }, watch: { type: 'string' }, user: { type: 'string' }, password: { type: 'string' } },
   })
   const store = storeAt(where, values.user, values.password)
   if (command === 'inspect') return inspect(store, values.db)
-  if (!values.db) throw new InvalidOptionsError('--db', 'files sync needs --db <name>')
+  if (!values.db) throw new InvalidOptionsError('--db', `files ${command} needs --db <name>`)
+  if (command === 'forget') {
+    if (!values.client) throw new InvalidOptionsError('--client', 'files forget needs --client <id> (tidepool files inspect lists them)')
+    await forgetClient(values.db, store, values.client)
+    return void console.log(`Forgot client ${values.client} of ${values.db}: it no longer holds the others' checkpoints back. Its mutations stay readable; if it syncs again, it is listed again.`)
+  }
   // loaded here: `files inspect` works without better-sqlite3
   const { sqliteStorage } = await import('../sqlite.js')
   const db = await openDatabase({

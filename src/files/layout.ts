@@ -116,6 +116,12 @@ export interface MasterIndex {
   clients: Record<string, { label: string; latest: number; updated: string }>
   /** Other users' master indexes (their addresses) that this database syncs with. */
   peers: Record<string, { label?: string }>
+  /**
+   * Clients forgotten (`tidepool files forget`): they no longer hold the
+   * others' checkpoints back. Their mutations stay readable, and one that
+   * syncs again is listed again.
+   */
+  retired?: Record<string, { at: string }>
   latestUpdate?: string
 }
 

@@ -1,4 +1,4 @@
-import { CorruptFileError } from '../core/errors.js'
+import { CorruptFileError, InvalidParameterError } from '../core/errors.js'
 import { MAX_DRIFT } from '../core/hlc.js'
 import type { LoggedMutation } from '../core/mutation.js'
 import {
@@ -21,7 +21,7 @@ import {
   type MasterIndex,
 } from './layout.js'
 import type { MergeLog } from './merge-log.js'
-import { byteLength, type CountingStore, type FileStore } from './store.js'
+import { byteLength, CountingStore, type FileStore } from './store.js'
 
 /** What one `sync()` did. */
 export interface FileSyncReport {
@@ -111,7 +111,7 @@ export async function download(ctx: TransferContext, l: Linked, report: FileSync
   let readPast = Infinity
   for (const clientId of clients) {
     const index = await readParsed(ctx, store, clientIndexPath(ctx.db, clientId), parseClientIndex, report)
-    readPast = Math.min(readPast, index?.lastReceived[ctx.clientId] ?? 0)
+    if (!master?.retired?.[clientId]) readPast = Math.min(readPast, index?.lastReceived[ctx.clientId] ?? 0)
     const from = merged[clientId] ?? 0
     if (index && index.latest > from) wanted.push({ clientId, index, from })
   }
@@ -186,7 +186,7 @@ async function readCheckpoint(
  * a concurrent writer makes this one read again and retry; elsewhere a lost
  * race hides nobody, since readers also list the client folders.
  */
-async function writeMaster(db: string, store: CountingStore, update: (m: MasterIndex) => void): Promise<void> {
+export async function writeMaster(db: string, store: CountingStore, update: (m: MasterIndex) => void): Promise<void> {
   const path = masterPath(db)
   const fresh = (): MasterIndex => ({ format: FORMAT, db, clients: {}, peers: {} })
   const parsed = (text: string | undefined) => {
@@ -313,6 +313,8 @@ export async function upload(ctx: TransferContext, l: Linked): Promise<number> {
   if (latest !== state.latest || peersChanged) {
     await writeMaster(db, store, master => {
       master.clients[clientId] = { label: l.label, latest, updated }
+      // a forgotten client that syncs again is one of the listed again
+      if (master.retired) delete master.retired[clientId]
       for (const url of peers) master.peers[url] ??= {}
       master.latestUpdate = clientId
     })
@@ -321,6 +323,24 @@ export async function upload(ctx: TransferContext, l: Linked): Promise<number> {
   await log.setState(key, { latest, parts, checkpoint, peers, received } satisfies Uploaded)
   if (at !== undefined) await sweep(ctx, store, index)
   return fresh.length
+}
+
+/**
+ * Forgets a client that will not sync again (a lost device): it no longer
+ * holds back the checkpoints of the others, who waited for it to read past
+ * their parts. Nothing of it is deleted: its mutations stay readable.
+ */
+export async function forgetClient(db: string, store: FileStore, clientId: string): Promise<void> {
+  const counting = new CountingStore(store)
+  const known = clientsListed(db, await store.list(dbFolder(db)))
+  const master = await store.read(masterPath(db))
+  if (!known.includes(clientId) && !(master && parseMaster(masterPath(db), master).clients[clientId])) {
+    throw new InvalidParameterError('client', `no client ${clientId} in database ${db} at ${store.url} (tidepool files inspect lists them)`)
+  }
+  await writeMaster(db, counting, m => {
+    delete m.clients[clientId]
+    m.retired = { ...m.retired, [clientId]: { at: new Date().toISOString() } }
+  })
 }
 
 /**

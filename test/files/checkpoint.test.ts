@@ -9,6 +9,7 @@ import { memoryFileStore, type FileStore } from '../../src/files/store.js'
 import { CorruptFileError } from '../../src/core/errors.js'
 import { clientFolder, clientIndexPath, parseCheckpoint, parseClientIndex, partPath } from '../../src/files/layout.js'
 import { MergeLog } from '../../src/files/merge-log.js'
+import { forgetClient } from '../../src/files/transfer.js'
 
 class Note extends Model {
   static override COLLECTION = 'Note'
@@ -91,6 +92,34 @@ describe('file-sync checkpoints', () => {
     expect(index.checkpoint).toBeDefined()
     expect(index.parts.length).toBeLessThanOrEqual(2)
     for (const db of [a, slow]) await db.close()
+  })
+
+  it('are held back no more by a client forgotten as lost; its data stays readable, and it is listed again when it syncs', async () => {
+    const store = memoryFileStore()
+    const [a, lost] = [await open([store]), await open([store])]
+    await lost.run(tx => void tx.create(Note, { id: 'l', text: 'from the lost device' }))
+    await lost.files.sync()
+    await a.run(tx => void tx.create(Note, { id: 'n', text: 'x' }))
+    for (let i = 0; i < 40; i++) await edit(a, 'n', `edit ${i} ${'y'.repeat(80)}`)
+    for (let i = 0; i < 2; i++) await a.files.sync()
+    expect((await indexOf(store, a)).checkpoint).toBeUndefined()
+    await expect(forgetClient('notes', store, 'nobody')).rejects.toThrow(/no client nobody in database notes/)
+    await forgetClient('notes', store, lost.clientId)
+    await a.files.sync()
+    expect((await indexOf(store, a)).checkpoint).toBeDefined()
+    const d = await open([store])
+    await d.files.sync()
+    expect(await state(d)).toBe(await state(a))
+    expect(await state(d)).toContain('from the lost device')
+    // the lost device comes back: it reads the checkpoint, and is listed again
+    await lost.run(tx => void tx.create(Note, { id: 'l2', text: 'back' }))
+    await lost.files.sync()
+    const master = JSON.parse((await store.read('tidepool-notes/master-index.json'))!) as { clients: Record<string, unknown>; retired: Record<string, unknown> }
+    expect(Object.keys(master.clients)).toContain(lost.clientId)
+    expect(master.retired[lost.clientId]).toBeUndefined()
+    await a.files.sync()
+    expect(await state(lost)).toBe(await state(a))
+    for (const db of [a, lost, d]) await db.close()
   })
 
   it('keep a client\'s folder and every replica\'s event log bounded by the documents, not by their history', async () => {

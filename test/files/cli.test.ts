@@ -37,6 +37,10 @@ describe('tidepool files', () => {
       await a.files.sync()
       const compacted = (await run(process.execPath, [CLI, 'files', 'inspect', folder])).stdout
       expect(compacted).toMatch(/checkpoint: mutations 1–\d+ compacted, 1 file\(s\), [\d.]+ KiB/)
+      const forgot = (await run(process.execPath, [CLI, 'files', 'forget', folder, '--db', 'notes', '--client', a.clientId])).stdout
+      expect(forgot).toMatch(/Forgot client .* it no longer holds the others' checkpoints back/)
+      expect((await run(process.execPath, [CLI, 'files', 'inspect', folder])).stdout).toMatch(new RegExp(`forgotten: client ${a.clientId}`))
+      await expect(run(process.execPath, [CLI, 'files', 'forget', folder, '--db', 'notes', '--client', 'nobody'])).rejects.toMatchObject({ stderr: expect.stringMatching(/no client nobody in database notes/) })
       // a client index half-synced by the folder's sync client
       writeFileSync(join(folder, `tidepool-notes/client-${a.clientId}/client-index.json`), '{"format":1,')
       const corrupt = (await run(process.execPath, [CLI, 'files', 'inspect', folder, '--db', 'notes'])).stdout
