@@ -140,7 +140,18 @@ export class FileSync implements Syncer {
     ;(this.options.onWarning ?? (m => console.warn(`tidepool files: ${m}`)))(message)
   }
 
-  private async round(): Promise<FileSyncReport> {
+  /**
+   * Tabs that share one IndexedDB replica each run file sync under its one
+   * client id: their rounds take turns (Web Locks, where there are), or one
+   * could write an index from state the other is about to change, or sweep
+   * files the other's index still names.
+   */
+  private round(): Promise<FileSyncReport> {
+    const locks = (globalThis.navigator as Navigator | undefined)?.locks
+    return locks ? locks.request(`tidepool-files:${this.db}`, () => this.roundAlone()) : this.roundAlone()
+  }
+
+  private async roundAlone(): Promise<FileSyncReport> {
     const before = this.linked.map(l => [l.store.bytesRead, l.store.bytesWritten] as const)
     const report: FileSyncReport = { merged: 0, uploaded: 0, skipped: [], clamped: [], bytesRead: 0, bytesWritten: 0 }
     const ctx: TransferContext = {

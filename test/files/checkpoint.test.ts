@@ -288,3 +288,41 @@ describe('the own log', () => {
     }
   })
 })
+
+describe('tabs sharing one replica', () => {
+  it('take turns at file-sync rounds through Web Locks', async () => {
+    // Node 20 has no navigator: a first-come, first-served lock manager stands in for the browser's
+    let tail: Promise<unknown> = Promise.resolve()
+    const names: string[] = []
+    const locks = {
+      request: (name: string, fn: () => Promise<unknown>) => {
+        names.push(name)
+        const run = tail.then(fn)
+        tail = run.catch(() => undefined)
+        return run
+      },
+    }
+    Object.defineProperty(globalThis, 'navigator', { value: { locks }, configurable: true })
+    try {
+      const log: string[] = []
+      const inner = memoryFileStore()
+      const store: FileStore = { url: inner.url, list: p => inner.list(p), read: p => inner.read(p), delete: p => inner.delete(p), write: (p, d) => (log.push('write'), inner.write(p, d)) }
+      const db = await open([store])
+      await db.run(tx => void tx.create(Note, { id: 'n', text: 'x' }))
+      let release!: () => void
+      const held = locks.request('tidepool-files:notes', () => new Promise<void>(r => (release = r)))
+      const synced = db.files.sync()
+      for (let i = 0; i < 20; i++) await new Promise(r => setTimeout(r, 0))
+      log.push('released')
+      release()
+      await held
+      await synced
+      expect(log[0]).toBe('released')
+      expect(log.length).toBeGreaterThan(1)
+      expect(names.every(n => n === 'tidepool-files:notes')).toBe(true)
+      await db.close()
+    } finally {
+      Reflect.deleteProperty(globalThis, 'navigator')
+    }
+  })
+})
