@@ -1,2 +1,0 @@
-import { checkpointBench, printCheckpointBench } from './files.js'
-printCheckpointBench(await checkpointBench())
