@@ -1,6 +1,7 @@
 import { ClosedError, InvalidOptionsError, InvalidParameterError, OfflineError } from '../core/errors.js'
 import type { Mutation } from '../core/mutation.js'
 import type { Syncer } from '../core/syncer.js'
+import { AREAS as FILE_AREAS } from '../files/events.js'
 import { FileSync } from '../files/file-sync.js'
 import { encodeKeyOf, type ModelMeta } from '../orm/meta.js'
 import { Query } from '../orm/query.js'
@@ -101,6 +102,11 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
    * queries see every document removed) and takes a new client id, so the
    * next user starts from nothing. Every tab on the replica follows.
    */
+  /** File sync's event log and cursors belong to the identity a sign-out ends: the next sync merges everything again, under the new one. */
+  private get syncAreas(): string[] {
+    return this.syncer instanceof FileSync ? Object.values(FILE_AREAS) : []
+  }
+
   async signOut(options: { pending?: 'push' | 'discard' } = {}): Promise<{ discarded: Mutation[] }> {
     this.assertOpen()
     if (typeof options !== 'object' || options === null) throw new InvalidParameterError('options', "signOut takes { pending: 'push' | 'discard' }")
@@ -109,7 +115,7 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
     // a push in flight may yet be applied: what it carried is not discarded unless the server refused it
     if (pending === 'discard') {
       await this.serverSync?.idle()
-      return { discarded: (await this.replica.clear())! }
+      return { discarded: (await this.replica.clear({ areas: this.syncAreas }))! }
     }
     // pushed, then cleared only if nothing was written meanwhile (here or in another tab): else pushed again
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -120,7 +126,7 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
         const why = failure instanceof Error ? ` (${failure.message})` : ''
         throw new OfflineError(false, `${left} pending write${left === 1 ? '' : 's'} could not be pushed${why}, so nothing was signed out (sign out with pending: 'discard' to drop them)`, { cause: failure })
       }
-      if (await this.replica.clear({ onlyIfPushed: true })) return { discarded: [] }
+      if (await this.replica.clear({ onlyIfPushed: true, areas: this.syncAreas })) return { discarded: [] }
     }
     throw new OfflineError(false, "writes kept coming while signing out, so nothing was signed out (sign out with pending: 'discard' to drop them)")
   }

@@ -176,8 +176,10 @@ export class Replica {
    * them removed), the outbox, rejections, and the identity (a new client
    * id, nothing pulled, no user). Returns the pending mutations it dropped;
    * with `onlyIfPushed`, clears nothing and returns undefined if any are pending.
+   * `areas` names the storage areas that hold sync data of the old identity
+   * (file sync's event log and cursors), emptied with it.
    */
-  clear(options: { onlyIfPushed?: boolean } = {}): Promise<Mutation[] | undefined> {
+  clear(options: { onlyIfPushed?: boolean; areas?: readonly string[] } = {}): Promise<Mutation[] | undefined> {
     return this.transact(null, async scope => {
       const head = await scope.head()
       const outbox = await scope.outbox()
@@ -186,6 +188,10 @@ export class Replica {
       for (const [k, r] of await scope.allRecords()) scope.writeRecord(k, r, undefined)
       for (const m of outbox) scope.deleteOutbox(m.seq)
       await scope.clearRejections()
+      for (const name of options.areas ?? []) {
+        const area = scope.area(name)
+        for (const [k] of await area.scan()) area.delete(k)
+      }
       const { userId, pullBase: _base, ...rest } = head
       scope.setHead({ ...rest, clientId: randomId(), seq: 0, pulledRevision: 0, ...(userId !== undefined ? { signedOut: userId } : {}) })
       return outbox

@@ -74,6 +74,28 @@ describe('serverless sync through a file store', () => {
     expect(await store.list('')).toEqual([])
   })
 
+  it('a sign-out starts the next identity from nothing: it merges everything again, the old identity\'s writes as another client\'s, each counted once', async () => {
+    const store = memoryFileStore()
+    const [x, y] = [await open([store]), await open([store])]
+    // both orders of the two client ids: the other device's write merges before the old identity's, or after
+    for (const [a, d] of [
+      [x, y],
+      [y, x],
+    ] as const) {
+      await d.run(tx => void tx.createOrOverwrite(Note, { id: 'n', text: 't', likes: 0 }))
+      for (const db of [d, a]) await db.files.sync()
+      await d.run(async tx => (await tx.get(Note, 'n'))!.getField('likes').incrementBy(1))
+      await a.run(async tx => (await tx.get(Note, 'n'))!.getField('likes').incrementBy(1))
+      await a.files.sync()
+      await a.signOut()
+      expect(await notes(a)).toEqual([])
+      for (const db of [d, a, d]) await db.files.sync()
+      expect(await notes(a)).toEqual(['n:t:2'])
+      expect(await notes(d)).toEqual(['n:t:2'])
+    }
+    for (const db of [x, y]) await db.close()
+  })
+
   it('refuses a bad interval or part size, naming the option', async () => {
     await expect(openDatabase({ name: 'x', models: [Note], files: { interval: -5 } })).rejects.toThrow(/files\.interval: must be a whole number/)
     await expect(openDatabase({ name: 'x', models: [Note], files: { partBytes: 10 } })).rejects.toThrow(/files\.partBytes: must be a whole number of bytes, 256 or more/)
