@@ -29,10 +29,14 @@ export function compareClocks(a: Clock, b: Clock): number {
   return a.wall - b.wall || a.counter - b.counter
 }
 
-/** The clock of a new local event. */
+/** The largest counter the encoding holds (six digits). */
+const MAX_COUNTER = 999_999
+
+/** The clock of a new local event. A counter that would outgrow its digits moves the clock on a millisecond instead. */
 export function tick(last: Clock, now: number): Clock {
   const wall = Math.max(last.wall, now)
-  return { wall, counter: wall === last.wall ? last.counter + 1 : 0 }
+  if (wall !== last.wall) return { wall, counter: 0 }
+  return last.counter < MAX_COUNTER ? { wall, counter: last.counter + 1 } : { wall: wall + 1, counter: 0 }
 }
 
 /**

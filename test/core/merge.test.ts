@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { eventKey, encodeClock, receive, tick, MAX_DRIFT, ZERO } from '../../src/core/hlc.js'
+import { decodeClock, eventKey, encodeClock, receive, tick, MAX_DRIFT, ZERO } from '../../src/core/hlc.js'
 import { fold } from '../../src/core/merge.js'
 import type { Op } from '../../src/core/mutation.js'
 
@@ -15,6 +15,13 @@ describe('hybrid logical clocks', () => {
     }
     expect([...seen].sort()).toEqual(seen)
     expect(new Set(seen).size).toBe(seen.length)
+  })
+
+  it('tick moves on a millisecond rather than outgrow the counter\'s digits, so every clock it makes decodes', () => {
+    const c = tick({ wall: 5000, counter: 999_999 }, 10)
+    expect(c).toEqual({ wall: 5001, counter: 0 })
+    expect(decodeClock(encodeClock(c))).toEqual(c)
+    expect(encodeClock(c) > encodeClock({ wall: 5000, counter: 999_999 })).toBe(true)
   })
 
   it('receive moves past a remote clock, but no more than MAX_DRIFT ahead of now, and says so', () => {
