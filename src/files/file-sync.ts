@@ -37,6 +37,7 @@ export class FileSync implements Syncer {
   private readonly linked: Linked[] = []
   private loop: RoundLoop<FileSyncReport> | undefined
   private stopped = false
+  private readonly stopping = new AbortController()
   private readonly log: MergeLog
   private readonly hub = new StatusHub<SyncStatus>({ phase: 'connecting', pending: 0, revision: 0 })
   private readonly totals = { syncs: 0, merged: 0, uploaded: 0, bytesRead: 0, bytesWritten: 0, skipped: 0, lastSyncAt: 0, lastError: undefined as string | undefined }
@@ -127,6 +128,7 @@ export class FileSync implements Syncer {
 
   async stop(): Promise<void> {
     this.stopped = true
+    this.stopping.abort(new ClosedError('file sync'))
     await this.loop?.stop()
   }
 
@@ -142,13 +144,16 @@ export class FileSync implements Syncer {
 
   /**
    * Tabs that share one IndexedDB replica each run file sync under its one
-   * client id: their rounds take turns (Web Locks, where there are), or one
-   * could write an index from state the other is about to change, or sweep
-   * files the other's index still names.
+   * client id: their rounds take turns (Web Locks, named for the shared
+   * replica), or one could write an index from state the other is about to
+   * change, or sweep files the other's index still names. Waiting for the
+   * lock ends with `stop()`.
    */
   private round(): Promise<FileSyncReport> {
     const locks = (globalThis.navigator as Navigator | undefined)?.locks
-    return locks ? locks.request(`tidepool-files:${this.db}`, () => this.roundAlone()) : this.roundAlone()
+    const shared = this.replica.shared
+    if (!locks || !shared) return this.roundAlone()
+    return locks.request(`${shared.channel}:files`, { signal: this.stopping.signal }, () => this.roundAlone())
   }
 
   private async roundAlone(): Promise<FileSyncReport> {

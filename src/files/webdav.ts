@@ -6,6 +6,8 @@ export interface WebdavOptions {
   password?: string
   /** Extra headers on every request (a bearer token, say). */
   headers?: Record<string, string>
+  /** How long one request may take, in ms, body included (default 60,000). */
+  timeout?: number
 }
 
 /**
@@ -29,7 +31,8 @@ export function webdavStore(url: string, options: WebdavOptions = {}): FileStore
   async function call(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}): Promise<Response> {
     let res: Response
     try {
-      res = await fetch(at(path), { method, body: init.body, headers: { ...headers, ...init.headers } })
+      // a request that hangs would hold the round (and the other tabs' rounds) forever
+      res = await fetch(at(path), { method, body: init.body, headers: { ...headers, ...init.headers }, signal: AbortSignal.timeout(options.timeout ?? 60_000) })
     } catch (e) {
       throw new StorageError('unavailable', `WebDAV ${method} ${at(path).href}: ${(e as Error).message}`, { cause: e })
     }

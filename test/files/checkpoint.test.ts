@@ -5,6 +5,8 @@ import Sqlite from 'better-sqlite3'
 import { describe, expect, it, vi } from 'vitest'
 import { Model, S, openDatabase, type Database } from '../../src/index.js'
 import { sqliteStorage } from '../../src/sqlite.js'
+import { indexedDbStorage } from '../../src/indexeddb.js'
+import { IDBFactory, IDBKeyRange } from 'fake-indexeddb'
 import { memoryFileStore, type FileStore } from '../../src/files/store.js'
 import { CorruptFileError } from '../../src/core/errors.js'
 import { clientFolder, clientIndexPath, parseCheckpoint, parseClientIndex, partPath } from '../../src/files/layout.js'
@@ -17,7 +19,7 @@ class Note extends Model {
 }
 
 const PART = 1024
-const open = (stores: FileStore[], storage?: ReturnType<typeof sqliteStorage>) =>
+const open = (stores: FileStore[], storage?: ReturnType<typeof sqliteStorage> | ReturnType<typeof indexedDbStorage>) =>
   openDatabase({ name: 'notes', models: [Note], ...(storage ? { storage } : {}), files: { stores, interval: 0, partBytes: PART, onWarning: () => undefined } })
 const state = async (db: Database) => JSON.stringify((await db.query(Note).fetch()).map(n => [n.id, n.text, n.likes]))
 const like = (db: Database, id: string, by = 1) => db.run(async tx => (await tx.get(Note, id))!.getField('likes').incrementBy(by))
@@ -290,16 +292,19 @@ describe('the own log', () => {
 })
 
 describe('tabs sharing one replica', () => {
-  it('take turns at file-sync rounds through Web Locks', async () => {
+  it('take turns at file-sync rounds through Web Locks, and a closing tab stops waiting', async () => {
     // Node 20 has no navigator: a first-come, first-served lock manager stands in for the browser's
     let tail: Promise<unknown> = Promise.resolve()
     const names: string[] = []
     const locks = {
-      request: (name: string, fn: () => Promise<unknown>) => {
+      request: (name: string, options: { signal?: AbortSignal }, fn: () => Promise<unknown>) => {
         names.push(name)
-        const run = tail.then(fn)
-        tail = run.catch(() => undefined)
-        return run
+        return new Promise((resolve, reject) => {
+          // as in the browser, a request still waiting is given up at once when its signal aborts
+          options.signal?.addEventListener('abort', () => reject(options.signal!.reason))
+          const run = tail.then(() => (options.signal?.aborted ? undefined : fn().then(resolve, reject)))
+          tail = run.catch(() => undefined)
+        })
       },
     }
     Object.defineProperty(globalThis, 'navigator', { value: { locks }, configurable: true })
@@ -307,10 +312,12 @@ describe('tabs sharing one replica', () => {
       const log: string[] = []
       const inner = memoryFileStore()
       const store: FileStore = { url: inner.url, list: p => inner.list(p), read: p => inner.read(p), delete: p => inner.delete(p), write: (p, d) => (log.push('write'), inner.write(p, d)) }
-      const db = await open([store])
+      const storage = () => indexedDbStorage('tabs-files', { indexedDB: factory, IDBKeyRange })
+      const factory = new IDBFactory()
+      const db = await open([store], storage())
       await db.run(tx => void tx.create(Note, { id: 'n', text: 'x' }))
       let release!: () => void
-      const held = locks.request('tidepool-files:notes', () => new Promise<void>(r => (release = r)))
+      const held = locks.request('tidepool:tabs-files:files', {}, () => new Promise<void>(r => (release = r)))
       const synced = db.files.sync()
       for (let i = 0; i < 20; i++) await new Promise(r => setTimeout(r, 0))
       log.push('released')
@@ -319,8 +326,14 @@ describe('tabs sharing one replica', () => {
       await synced
       expect(log[0]).toBe('released')
       expect(log.length).toBeGreaterThan(1)
-      expect(names.every(n => n === 'tidepool-files:notes')).toBe(true)
+      expect(names.every(n => n === 'tidepool:tabs-files:files')).toBe(true)
+
+      // a tab that closes while another's round hangs is not held by it
+      const hung = locks.request('tidepool:tabs-files:files', {}, () => new Promise<void>(() => undefined))
+      void hung
+      const waiting = db.files.sync()
       await db.close()
+      await expect(waiting).rejects.toThrow()
     } finally {
       Reflect.deleteProperty(globalThis, 'navigator')
     }
