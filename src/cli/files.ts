@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util'
 import { CorruptFileError, InvalidOptionsError } from '../core/errors.js'
 import { openDatabase } from '../database/open.js'
 import { folderStore } from '../files/folder.js'
-import { clientIndexPath, clientsListed, masterPath, parseClientIndex, parseMaster } from '../files/layout.js'
+import { clientIndexPath, clientsForgotten, clientsListed, masterPath, parseClientIndex, parseMaster } from '../files/layout.js'
 import type { FileStore } from '../files/store.js'
 import { forgetClient } from '../files/transfer.js'
 import { webdavStore } from '../files/webdav.js'
@@ -46,7 +46,7 @@ async function inspect(store: FileStore, only?: string): Promise<void> {
       console.log(`  master index: CORRUPT: ${(e as Error).message}`)
     }
     for (const url of Object.keys(master?.peers ?? {})) console.log(`  peer: ${url}`)
-    for (const [id, r] of Object.entries(master?.retired ?? {})) console.log(`  forgotten: client ${id} (since ${r.at}; it holds no checkpoint back)`)
+    for (const id of clientsForgotten(db, all)) console.log(`  forgotten: client ${id} (it holds no checkpoint back until it syncs again)`)
     const clients = [...new Set([...Object.keys(master?.clients ?? {}), ...clientsListed(db, all)])].sort()
     for (const id of clients) {
       const path = clientIndexPath(db, id)

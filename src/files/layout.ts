@@ -15,6 +15,7 @@ const checkOp = compileCheck(opSchema as unknown as JsonSchema)
  *   tidepool-{db}/client-{id}/client-index.json       a client's latest sequence and its parts
  *   tidepool-{db}/client-{id}/part-{firstSeq}.json    that client's mutations, in order
  *   tidepool-{db}/client-{id}/checkpoint-{last}-{n}.json  its mutations up to `last`, compacted
+ *   tidepool-{db}/client-{id}/forgotten.json          the client was forgotten as lost
  *
  * A client writes only in its own folder (and the master index); a part
  * closes at about PART_BYTES and only the newest part is ever rewritten.
@@ -57,13 +58,32 @@ export function checkpointPath(db: string, clientId: string, last: number, n: nu
   return `${clientFolder(db, clientId)}checkpoint-${String(last).padStart(12, '0')}-${String(n).padStart(4, '0')}.json`
 }
 
+/**
+ * A client forgotten as lost (`tidepool files forget`) has this file in its
+ * folder: it no longer holds the others' checkpoints back. A marker of its
+ * own rather than an entry in the master index, which a concurrent writer
+ * could overwrite; the client deletes it when it syncs again.
+ */
+export function forgottenPath(db: string, clientId: string): string {
+  return `${clientFolder(db, clientId)}forgotten.json`
+}
+
+/** The client ids whose folders hold a forgotten marker, found by the same listing. */
+export function clientsForgotten(db: string, paths: string[]): Set<string> {
+  return new Set(clientsWith(db, paths, 'forgotten.json'))
+}
+
 /** The client ids whose folders a listing shows (found by listing: a lost race on the master index hides nobody). */
 export function clientsListed(db: string, paths: string[]): string[] {
+  return clientsWith(db, paths, 'client-index.json')
+}
+
+function clientsWith(db: string, paths: string[], file: string): string[] {
   const prefix = dbFolder(db)
   const ids = new Set<string>()
   for (const p of paths) {
-    const m = /^client-([^/]+)\/client-index\.json$/.exec(p.slice(prefix.length))
-    if (p.startsWith(prefix) && m) ids.add(m[1]!)
+    const [folder, name, more] = p.slice(prefix.length).split('/')
+    if (p.startsWith(prefix) && more === undefined && name === file && folder !== undefined && folder.length > 'client-'.length && folder.startsWith('client-')) ids.add(folder.slice('client-'.length))
   }
   return [...ids].sort()
 }
@@ -116,12 +136,7 @@ export interface MasterIndex {
   clients: Record<string, { label: string; latest: number; updated: string }>
   /** Other users' master indexes (their addresses) that this database syncs with. */
   peers: Record<string, { label?: string }>
-  /**
-   * Clients forgotten (`tidepool files forget`): they no longer hold the
-   * others' checkpoints back. Their mutations stay readable, and one that
-   * syncs again is listed again.
-   */
-  retired?: Record<string, { at: string }>
+
   latestUpdate?: string
 }
 

@@ -5,10 +5,12 @@ import {
   checkpointPath,
   clientFolder,
   clientIndexPath,
+  clientsForgotten,
   clientsListed,
   dbFolder,
   CHECKPOINT_FORMAT,
   FORMAT,
+  forgottenPath,
   masterPath,
   parseCheckpoint,
   parseClientIndex,
@@ -21,7 +23,7 @@ import {
   type MasterIndex,
 } from './layout.js'
 import type { MergeLog } from './merge-log.js'
-import { byteLength, CountingStore, type FileStore } from './store.js'
+import { byteLength, type CountingStore, type FileStore } from './store.js'
 
 /** What one `sync()` did. */
 export interface FileSyncReport {
@@ -104,14 +106,18 @@ export async function download(ctx: TransferContext, l: Linked, report: FileSync
   const { store } = l
   const master = await readParsed(ctx, store, masterPath(ctx.db), parseMaster, report)
   if (master && !l.peer) for (const url of Object.keys(master.peers)) await ctx.addPeer(url).catch(e => ctx.warn(`peer ${url}: ${(e as Error).message}`))
-  const listed = clientsListed(ctx.db, await store.list(dbFolder(ctx.db)))
+  const paths = await store.list(dbFolder(ctx.db))
+  const listed = clientsListed(ctx.db, paths)
+  const forgotten = clientsForgotten(ctx.db, paths)
+  // forgotten while away: back now, so listed again
+  if (forgotten.has(ctx.clientId) && !l.peer) await store.delete(forgottenPath(ctx.db, ctx.clientId))
   const clients = [...new Set([...Object.keys(master?.clients ?? {}), ...listed])].filter(id => id !== ctx.clientId).sort()
   const merged = await ctx.log.mergedUpTo()
   const wanted: Array<{ clientId: string; index: ClientIndex; from: number }> = []
   let readPast = Infinity
   for (const clientId of clients) {
     const index = await readParsed(ctx, store, clientIndexPath(ctx.db, clientId), parseClientIndex, report)
-    if (!master?.retired?.[clientId]) readPast = Math.min(readPast, index?.lastReceived[ctx.clientId] ?? 0)
+    if (!forgotten.has(clientId)) readPast = Math.min(readPast, index?.lastReceived[ctx.clientId] ?? 0)
     const from = merged[clientId] ?? 0
     if (index && index.latest > from) wanted.push({ clientId, index, from })
   }
@@ -186,7 +192,7 @@ async function readCheckpoint(
  * a concurrent writer makes this one read again and retry; elsewhere a lost
  * race hides nobody, since readers also list the client folders.
  */
-export async function writeMaster(db: string, store: CountingStore, update: (m: MasterIndex) => void): Promise<void> {
+async function writeMaster(db: string, store: CountingStore, update: (m: MasterIndex) => void): Promise<void> {
   const path = masterPath(db)
   const fresh = (): MasterIndex => ({ format: FORMAT, db, clients: {}, peers: {} })
   const parsed = (text: string | undefined) => {
@@ -313,8 +319,6 @@ export async function upload(ctx: TransferContext, l: Linked): Promise<number> {
   if (latest !== state.latest || peersChanged) {
     await writeMaster(db, store, master => {
       master.clients[clientId] = { label: l.label, latest, updated }
-      // a forgotten client that syncs again is one of the listed again
-      if (master.retired) delete master.retired[clientId]
       for (const url of peers) master.peers[url] ??= {}
       master.latestUpdate = clientId
     })
@@ -331,16 +335,12 @@ export async function upload(ctx: TransferContext, l: Linked): Promise<number> {
  * their parts. Nothing of it is deleted: its mutations stay readable.
  */
 export async function forgetClient(db: string, store: FileStore, clientId: string): Promise<void> {
-  const counting = new CountingStore(store)
   const known = clientsListed(db, await store.list(dbFolder(db)))
   const master = await store.read(masterPath(db))
   if (!known.includes(clientId) && !(master && parseMaster(masterPath(db), master).clients[clientId])) {
     throw new InvalidParameterError('client', `no client ${clientId} in database ${db} at ${store.url} (tidepool files inspect lists them)`)
   }
-  await writeMaster(db, counting, m => {
-    delete m.clients[clientId]
-    m.retired = { ...m.retired, [clientId]: { at: new Date().toISOString() } }
-  })
+  await store.write(forgottenPath(db, clientId), JSON.stringify({ format: FORMAT, clientId, at: new Date().toISOString() }))
 }
 
 /**
