@@ -57,10 +57,11 @@ async function inspect(store: FileStore, only?: string): Promise<void> {
       }
       try {
         const index = parseClientIndex(path, text)
-        const bytes = index.parts.reduce((n, p) => n + p.bytes, 0) + (index.checkpoint?.files ?? []).reduce((n, b) => n + b, 0)
-        console.log(`  client ${id} "${index.label}": latest ${index.latest}, ${index.parts.length} part(s), ${kib(bytes)}, updated ${index.updated}`)
         const cp = index.checkpoint
-        if (cp) console.log(`    checkpoint: mutations 1–${cp.last} compacted, ${cp.files.length} file(s), ${kib(cp.files.reduce((n, b) => n + b, 0))}`)
+        const cpBytes = (cp?.files ?? []).reduce((n, b) => n + b, 0)
+        const bytes = index.parts.reduce((n, p) => n + p.bytes, 0) + cpBytes
+        console.log(`  client ${id} "${index.label}": latest ${index.latest}, ${index.parts.length} part(s), ${kib(bytes)}, updated ${index.updated}`)
+        if (cp) console.log(`    checkpoint: mutations 1–${cp.last} compacted, ${cp.files.length} file(s), ${kib(cpBytes)}`)
         for (const p of index.parts) console.log(`    part-${p.first}: mutations ${p.first}–${p.last}, ${kib(p.bytes)}`)
       } catch (e) {
         if (!(e instanceof CorruptFileError)) throw e

@@ -94,6 +94,11 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
     return this.replica.userId
   }
 
+  /** File sync's event log and cursors belong to the identity a sign-out ends: the next sync merges everything again, under the new one. */
+  private get syncAreas(): string[] {
+    return this.syncer instanceof FileSync ? Object.values(FILE_AREAS) : []
+  }
+
   /**
    * Signs the replica's user out: with `pending: 'push'` (the default) the
    * outbox is pushed first, and if it cannot be the call rejects with
@@ -102,11 +107,6 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
    * queries see every document removed) and takes a new client id, so the
    * next user starts from nothing. Every tab on the replica follows.
    */
-  /** File sync's event log and cursors belong to the identity a sign-out ends: the next sync merges everything again, under the new one. */
-  private get syncAreas(): string[] {
-    return this.syncer instanceof FileSync ? Object.values(FILE_AREAS) : []
-  }
-
   async signOut(options: { pending?: 'push' | 'discard' } = {}): Promise<{ discarded: Mutation[] }> {
     this.assertOpen()
     if (typeof options !== 'object' || options === null) throw new InvalidParameterError('options', "signOut takes { pending: 'push' | 'discard' }")

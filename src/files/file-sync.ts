@@ -174,10 +174,11 @@ export class FileSync implements Syncer {
       this.hub.set({ phase: 'pushing' })
       for (const l of this.linked) if (!l.peer) report.uploaded = Math.max(report.uploaded, await upload(ctx, l))
       // mutations every own store has now leave the outbox for the event log
-      const everywhere = Math.min(...(await Promise.all(this.linked.filter(l => !l.peer).map(async l => (await this.log.state<Uploaded>(uploadedKey(l.store)))?.latest ?? 0))))
+      const uploaded = await Promise.all(this.linked.filter(l => !l.peer).map(async l => (await this.log.state<Uploaded>(uploadedKey(l.store))) ?? { latest: 0, parts: [] }))
+      const everywhere = Math.min(...uploaded.map(u => u.latest))
       if (Number.isFinite(everywhere) && everywhere > 0) await this.log.merge({ remote: [], uploaded: everywhere })
       // what every own store holds in a checkpoint, the own log keeps compacted too
-      const folded = Math.min(...(await Promise.all(this.linked.filter(l => !l.peer).map(async l => (await this.log.state<Uploaded>(uploadedKey(l.store)))?.checkpoint?.last ?? 0))))
+      const folded = Math.min(...uploaded.map(u => u.checkpoint?.last ?? 0))
       if (Number.isFinite(folded) && folded > (await this.log.ownFolded())) await this.log.foldOwn(folded)
       this.totals.lastError = undefined
       this.hub.set({ phase: 'in-sync', pending: await this.replica.pendingCount(), lastSyncAt: Date.now(), lastError: undefined })

@@ -136,7 +136,6 @@ export interface MasterIndex {
   clients: Record<string, { label: string; latest: number; updated: string }>
   /** Other users' master indexes (their addresses) that this database syncs with. */
   peers: Record<string, { label?: string }>
-
   latestUpdate?: string
 }
 

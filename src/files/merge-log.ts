@@ -241,14 +241,15 @@ export class MergeLog {
   ownCheckpoint(upTo: number): Promise<Checkpoint> {
     return this.replica.read(async scope => {
       const files = scope.area(AREAS.files)
-      const base = ((await files.get(FILES.state(BASE))) as { last: number } | undefined)?.last ?? 0
+      const folded = (await files.get(FILES.state(BASE))) as { last: number; hlc: string } | undefined
+      const base = folded?.last ?? 0
       if (upTo < base) throw new Error(`a checkpoint at ${upTo} is older than the folded own log (${base})`)
       const byDoc = await ownBase(files)
       const own = (await files.scan({ gt: FILES.own(base), lte: FILES.own(upTo) })).map(([, v]) => v as LoggedMutation)
       const mutations = [...own, ...(await scope.outbox(own.at(-1)?.seq ?? base)).map(logged)].filter(m => m.seq <= upTo)
       addOwn(byDoc, mutations, this.replica.clientId)
       const docs = [...byDoc].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, events]): Checkpoint['docs'][number] => [k, compact(events).map(e => [e.hlc, e.seq, e.ops as Op[]])])
-      const hlc = mutations.at(-1)?.hlc ?? ((await files.get(FILES.state(BASE))) as { hlc?: string } | undefined)?.hlc ?? ''
+      const hlc = mutations.at(-1)?.hlc ?? folded?.hlc ?? ''
       return { last: upTo, hlc, docs }
     })
   }

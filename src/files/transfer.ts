@@ -239,19 +239,34 @@ function checkpointAt(state: Uploaded, folded: number, readPast: number, partByt
   return freed >= Math.max(2 * partBytes, before) ? at : undefined
 }
 
-/** Writes a checkpoint's files, documents in order, about a part's size each; returns their sizes. */
-async function writeCheckpoint(ctx: TransferContext, store: CountingStore, checkpoint: Checkpoint): Promise<number[]> {
-  const files: Array<Checkpoint['docs']> = [[]]
-  let size = 0
-  for (const doc of checkpoint.docs) {
-    const bytes = byteLength(JSON.stringify(doc))
-    if (files.at(-1)!.length && size + bytes > ctx.partBytes) {
-      files.push([])
+/**
+ * Items in order, in groups of about `limit` bytes of JSON (an item is
+ * never split, so one larger than that is a group alone); the first group
+ * starts with `start`: the open part being filled.
+ */
+function groupsOf<T>(items: readonly T[], limit: number, start: T[] = []): T[][] {
+  const groups: T[][] = []
+  let current = start
+  let size = start.length ? byteLength(JSON.stringify(start)) : 0
+  for (const item of items) {
+    const bytes = byteLength(JSON.stringify(item))
+    if (current.length && size + bytes > limit) {
+      groups.push(current)
+      current = []
       size = 0
     }
-    files.at(-1)!.push(doc)
+    current.push(item)
     size += bytes
   }
+  if (current.length) groups.push(current)
+  return groups
+}
+
+/** Writes a checkpoint's files, documents in order, about a part's size each; returns their sizes. */
+async function writeCheckpoint(ctx: TransferContext, store: CountingStore, checkpoint: Checkpoint): Promise<number[]> {
+  // a checkpoint of nothing is still one file: its index entry names at least one
+  const files = groupsOf(checkpoint.docs, ctx.partBytes)
+  if (files.length === 0) files.push([])
   const sizes: number[] = []
   for (const [n, docs] of files.entries()) {
     const text = serialize({ format: CHECKPOINT_FORMAT, clientId: ctx.clientId, last: checkpoint.last, hlc: checkpoint.hlc, of: files.length, docs })
@@ -290,21 +305,9 @@ export async function upload(ctx: TransferContext, l: Linked): Promise<number> {
   if (at === undefined && fresh.length === 0 && !peersChanged && !readMore) return 0
   // the newest part is rewritten with the new mutations until it is full
   const open = parts.at(-1)
-  let current: LoggedMutation[] = open && open.bytes < partBytes && fresh.length ? (await log.ownMutations(open.first - 1)).filter(m => m.seq <= open.last) : []
+  const current: LoggedMutation[] = open && open.bytes < partBytes && fresh.length ? (await log.ownMutations(open.first - 1)).filter(m => m.seq <= open.last) : []
   if (current.length) parts.pop()
-  const toWrite: Array<{ first: number; mutations: LoggedMutation[] }> = []
-  let size = current.length ? byteLength(JSON.stringify(current)) : 0
-  for (const m of fresh) {
-    const bytes = byteLength(JSON.stringify(m))
-    if (current.length && size + bytes > partBytes) {
-      toWrite.push({ first: current[0]!.seq, mutations: current })
-      current = []
-      size = 0
-    }
-    current.push(m)
-    size += bytes
-  }
-  if (current.length) toWrite.push({ first: current[0]!.seq, mutations: current })
+  const toWrite = (fresh.length ? groupsOf(fresh, partBytes, current) : []).map(mutations => ({ first: mutations[0]!.seq, mutations }))
   let done = 0
   for (const p of toWrite) {
     const text = serialize({ format: FORMAT, clientId, first: p.first, mutations: p.mutations })
