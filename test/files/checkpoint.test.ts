@@ -27,6 +27,17 @@ const edit = (db: Database, id: string, text: string) => db.run(async tx => void
 const filesOf = async (store: FileStore, db: Database) => (await store.list(clientFolder('notes', db.clientId))).map(p => p.slice(clientFolder('notes', db.clientId).length)).sort()
 const indexOf = async (store: FileStore, db: Database) => parseClientIndex('index', (await store.read(clientIndexPath('notes', db.clientId)))!)
 
+/** A store where `b` has written and synced one note, and `a` has since edited another 40 times (parts' worth, not yet uploaded). */
+async function editsAfter(note: { id: string; text: string }): Promise<{ store: FileStore; a: Database; b: Database }> {
+  const store = memoryFileStore()
+  const [a, b] = [await open([store]), await open([store])]
+  await b.run(tx => void tx.create(Note, note))
+  await b.files.sync()
+  await a.run(tx => void tx.create(Note, { id: 'n', text: 'x' }))
+  for (let i = 0; i < 40; i++) await edit(a, 'n', `edit ${i} ${'y'.repeat(80)}`)
+  return { store, a, b }
+}
+
 describe('file-sync checkpoints', () => {
   it('replace the parts every listed client has read past; a client offline across them and a new device converge, increments counted once', async () => {
     const store = memoryFileStore()
@@ -77,12 +88,7 @@ describe('file-sync checkpoints', () => {
   })
 
   it('wait for every client listed: one that read less holds them back', async () => {
-    const store = memoryFileStore()
-    const [a, slow] = [await open([store]), await open([store])]
-    await slow.run(tx => void tx.create(Note, { id: 's', text: 'listed' }))
-    await slow.files.sync()
-    await a.run(tx => void tx.create(Note, { id: 'n', text: 'x' }))
-    for (let i = 0; i < 40; i++) await edit(a, 'n', `edit ${i} ${'y'.repeat(80)}`)
+    const { store, a, b: slow } = await editsAfter({ id: 's', text: 'listed' })
     for (let i = 0; i < 3; i++) await a.files.sync()
     expect((await indexOf(store, a)).checkpoint).toBeUndefined()
     expect((await indexOf(store, a)).parts.length).toBeGreaterThan(2)
@@ -97,12 +103,7 @@ describe('file-sync checkpoints', () => {
   })
 
   it('are held back no more by a client forgotten as lost; its data stays readable, and it is listed again when it syncs', async () => {
-    const store = memoryFileStore()
-    const [a, lost] = [await open([store]), await open([store])]
-    await lost.run(tx => void tx.create(Note, { id: 'l', text: 'from the lost device' }))
-    await lost.files.sync()
-    await a.run(tx => void tx.create(Note, { id: 'n', text: 'x' }))
-    for (let i = 0; i < 40; i++) await edit(a, 'n', `edit ${i} ${'y'.repeat(80)}`)
+    const { store, a, b: lost } = await editsAfter({ id: 'l', text: 'from the lost device' })
     for (let i = 0; i < 2; i++) await a.files.sync()
     expect((await indexOf(store, a)).checkpoint).toBeUndefined()
     await expect(forgetClient('notes', store, 'nobody')).rejects.toThrow(/no client nobody in database notes/)
@@ -211,12 +212,7 @@ describe('checkpoint files and the indexes naming them', () => {
 
 describe('a crash while checkpointing', () => {
   it('before the replica records the checkpoint leaves every file its next index names; a new device converges', async () => {
-    const store = memoryFileStore()
-    const [a, b] = [await open([store]), await open([store])]
-    await b.run(tx => void tx.create(Note, { id: 'b', text: 'b' }))
-    await b.files.sync()
-    await a.run(tx => void tx.create(Note, { id: 'n', text: 'x' }))
-    for (let i = 0; i < 40; i++) await edit(a, 'n', `edit ${i} ${'y'.repeat(80)}`)
+    const { store, a, b } = await editsAfter({ id: 'b', text: 'b' })
     await a.files.sync()
     await b.files.sync()
     await b.files.sync()
