@@ -1,39 +1,70 @@
+import { Option, type Command } from 'commander'
 import { resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { CorruptFileError, InvalidOptionsError } from '../core/errors.js'
 import { openDatabase } from '../database/open.js'
 import { folderStore } from '../files/folder.js'
-import { clientIndexPath, clientsForgotten, clientsListed, masterPath, parseClientIndex, parseMaster } from '../files/layout.js'
+import { clientIndexPath, clientsForgotten, clientsListed, masterPath, parseClientIndex, parseMaster, parsePart, partPath, type ClientIndex } from '../files/layout.js'
 import type { FileStore } from '../files/store.js'
 import { forgetClient } from '../files/transfer.js'
 import { webdavStore } from '../files/webdav.js'
+import { integer } from './values.js'
 
-export const FILES_USAGE = `Usage: tidepool files <command> <folder or WebDAV URL> [options]
+interface Where {
+  user?: string
+  password?: string
+}
 
-  inspect <where>   the databases, clients, parts, sizes and latest sequence numbers there
-  sync <where>      sync a replica of the database through it (a backup or relay client)
-  forget <where>    stop waiting for a client that will not sync again (--db, --client):
-                    it no longer holds the others' checkpoints back; its data stays
+export function filesCommand(program: Command): void {
+  const files = program.command('files').description('inspect and sync serverless sync folders (a shared folder or a WebDAV store)')
+  const credentials = (c: Command) =>
+    c
+      .addOption(new Option('--user <name>', 'WebDAV user').env('TIDEPOOL_WEBDAV_USER'))
+      .addOption(new Option('--password <secret>', 'WebDAV password').env('TIDEPOOL_WEBDAV_PASSWORD'))
+  credentials(
+    files
+      .command('inspect')
+      .description('the databases, clients, checkpoints, parts, sizes and latest sequence numbers there, and any corrupt file')
+      .argument('<where>', 'a folder, or a WebDAV URL')
+      .option('--db <name>', 'only this database'),
+  ).action((where: string, flags: Where & { db?: string }) => inspect(storeAt(where, flags), flags.db))
+  credentials(
+    files
+      .command('sync')
+      .description('sync a replica of a database through it (a relay or backup client)')
+      .argument('<where>', 'a folder, or a WebDAV URL')
+      .requiredOption('--db <name>', 'the database')
+      .option('--replica <file>', 'the SQLite file of the replica (default ./tidepool-files-<db>.db)')
+      .option('--label <label>', "this client's label", 'files-cli')
+      .option('--watch <ms>', 'go on syncing this often', integer(100)),
+  ).action((where: string, flags: Where & { db: string; replica?: string; label: string; watch?: number }) => sync(storeAt(where, flags), flags))
+  credentials(
+    files
+      .command('forget')
+      .description("stop waiting for a client that will not sync again: it no longer holds the others' checkpoints back; its data stays")
+      .argument('<where>', 'a folder, or a WebDAV URL')
+      .requiredOption('--db <name>', 'the database')
+      .requiredOption('--client <id>', "the client's id, as inspect lists it"),
+  ).action(async (where: string, flags: Where & { db: string; client: string }) => {
+    await forgetClient(flags.db, storeAt(where, flags), flags.client)
+    console.log(`Forgot client ${flags.client} of ${flags.db}: it no longer holds the others' checkpoints back. Its mutations stay readable; if it syncs again, it is listed again.`)
+  })
+}
 
-Options:
-  --db <name>        the database (inspect: all of them by default; sync, forget: required)
-  --client <id>      forget: the client's id, as inspect lists it
-  --replica <file>   sync: the SQLite file of the replica (default ./tidepool-files-<db>.db)
-  --label <label>    sync: this client's label (default: files-cli)
-  --watch <ms>       sync: go on syncing this often
-  --user, --password WebDAV credentials (or TIDEPOOL_WEBDAV_USER / TIDEPOOL_WEBDAV_PASSWORD)
-`
-
-function storeAt(where: string, user?: string, password?: string): FileStore {
-  if (/^https?:\/\//.test(where)) return webdavStore(where, { username: user ?? process.env.TIDEPOOL_WEBDAV_USER, password: password ?? process.env.TIDEPOOL_WEBDAV_PASSWORD })
+function storeAt(where: string, { user, password }: Where): FileStore {
+  if (/^https?:\/\//.test(where)) return webdavStore(where, { username: user, password })
   return folderStore(resolve(where))
+}
+
+/** The databases a store holds. */
+function databasesIn(paths: string[]): string[] {
+  return [...new Set(paths.map(p => /^tidepool-([^/]+)\//.exec(p)?.[1]).filter((d): d is string => d !== undefined))].map(decodeURIComponent).sort()
 }
 
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`
 
 async function inspect(store: FileStore, only?: string): Promise<void> {
   const all = await store.list('')
-  const dbs = [...new Set(all.map(p => /^tidepool-([^/]+)\//.exec(p)?.[1]).filter((d): d is string => d !== undefined))].map(decodeURIComponent).filter(d => !only || d === only)
+  const dbs = databasesIn(all).filter(d => !only || d === only)
   if (dbs.length === 0) return void console.log(`No Tidepool databases at ${store.url}${only ? ` named ${only}` : ''}.`)
   for (const db of dbs) {
     console.log(`Database ${db} (${new URL(masterPath(db), store.url.endsWith('/') ? store.url : `${store.url}/`).href})`)
@@ -62,7 +93,7 @@ async function inspect(store: FileStore, only?: string): Promise<void> {
         const bytes = index.parts.reduce((n, p) => n + p.bytes, 0) + cpBytes
         console.log(`  client ${id} "${index.label}": latest ${index.latest}, ${index.parts.length} part(s), ${kib(bytes)}, updated ${index.updated}`)
         if (cp) console.log(`    checkpoint: mutations 1–${cp.last} compacted, ${cp.files.length} file(s), ${kib(cpBytes)}`)
-        for (const p of index.parts) console.log(`    part-${p.first}: mutations ${p.first}–${p.last}, ${kib(p.bytes)}`)
+        for (const p of index.parts) console.log(`    part-${p.first}: mutations ${p.first}–${p.last}, ${kib(p.bytes)}${await partTrouble(store, db, id, p)}`)
       } catch (e) {
         if (!(e instanceof CorruptFileError)) throw e
         console.log(`  client ${id}: CORRUPT: ${e.message}`)
@@ -71,23 +102,24 @@ async function inspect(store: FileStore, only?: string): Promise<void> {
   }
 }
 
-export async function files(args: string[]): Promise<void> {
-  const [command, where, ...rest] = args
-  if (!command || !where || !['inspect', 'sync', 'forget'].includes(command)) {
-    console.log(FILES_USAGE)
-    process.exit(command === undefined || command === 'help' ? 0 : 2)
+/** What is wrong with a part file the index names, if anything: missing, or unreadable. (Its size may differ: the open part grows in place before its index follows.) */
+async function partTrouble(store: FileStore, db: string, clientId: string, part: ClientIndex['parts'][number]): Promise<string> {
+  const path = partPath(db, clientId, part.first)
+  const text = await store.read(path)
+  if (text === undefined) return ': MISSING'
+  try {
+    parsePart(path, text)
+    return ''
+  } catch (e) {
+    if (!(e instanceof CorruptFileError)) throw e
+    return `: CORRUPT: ${e.message}`
   }
-  const { values } = parseArgs({
-    args: rest,
-    options: { db: { type: 'string' }, client: { type: 'string' }, replica: { type: 'string' }, label: { type: 'string', default: 'files-cli' }, watch: { type: 'string' }, user: { type: 'string' }, password: { type: 'string' } },
-  })
-  const store = storeAt(where, values.user, values.password)
-  if (command === 'inspect') return inspect(store, values.db)
-  if (!values.db) throw new InvalidOptionsError('--db', `files ${command} needs --db <name>`)
-  if (command === 'forget') {
-    if (!values.client) throw new InvalidOptionsError('--client', 'files forget needs --client <id> (tidepool files inspect lists them)')
-    await forgetClient(values.db, store, values.client)
-    return void console.log(`Forgot client ${values.client} of ${values.db}: it no longer holds the others' checkpoints back. Its mutations stay readable; if it syncs again, it is listed again.`)
+}
+
+async function sync(store: FileStore, values: { db: string; replica?: string; label: string; watch?: number }): Promise<void> {
+  const found = databasesIn(await store.list(''))
+  if (!found.includes(values.db)) {
+    throw new InvalidOptionsError('--db', `there is no database ${values.db} at ${store.url}: ${found.length ? `it holds ${found.join(', ')}` : 'it holds none'}`)
   }
   // loaded here: `files inspect` works without better-sqlite3
   const { sqliteStorage } = await import('../sqlite.js')
@@ -103,9 +135,7 @@ export async function files(args: string[]): Promise<void> {
   }
   await once()
   if (!values.watch) return db.close()
-  const every = Number(values.watch)
-  if (!Number.isInteger(every) || every < 100) throw new InvalidOptionsError('--watch', 'takes milliseconds (at least 100)')
-  const timer = setInterval(() => void once().catch(e => console.error(`sync failed: ${(e as Error).message}`)), every)
+  const timer = setInterval(() => void once().catch(e => console.error(`sync failed: ${(e as Error).message}`)), values.watch)
   const stop = () => {
     clearInterval(timer)
     void db.close().then(() => process.exit(0))

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -46,6 +46,34 @@ describe('tidepool files', () => {
       const corrupt = (await run(process.execPath, [CLI, 'files', 'inspect', folder, '--db', 'notes'])).stdout
       expect(corrupt).toMatch(new RegExp(`client ${a.clientId}: CORRUPT: .*not valid JSON`))
       await a.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('sync refuses a database the store does not hold, naming those it does; inspect flags a corrupt or missing part', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidepool-files-cli-'))
+    try {
+      const folder = join(dir, 'shared')
+      const a = await openDatabase({ name: 'notes', models: [Note], files: { stores: [folderStore(folder)], label: 'laptop', interval: 0, partBytes: 256 } })
+      for (let i = 0; i < 6; i++) await a.run(tx => void tx.create(Note, { id: `n${i}`, text: 'hello, a note long enough to fill parts' }))
+      await a.files.sync()
+      await a.close()
+
+      await expect(run(process.execPath, [CLI, 'files', 'sync', folder, '--db', 'notse', '--replica', join(dir, 'relay.db')])).rejects.toMatchObject({
+        code: 1,
+        stderr: expect.stringMatching(/there is no database notse at file:.*shared: it holds notes/),
+      })
+      await expect(run(process.execPath, [CLI, 'files', 'sync', join(dir, 'empty'), '--db', 'notes'])).rejects.toMatchObject({ stderr: expect.stringMatching(/it holds none/) })
+
+      const parts = [...(await run(process.execPath, [CLI, 'files', 'inspect', folder])).stdout.matchAll(/part-(\d+): mutations/g)].map(m => Number(m[1]))
+      expect(parts.length).toBeGreaterThanOrEqual(2)
+      const partFile = (first: number) => join(folder, `tidepool-notes/client-${a.clientId}/part-${String(first).padStart(12, '0')}.json`)
+      truncateSync(partFile(parts[0]!), 20)
+      unlinkSync(partFile(parts[1]!))
+      const inspected = (await run(process.execPath, [CLI, 'files', 'inspect', folder])).stdout
+      expect(inspected).toMatch(new RegExp(`part-${parts[0]}: mutations .*: CORRUPT: .*not valid JSON`))
+      expect(inspected).toMatch(new RegExp(`part-${parts[1]}: mutations .*: MISSING`))
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -1,0 +1,127 @@
+import { Option, type Command } from 'commander'
+import { extname, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { InvalidOptionsError } from '../core/errors.js'
+import { Model } from '../orm/model.js'
+import type { ModelClass } from '../orm/types.js'
+import type { ServerOptions } from '../server.js'
+import { algorithms, collect, duration, existingDir, existingFile, httpUrl, integer } from './values.js'
+
+interface ServeFlags {
+  port: number
+  host: string
+  db: string
+  models?: string
+  secret?: string
+  jwks?: string
+  algorithms?: string[]
+  allowNoExpiry: boolean
+  admin: string[]
+  socketBuffer?: number
+  minSchema: number
+  keepHistory?: number
+  static?: string
+  log: boolean
+}
+
+export function serveCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('run the sync server (embedded SQLite by default, or PostgreSQL)')
+    .addOption(new Option('--port <n>', 'port to listen on (0 picks a free one)').default(4000).env('PORT').argParser(integer(0, 65535)))
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--db <where>', 'a SQLite file, or postgres://user@host/db[?schema=name]', './tidepool.db')
+    .option('--models <file>', "a module exporting the app's models (and its schemaVersion): writes are validated with their schemas", existingFile)
+    .addOption(new Option('--secret <s>', 'verify HS256 JWTs with this secret (default: no auth)').env('TIDEPOOL_JWT_SECRET').conflicts('jwks'))
+    .option('--jwks <url>', 'verify JWTs against this JWKS', httpUrl)
+    .option('--algorithms <a,b>', 'the JWT algorithms accepted (default HS256 with --secret; RS256, PS256, ES256, EdDSA with --jwks)', algorithms)
+    .option('--allow-no-expiry', 'accept tokens without an exp claim (refused by default)', false)
+    .option('--admin <user>', 'a server admin: every role in every realm (repeatable)', collect, [])
+    .option('--socket-buffer <bytes>', 'close a poke socket whose unsent data passes this (default 1048576)', integer(1024))
+    .option('--min-schema <n>', 'answer upgrade-required below this schema version', integer(1), 1)
+    .option('--keep-history <d>', 'forget tombstones and other history older than this (30d, 12h, 90m…), hourly; clients further behind sync again from the start', duration)
+    .option('--static <dir>', 'serve this directory (a built web app) at /, on the same origin as sync', existingDir)
+    .option('--log', 'structured request logs (JSON lines)', false)
+    .action((flags: ServeFlags) => serve(flags))
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  const rules = { ...(flags.algorithms ? { algorithms: flags.algorithms } : {}), allowNoExpiry: flags.allowNoExpiry }
+  const auth: ServerOptions['auth'] = flags.secret ? { secret: flags.secret, ...rules } : flags.jwks ? { jwksUrl: flags.jwks, ...rules } : 'none'
+  const { models, schemaVersion } = flags.models ? await loadModels(flags.models) : { models: undefined, schemaVersion: undefined }
+  // loaded here: `tidepool files` works without the server's packages
+  const { createServer } = await import('../server.js')
+  const server = await createServer({
+    port: flags.port,
+    host: flags.host,
+    storage: flags.db,
+    auth,
+    models,
+    schemaVersion,
+    minSchemaVersion: flags.minSchema,
+    logger: flags.log,
+    static: flags.static,
+    socketBufferLimit: flags.socketBuffer,
+    admins: flags.admin,
+    ...(flags.keepHistory !== undefined ? { history: { keep: flags.keepHistory } } : {}),
+  })
+  const where = server.store.kind === 'sqlite' ? flags.db : flags.db.replace(/\/\/[^@]*@/, '//…@')
+  console.log(`Tidepool server listening on ${server.url} (store: ${server.store.kind} ${where})`)
+  if (!models) console.log('No --models given: mutations are checked for structure, preconditions and permissions, not against field schemas.')
+  if (auth === 'none') console.log('No --secret or --jwks given: every client is the user "anonymous" (development only).')
+  if (flags.admin.length) console.log(`Server admins (every role in every realm): ${flags.admin.join(', ')}`)
+  let closing = false
+  const shutdown = (signal: string) => {
+    if (closing) return
+    closing = true
+    console.log(`${signal}: finishing requests in flight, then stopping`)
+    server.close().then(
+      () => process.exit(0),
+      e => {
+        console.error(e)
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  process.on('SIGINT', () => shutdown('SIGINT'))
+}
+
+const TYPESCRIPT = new Set(['.ts', '.mts', '.cts', '.tsx'])
+
+/**
+ * The models a module exports, and the schema version it names (`export
+ * const schemaVersion = 2`), if it does. Node 20 cannot load TypeScript: a
+ * `.ts` file is loaded through tsx when it is installed.
+ */
+async function loadModels(file: string): Promise<{ models: ModelClass[]; schemaVersion: number | undefined }> {
+  const url = pathToFileURL(resolve(file)).href
+  const mod = (TYPESCRIPT.has(extname(file)) ? await importTypeScript(file, url) : await import(url)) as Record<string, unknown>
+  const models = Object.values(mod).filter((v): v is ModelClass => typeof v === 'function' && (v as { prototype?: unknown }).prototype instanceof Model)
+  if (models.length === 0) throw new InvalidOptionsError('--models', `${file} exports no models`)
+  const { schemaVersion } = mod
+  if (schemaVersion !== undefined && (typeof schemaVersion !== 'number' || !Number.isInteger(schemaVersion) || schemaVersion < 1)) {
+    throw new InvalidOptionsError('--models', `${file} exports schemaVersion ${JSON.stringify(schemaVersion)}: it must be a positive integer`)
+  }
+  return { models, schemaVersion }
+}
+
+async function importTypeScript(file: string, url: string): Promise<unknown> {
+  let tsx: { register(): unknown }
+  try {
+    tsx = (await import('tsx/esm/api' as string)) as typeof tsx
+  } catch {
+    throw new InvalidOptionsError('--models', `${file} is TypeScript, which Node cannot load by itself: install tsx beside Tidepool (npm install --save-dev tsx) and it is loaded through it, or pass the module built to JavaScript`)
+  }
+  // for the whole process, not a namespace of its own: the models must extend the Model this process already loaded
+  tsx.register()
+  try {
+    return await import(url)
+  } catch (e) {
+    // tsx loads a .ts file as CommonJS outside a "type": "module" package, and CommonJS cannot import Tidepool's ES modules in a cycle
+    if ((e as { code?: string }).code === 'ERR_REQUIRE_CYCLE_MODULE') {
+      throw new InvalidOptionsError('--models', `${file} loads as CommonJS (its package.json does not say "type": "module"), which cannot import Tidepool: name it .mts, or set "type": "module"`)
+    }
+    throw e
+  }
+}
