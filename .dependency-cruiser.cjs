@@ -49,6 +49,13 @@ module.exports = {
       from: { path: room('server') },
       to: { path: '^src/', pathNot: ['^src/(core|protocol|server)/'] },
     },
+    {
+      name: 'react-binds-the-database-only',
+      severity: 'error',
+      comment: 'tidepool/react keeps components on what the public Database offers; it reaches into no sync flavour or storage.',
+      from: { path: room('react') },
+      to: { path: '^src/', pathNot: ['^src/(core|orm|replica|database|react)/'] },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -11,7 +11,8 @@ export function launchChromium(): Promise<Browser> {
 /**
  * Bundles an entry for the browser, as an app's bundler would: `tidepool` is
  * the built package, and any Node built-in it pulled in fails the build.
+ * React is its development build (Strict Mode checks only run there).
  */
 export async function bundle(entry: string, outfile: string): Promise<void> {
-  await build({ entryPoints: [entry], outfile, bundle: true, format: 'esm', platform: 'browser', target: 'chrome120', logLevel: 'error', sourcemap: 'inline' })
+  await build({ entryPoints: [entry], outfile, bundle: true, format: 'esm', platform: 'browser', target: 'chrome120', logLevel: 'error', sourcemap: 'inline', define: { 'process.env.NODE_ENV': '"development"' } })
 }
