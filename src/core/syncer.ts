@@ -11,6 +11,8 @@ export interface SyncStatus {
   lastSyncAt?: number
   /** The last server revision pulled (0 without a server). */
   revision: number
+  /** During a first sync (or a resync) that takes several pages: documents received (`done`) of the `total` the server named. */
+  progress?: { done: number; total: number }
 }
 
 /** Whether a status says the last round reached the other side. */

@@ -6,7 +6,7 @@ import { BUILTIN_MODELS } from '../orm/realms.js'
 import type { ModelClass } from '../orm/types.js'
 import { memoryStorage } from '../replica/memory.js'
 import { Replica } from '../replica/replica.js'
-import { startSync, type Sync, type SyncOptions } from '../sync/index.js'
+import { startSync, type Sync, type SyncOptions, type SyncStatus } from '../sync/index.js'
 import { tokenClaims } from '../sync/tokens.js'
 import { TabChannel } from '../tabs/channel.js'
 import { TABS_AREA } from '../tabs/leader.js'
@@ -31,6 +31,14 @@ export async function openDatabase<O extends DatabaseOptions>(options: O): Promi
     })
     // where tabs share the replica, one of them (the leader) runs the engine
     sync = tabs ? new TabSync(replica, tabs, { start: () => startSync(replica, syncOptions) }) : await startSync(replica, syncOptions)
+    const { onProgress } = options
+    if (onProgress) {
+      let last: SyncStatus['progress']
+      sync.subscribe(({ progress }) => {
+        if (progress && progress !== last) onProgress({ phase: 'sync', ...progress })
+        last = progress
+      })
+    }
   } else {
     const fileOptions = Array.isArray(options.files) ? { stores: options.files } : (options.files ?? {})
     files = new FileSync(replica, options.name, fileOptions)

@@ -19,8 +19,13 @@ export interface DatabaseOptions {
   schemaVersion?: number
   /** A query that no index serves throws `MissingIndexError` instead of scanning its collection. */
   strictIndexes?: boolean
-  /** Progress of long work at open, such as building a new index over a large collection. */
-  onProgress?: (progress: Progress) => void
+  /**
+   * Progress of long work: building a new index over a large collection at
+   * open (`phase: 'index'`), and a first sync from a server that takes
+   * several pages (`phase: 'sync'`: documents received of the total the
+   * server named, also in `db.sync.status.progress`).
+   */
+  onProgress?: (progress: Progress | { phase: 'sync'; done: number; total: number }) => void
   /**
    * Log operations slower than `slowMs` (default 50) to `log` (default console.warn).
    * Also turned on by the environment variable TIDEPOOL_DEBUG (its value: the threshold in ms).

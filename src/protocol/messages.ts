@@ -67,6 +67,8 @@ export interface PullResponse {
   results: MutationResult[]
   /** More changes follow `revision`: pull again from it. */
   more?: true
+  /** On the first page of a pull from nothing that takes more: about how many documents the whole pull brings (for progress). */
+  total?: number
   /** The user the server took the token for (a replica belongs to one user). */
   user: string
   /**

@@ -122,7 +122,9 @@ export class SqlServerStore implements ServerStore {
       const results = (await sql.query('SELECT result FROM tp_results WHERE client_id = ? AND revision > ? AND revision <= ? ORDER BY seq', [clientId, since, revision])).map(
         r => JSON.parse(r.result as string) as MutationResult,
       )
-      if (everything) return { revision, docs, joined: [], left: [], lost: [], results, more, owner }
+      // what a first sync will bring, for its progress: counted once, on its first page
+      const total = since === 0 && more ? await countIn(sql, heldList, current) : undefined
+      if (everything) return { revision, docs, joined: [], left: [], lost: [], results, more, owner, total }
       const joined: ServerDoc[] = []
       for (const chunk of chunks(joinedRealms, 1, 1)) {
         const rows = await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (${marks(chunk.length)}) AND (data IS NOT NULL OR revision > ?)`, [...chunk, since])
@@ -139,7 +141,7 @@ export class SqlServerStore implements ServerStore {
         )
         for (const r of rows) if (!readable.has(r.realm as string)) left.push({ collection: r.collection as string, id: driver.dialect.loadId(r.id as string), revision: Number(r.revision) })
       }
-      return { revision, docs, joined, left, lost, results, more, owner }
+      return { revision, docs, joined, left, lost, results, more, owner, total }
     })
   }
 
@@ -213,6 +215,14 @@ async function changedIn(sql: SqlRunner, realms: readonly string[] | undefined, 
   if (statements.length <= 1) return out
   out.sort((a, b) => a.revision - b.revision)
   return Number.isFinite(limit) ? out.slice(0, limit) : out
+}
+
+/** How many documents of `realms` (all, when undefined) a pull from nothing up to `until` brings. */
+async function countIn(sql: SqlRunner, realms: readonly string[] | undefined, until: number): Promise<number> {
+  if (!realms) return Number((await sql.query('SELECT count(*) AS n FROM tp_docs WHERE revision <= ?', [until]))[0]!.n)
+  let n = 0
+  for (const chunk of chunks(realms, 1, 1)) n += Number((await sql.query(`SELECT count(*) AS n FROM tp_docs WHERE realm IN (${marks(chunk.length)}) AND revision <= ?`, [...chunk, until]))[0]!.n)
+  return n
 }
 
 /** Whether the user's id is their private realm: no `Realm` document took it before they came. */

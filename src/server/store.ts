@@ -112,6 +112,8 @@ export interface PullData {
   results: MutationResult[]
   /** More changes follow `revision`: pull again from it. */
   more: boolean
+  /** On the first page of a pull from nothing that takes more: how many documents (tombstones included) the whole pull brings. */
+  total?: number
   /** `since` is older than the compaction horizon: what changed since is forgotten, and the client syncs its realms again from the start. */
   resync?: true
 }

@@ -345,6 +345,8 @@ export class SyncEngine implements Sync {
     let stale: boolean
     // while a resync runs: every document it has brought, so that once it ends what it did not bring is dropped
     let resynced: Set<string> | undefined
+    // a first sync's documents received of the total its first page named
+    let progress: { done: number; total: number } | undefined
     do {
       let head = await this.replica.head()
       // a resync interrupted (a restart, the connection lost) starts again from nothing: the documents it brought before are not known here
@@ -376,10 +378,12 @@ export class SyncEngine implements Sync {
       acked.push(...applied.acked)
       rejected.push(...applied.rejected)
       results.push(...pulled.results)
-      if (!stale) this.hub.set({ revision: pulled.revision })
+      if (pulled.total !== undefined) progress = { done: 0, total: pulled.total }
+      if (progress) progress = { done: Math.min(progress.total, progress.done + pulled.changes.length), total: progress.total }
+      if (!stale) this.hub.set({ revision: pulled.revision, ...(progress ? { progress } : {}) })
     } while ((pulled.more || stale) && !this.stopped)
     this.announced = Math.max(this.announced, pulled.revision)
-    this.hub.set({ ...(await this.settledStatus(pulled.revision)), lastSyncAt: Date.now(), lastError: undefined })
+    this.hub.set({ ...(await this.settledStatus(pulled.revision)), progress: undefined, lastSyncAt: Date.now(), lastError: undefined })
     // the status is current before anyone waiting on these mutations resumes
     for (const m of acked) this.settle(m.id, results.find(r => r.id === m.id)!)
     for (const r of rejected) this.reject(r, results.find(x => x.id === r.id)!)
