@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Model, S, memoryStorage, openDatabase } from '../../src/index.js'
+import { Model, memoryStorage, openDatabase } from '../../src/index.js'
 import { PROTOCOL_VERSION } from '../../src/protocol/messages.js'
 import { createServer, type TidepoolServer } from '../../src/server.js'
 
