@@ -3,6 +3,7 @@ import { Command } from 'commander'
 import { createRequire } from 'node:module'
 import { compactCommand } from './compact.js'
 import { filesCommand } from './files.js'
+import { inspectCommand } from './inspect.js'
 import { serveCommand } from './serve.js'
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string }
@@ -20,6 +21,7 @@ const program = new Command('tidepool')
   .exitOverride(e => process.exit(e.exitCode === 0 ? 0 : 2))
 serveCommand(program)
 compactCommand(program)
+inspectCommand(program)
 filesCommand(program)
 
 try {
