@@ -7,6 +7,7 @@ import { clientIndexPath, clientsForgotten, clientsListed, masterPath, parseClie
 import type { FileStore } from '../files/store.js'
 import { forgetClient } from '../files/transfer.js'
 import { webdavStore } from '../files/webdav.js'
+import { progress } from './progress.js'
 import { integer } from './values.js'
 
 interface Where {
@@ -123,14 +124,17 @@ async function sync(store: FileStore, values: { db: string; replica?: string; la
   }
   // loaded here: `files inspect` works without better-sqlite3
   const { sqliteStorage } = await import('../sqlite.js')
+  // each round shows its own progress: made when it starts, stopped when it ends
+  let shown: ReturnType<typeof progress> | undefined
   const db = await openDatabase({
     name: values.db,
     models: [],
     storage: sqliteStorage(values.replica ?? `./tidepool-files-${values.db}.db`),
-    files: { stores: [store], label: values.label, interval: 0, onProgress: p => process.stderr.write(`\r${p.phase} ${p.done}/${p.total} parts`), onWarning: w => console.warn(`warning: ${w}`) },
+    files: { stores: [store], label: values.label, interval: 0, onProgress: p => shown?.step(p), onWarning: w => console.warn(`warning: ${w}`) },
   })
   const once = async () => {
-    const r = await db.files.sync()
+    shown = progress('parts')
+    const r = await db.files.sync().finally(() => shown?.stop())
     console.log(`merged ${r.merged}, uploaded ${r.uploaded}, read ${kib(r.bytesRead)}, wrote ${kib(r.bytesWritten)}${r.skipped.length ? `, skipped ${r.skipped.length} unreadable file(s)` : ''}`)
   }
   await once()

@@ -29,8 +29,10 @@ describe('tidepool files', () => {
       expect(inspected).toMatch(new RegExp(`client ${a.clientId} "laptop": latest 3, 1 part\\(s\\), [\\d.]+ KiB`))
       expect(inspected).toMatch(/part-1: mutations 1–3/)
 
-      const synced = (await run(process.execPath, [CLI, 'files', 'sync', folder, '--db', 'notes', '--replica', join(dir, 'relay.db')])).stdout
-      expect(synced).toMatch(/^merged 3, uploaded 0/m)
+      const synced = await run(process.execPath, [CLI, 'files', 'sync', folder, '--db', 'notes', '--replica', join(dir, 'relay.db')])
+      expect(synced.stdout).toMatch(/^merged 3, uploaded 0/m)
+      // not a terminal: progress as plain lines, the last one complete
+      expect(synced.stderr.trim().split('\n').at(-1)).toMatch(/^download (\d+)\/\1 parts$/)
       // enough edits to fill parts that a checkpoint replaces
       for (let i = 0; i < 30; i++) await a.run(async tx => void ((await tx.get(Note, 'n0'))!.text = `edit ${i}`))
       await a.files.sync()
