@@ -132,7 +132,7 @@ export class SyncEngine implements Sync {
     return this.settled.add(listener)
   }
 
-  /** Syncs after local commits, on pokes, on the browser's `online`, and every `pollInterval`. */
+  /** Syncs after local commits, on pokes, on the browser's `online`, and every `pollInterval`; says `offline` on the browser's `offline`. */
   start(): void {
     this.stops.push(
       this.replica.onChange(changes => {
@@ -152,8 +152,14 @@ export class SyncEngine implements Sync {
       this.loop.reset()
       this.loop.kick()
     }
+    // and that it is gone: the status says so at once, not when the next round fails
+    const offline = () => this.hub.set({ phase: 'offline', lastError: 'the browser is offline' })
     globalThis.addEventListener?.('online', online)
-    this.stops.push(() => globalThis.removeEventListener?.('online', online))
+    globalThis.addEventListener?.('offline', offline)
+    this.stops.push(() => {
+      globalThis.removeEventListener?.('online', online)
+      globalThis.removeEventListener?.('offline', offline)
+    })
     if (this.options.socket) {
       this.socket = new PokeSocket(
         this.options.socket,
