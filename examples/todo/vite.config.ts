@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vite'
+import { VitePWA } from 'vite-plugin-pwa'
 
 const src = (file: string) => fileURLToPath(new URL(`../../src/${file}`, import.meta.url))
 
@@ -13,6 +14,23 @@ export default defineConfig({
     ],
   },
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', reportCompressedSize: true },
+  plugins: [
+    // the app shell (page, script, styles) cached by a service worker (Workbox): a reload offline still opens the app, and its data is in IndexedDB
+    VitePWA({
+      registerType: 'autoUpdate',
+      injectRegister: 'script',
+      manifest: false,
+      workbox: {
+        globPatterns: ['**/*.{html,js,css}'],
+        // the first visit's page is held at once, so the app opens offline from then on
+        clientsClaim: true,
+        skipWaiting: true,
+        navigateFallback: 'index.html',
+        // sync, health and metrics always go to the server
+        navigateFallbackDenylist: [/^\/v1\//, /^\/health/, /^\/ready/, /^\/metrics/],
+      },
+    }),
+  ],
   // `npx vite examples/todo` while developing the app: its sync calls go to the Tidepool server of `npm start`
   server: { proxy: { '/v1': { target: 'http://127.0.0.1:4000', ws: true } } },
 })

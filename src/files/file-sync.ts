@@ -221,9 +221,9 @@ function storeForMaster(url: string, db: string, auth: WebdavOptions): FileStore
 
 /** folderStore, loaded on first use: browsers never reach node:fs. */
 function lazyFolder(path: string): FileStore {
-  // a specifier in a variable: bundlers for the browser leave node:fs out
-  const folderModule = './folder.js'
-  const store = (import(folderModule) as Promise<typeof import('./folder.js')>).then(m => m.folderStore(path))
+  // a specifier no bundler can work out ahead (Vite folds a constant one): browser builds leave node:fs out
+  const folderModule = ['.', 'folder.js'].join('/')
+  const store = (import(/* @vite-ignore */ folderModule) as Promise<typeof import('./folder.js')>).then(m => m.folderStore(path))
   return {
     url: `file://${path}`,
     list: async p => (await store).list(p),

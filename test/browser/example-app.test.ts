@@ -100,6 +100,43 @@ describe('the example app (examples/todo) in two tabs of Chromium', () => {
     await context.close()
   })
 
+  it('reloads offline: the app shell comes from its service worker, the lists from IndexedDB, and edits made then sync when back', async () => {
+    const context = await browser.newContext({ viewport: { width: 900, height: 520 } })
+    const page = await openApp(context, 'offline-ann')
+    // the form to add a todo shows only once a list is picked
+    expect(await page.locator('#new-todo').isHidden()).toBe(true)
+    await page.fill('#new-list input', 'Garden')
+    await page.click('#new-list button')
+    await page.fill('#new-todo input', 'Water roses')
+    await page.click('#new-todo button')
+    // committed (it shows), then pushed (in-sync means nothing waits)
+    await expect.poll(() => items(page)).toEqual(['Water roses'])
+    await expect.poll(() => page.locator('#status').textContent()).toMatch(/^in-sync · /)
+    // the worker holds the page before the network goes
+    await page.evaluate(async () => void (await navigator.serviceWorker.ready))
+    await expect.poll(() => page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true)
+
+    await context.setOffline(true)
+    await expect.poll(() => page.locator('#status').textContent()).toMatch(/^offline/)
+    await page.reload()
+    await expect.poll(() => page.locator('#user').textContent()).toBe('offline-ann')
+    await page.locator('#lists li', { hasText: 'Garden' }).click()
+    await expect.poll(() => items(page)).toEqual(['Water roses'])
+    await page.fill('#new-todo input', 'Mow lawn (offline)')
+    await page.click('#new-todo button')
+    await expect.poll(() => items(page)).toEqual(['Water roses', 'Mow lawn (offline)'])
+    await expect.poll(() => page.locator('#status').textContent()).toMatch(/1 to push/)
+
+    await context.setOffline(false)
+    await expect.poll(() => page.locator('#status').textContent(), { timeout: 10_000 }).toMatch(/^in-sync · /)
+    const other = await browser.newContext()
+    const elsewhere = await openApp(other, 'offline-ann')
+    await elsewhere.locator('#lists li', { hasText: 'Garden' }).click()
+    await expect.poll(() => items(elsewhere), { timeout: 10_000 }).toEqual(['Water roses', 'Mow lawn (offline)'])
+    await other.close()
+    await context.close()
+  })
+
   it('a list shared with another user: they see it, edit it when allowed, and the owner sees their changes', async () => {
     const [annContext, bobContext] = [await browser.newContext({ viewport: { width: 900, height: 560 } }), await browser.newContext({ viewport: { width: 900, height: 560 } })]
     const ann = await openApp(annContext, 'ann-2')
