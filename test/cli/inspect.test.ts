@@ -43,8 +43,8 @@ describe('tidepool inspect', () => {
       expect(stdout).toContain(`client ${clientId}, user anonymous`)
       // the server's "taken", pulled when the create was rejected, and "mine"
       expect(stdout).toMatch(/Note: 2 document\(s\), 1 with pending writes/)
-      expect(stdout).toMatch(/Outbox: 2 pending mutation\(s\)\n  #\d+ \S+ at [\d-]+T[\d:.]+Z\n    create Note\/mine \{"data":\{"id":"mine","text":"offline","n":0,"realmId":"anonymous"\}\}\n  #\d+ \S+ at \S+\n    increment Note\/mine \{"path":\["n"\],"by":2\}\n    if exists \{"collection":"Note","id":"mine"\}/)
-      expect(stdout).toMatch(/Rejections: 1 not acknowledged\n  #1 \S+: already-exists: /)
+      expect(stdout).toMatch(/Outbox: 2 pending mutation\(s\)\n {2}#\d+ \S+ at [\d-]+T[\d:.]+Z\n {4}create Note\/mine \{"data":\{"id":"mine","text":"offline","n":0,"realmId":"anonymous"\}\}\n {2}#\d+ \S+ at \S+\n {4}increment Note\/mine \{"path":\["n"\],"by":2\}\n {4}if exists \{"collection":"Note","id":"mine"\}/)
+      expect(stdout).toMatch(/Rejections: 1 not acknowledged\n {2}#1 \S+: already-exists: /)
 
       const report = JSON.parse((await run(process.execPath, [CLI, 'inspect', file, '--json'])).stdout)
       expect(report.outbox.map((m: { ops: Array<{ type: string }> }) => m.ops[0]!.type)).toEqual(['create', 'increment'])
