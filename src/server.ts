@@ -11,11 +11,14 @@ export type { TidepoolServer } from './server/app.js'
 export { sqliteServerStore } from './server/sqlite-store.js'
 export { openServerStore } from './server/open-store.js'
 export { postgresServerStore, type PostgresStoreOptions } from './server/postgres-store.js'
-export type { ServerStore, ServerTx, StoreTx, ServerDoc, FieldMeta, ClientRow, PullData, Committed, CommitChannel, Compaction } from './server/store.js'
+export type { ServerStore, ServerTx, StoreTx, ServerDoc, FieldMeta, ClientRow, PullData, Committed, CommitChannel, Compaction, Viewer } from './server/store.js'
+export type { AuthOptions, TokenRules } from './server/auth.js'
+export type { LoadLimits } from './server/load.js'
 export type { CollectionSchema } from './server/validate-schemas.js'
 export * from './protocol/messages.js'
 export { opSchema, REQUEST_SCHEMAS } from './protocol/schemas.js'
 
+/** What `createServer` takes: the server's settings, and the app's models to validate writes with. */
 export interface ServerOptions extends SchemaServerOptions {
   /** The app's models: writes are validated with their schemas. Without them (or `schemas`) only the structure of mutations is checked. */
   models?: ModelClass[]

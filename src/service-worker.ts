@@ -6,8 +6,17 @@ import { httpTransport } from './sync/transport.js'
 import { workerPushTag } from './sync/worker-push.js'
 import { InvalidOptionsError } from './core/errors.js'
 
+/**
+ * What `syncWorker` takes: the pages' database options (the same name,
+ * models, storage and schema version) and the server to push to.
+ */
 export type SyncWorkerOptions = Pick<DatabaseOptions, 'name' | 'models' | 'storage' | 'schemaVersion'> & {
-  sync: { url: string; token?: () => string | Promise<string> }
+  sync: {
+    /** The Tidepool server, as the pages' `sync.url`. */
+    url: string
+    /** Returns the bearer token (a JWT), as the pages' `sync.token` does; asked again after a 401. */
+    token?: () => string | Promise<string>
+  }
 }
 
 interface ExtendableEventLike extends Event {

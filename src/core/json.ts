@@ -1,5 +1,6 @@
 /** Values that documents hold: what JSON can represent. */
 export type Json = null | boolean | number | string | Json[] | JsonObject
+/** A JSON object: what a document is, and any object value inside one. */
 export interface JsonObject {
   [key: string]: Json
 }

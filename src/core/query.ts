@@ -3,15 +3,18 @@ import { encodeValue, typeRank } from './encoding.js'
 import { deepEqual, type Json, type JsonObject } from './json.js'
 import type { Path } from './mutation.js'
 
+/** The operators of `where`: comparisons, `in` (one of a list of values) and `array-contains` (an array field holding the value). */
 export type FilterOp = '==' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'array-contains'
 export const FILTER_OPS: readonly FilterOp[] = ['==', '!=', '<', '<=', '>', '>=', 'in', 'array-contains']
 export const RANGE_OPS: readonly FilterOp[] = ['<', '<=', '>', '>=']
 
+/** One `where` of a query: the field path, the operator and its operand. */
 export interface Filter {
   path: Path
   op: FilterOp
   value: Json
 }
+/** One `orderBy` of a query: the field path and the direction. */
 export interface Order {
   path: Path
   dir: 'asc' | 'desc'

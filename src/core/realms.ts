@@ -14,7 +14,9 @@ export const PUBLIC_REALM = 'public'
 /** The field that names a document's realm. */
 export const REALM_FIELD = 'realmId'
 
+/** The roles a `Member` document can give, weakest first: each includes the ones before it. */
 export const ROLES = ['read', 'write', 'admin'] as const
+/** A role in a realm: `read` syncs it, `write` also changes its documents, `admin` also manages its members. */
 export type Role = (typeof ROLES)[number]
 
 /** Each role includes the ones before it: `write` also reads, `admin` also writes. */

@@ -21,6 +21,7 @@ export interface JsonSchema {
   items?: JsonSchema
 }
 
+/** Which builder made a schema: `S.str`, `S.int`, `S.double`, `S.bool`, `S.obj()`, `S.arr()` or `S.map`. */
 export type SchemaKind = 'str' | 'int' | 'double' | 'bool' | 'obj' | 'arr' | 'map'
 
 declare const TYPE: unique symbol
@@ -38,6 +39,7 @@ export interface Schema<T, O extends boolean = false, D extends boolean = false,
   readonly hasDefault: D
   /** A fresh deep copy of the default value (undefined when there is none). */
   defaultValue(): T | undefined
+  /** The JSON Schema (draft-07) that values are validated against; the server checks writes against the same. */
   jsonSchema(): JsonSchema
   /** Schemas of an object's props (obj only). */
   readonly props: Readonly<Record<string, AnySchema>>
@@ -61,55 +63,84 @@ interface Common<Self> {
   /** Documentation that lands in the JSON Schema's `description`. */
   desc(text: string): Self
 }
+/** The schema of a string: `S.str`. */
 export interface StrSchema<T extends string = string, O extends boolean = false, D extends boolean = false, R extends boolean = false>
   extends Schema<T, O, D, R>, Common<StrSchema<T, O, D, R>> {
+  /** The same schema, also accepting an absent value (`undefined`). */
   optional(): StrSchema<T, true, D, R>
+  /** The same schema, read-only: once a document has the field, writes may not change it (a server given the models refuses them too). */
   readOnly(): StrSchema<T, O, D, true>
+  /** The same schema with a default (deep-copied for each document): it applies when a document is created without the field, and when a stored one lacks it while it is required. */
   default(value: T): StrSchema<T, O, true, R>
   /** Minimum length. */
   min(n: number): StrSchema<T, O, D, R>
   /** Maximum length. */
   max(n: number): StrSchema<T, O, D, R>
+  /** A regular expression the string must match, as JSON Schema's `pattern` (unanchored; flags are dropped). */
   pattern(re: RegExp | string): StrSchema<T, O, D, R>
+  /** Only these values; the value's type narrows to them. */
   enum<E extends T>(...values: E[]): StrSchema<E, O, D, R>
 }
+/** The schema of a number: `S.int` (whole numbers) or `S.double`. */
 export interface NumSchema<O extends boolean = false, D extends boolean = false, R extends boolean = false>
   extends Schema<number, O, D, R>, Common<NumSchema<O, D, R>> {
+  /** The same schema, also accepting an absent value (`undefined`). */
   optional(): NumSchema<true, D, R>
+  /** The same schema, read-only: once a document has the field, writes may not change it (a server given the models refuses them too). */
   readOnly(): NumSchema<O, D, true>
+  /** The same schema with a default (deep-copied for each document): it applies when a document is created without the field, and when a stored one lacks it while it is required. */
   default(value: number): NumSchema<O, true, R>
+  /** Minimum value (inclusive). */
   min(n: number): NumSchema<O, D, R>
+  /** Maximum value (inclusive). */
   max(n: number): NumSchema<O, D, R>
+  /** Only these values. */
   enum(...values: number[]): NumSchema<O, D, R>
 }
+/** The schema of a boolean: `S.bool`. */
 export interface BoolSchema<O extends boolean = false, D extends boolean = false, R extends boolean = false>
   extends Schema<boolean, O, D, R>, Common<BoolSchema<O, D, R>> {
+  /** The same schema, also accepting an absent value (`undefined`). */
   optional(): BoolSchema<true, D, R>
+  /** The same schema, read-only: once a document has the field, writes may not change it (a server given the models refuses them too). */
   readOnly(): BoolSchema<O, D, true>
+  /** The same schema with a default (deep-copied for each document): it applies when a document is created without the field, and when a stored one lacks it while it is required. */
   default(value: boolean): BoolSchema<O, true, R>
 }
+/** The schema of an object with named props and no others: `S.obj().prop(name, schema)`. */
 export interface ObjSchema<T extends object = object, O extends boolean = false, D extends boolean = false, R extends boolean = false>
   extends Schema<T, O, D, R>, Common<ObjSchema<T, O, D, R>> {
+  /** The same schema, also accepting an absent value (`undefined`). */
   optional(): ObjSchema<T, true, D, R>
+  /** The same schema, read-only: once a document has the field, writes may not change it (a server given the models refuses them too). */
   readOnly(): ObjSchema<T, O, D, true>
+  /** The same schema with a default (deep-copied for each document): it applies when a document is created without the field, and when a stored one lacks it while it is required. */
   default(value: T): ObjSchema<T, O, true, R>
   /** Adds a property (required unless its schema is optional). */
   prop<K extends string, S extends AnySchema>(name: K, schema: S): ObjSchema<PropsOf<T, K, S>, O, D, R>
 }
+/** The schema of an array: `S.arr(items)`. */
 export interface ArrSchema<E = unknown, O extends boolean = false, D extends boolean = false, R extends boolean = false>
   extends Schema<E[], O, D, R>, Common<ArrSchema<E, O, D, R>> {
+  /** The same schema, also accepting an absent value (`undefined`). */
   optional(): ArrSchema<E, true, D, R>
+  /** The same schema, read-only: once a document has the field, writes may not change it (a server given the models refuses them too). */
   readOnly(): ArrSchema<E, O, D, true>
+  /** The same schema with a default (deep-copied for each document): it applies when a document is created without the field, and when a stored one lacks it while it is required. */
   default(value: E[]): ArrSchema<E, O, true, R>
   /** Minimum number of items. */
   min(n: number): ArrSchema<E, O, D, R>
   /** Maximum number of items. */
   max(n: number): ArrSchema<E, O, D, R>
 }
+/** The schema of an object with any keys, its values of one schema: `S.map.value(schema)`. */
 export interface MapSchema<V = Json, O extends boolean = false, D extends boolean = false, R extends boolean = false>
   extends Schema<Record<string, V>, O, D, R>, Common<MapSchema<V, O, D, R>> {
+  /** The same schema, also accepting an absent value (`undefined`). */
   optional(): MapSchema<V, true, D, R>
+  /** The same schema, read-only: once a document has the field, writes may not change it (a server given the models refuses them too). */
   readOnly(): MapSchema<V, O, D, true>
+  /** The same schema with a default (deep-copied for each document): it applies when a document is created without the field, and when a stored one lacks it while it is required. */
   default(value: Record<string, V>): MapSchema<V, O, true, R>
   /** The schema of every value in the map. */
   value<S extends AnySchema>(schema: S): MapSchema<Infer<S>, O, D, R>
@@ -294,9 +325,11 @@ export const S = {
   double: base('double') as unknown as NumSchema,
   bool: base('bool') as unknown as BoolSchema,
   map: base('map') as unknown as MapSchema,
+  /** An object schema with no props yet: add them with `prop(name, schema)`. */
   obj(): ObjSchema {
     return base('obj') as unknown as ObjSchema
   },
+  /** An array schema; `items` is the schema of every item (left out: any JSON values). */
   arr<S extends AnySchema>(items?: S): ArrSchema<S extends AnySchema ? Infer<S> : Json> {
     if (items !== undefined && !isSchema(items)) throw new InvalidParameterError('arr', 'S.arr() takes a schema built with S')
     return new SchemaImpl({ kind: 'arr', optional: false, readOnly: false, hasDefault: false, items: items as unknown as SchemaImpl }) as unknown as ArrSchema<

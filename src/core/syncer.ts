@@ -1,6 +1,7 @@
 /** `signed-out`: the replica's user signed out, and nothing syncs until another signs in (or `syncNow()`). */
 export type SyncPhase = 'offline' | 'connecting' | 'pushing' | 'pulling' | 'in-sync' | 'error' | 'signed-out'
 
+/** Where a replica's sync stands, as `db.sync.status` (or `db.files.status`) gives it and `subscribe` delivers it. */
 export interface SyncStatus {
   phase: SyncPhase
   /** Mutations committed locally that are not yet confirmed (by the server) or uploaded (to every linked file store). */
@@ -34,5 +35,6 @@ export interface Syncer {
   subscribe(listener: (s: SyncStatus) => void): () => void
   /** Runs a round now (or right after the one in flight). */
   syncNow(): Promise<unknown>
+  /** Ends syncing (`db.close()` calls it): no more rounds; resolves once the round in flight, if any, has ended. */
   stop(): Promise<void>
 }

@@ -32,9 +32,11 @@ function codeGenerationAllowed(): boolean {
   }
 }
 
+/** Forces how schemas are checked (see `ValidationMode`). It applies to checks compiled afterwards (a model's on its first use), so call it before opening a database. */
 export function setValidationMode(m: ValidationMode): void {
   mode = m
 }
+/** How schemas are checked now: the mode set, or the one chosen by whether code generation is allowed. */
 export function validationMode(): ValidationMode {
   return mode
 }

@@ -64,7 +64,10 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
   }
 
   /** Mutations the server rejected (their effects rolled back), kept until `ack()`ed, even across restarts. */
-  async rejections(): Promise<Array<Rejection & { ack(): Promise<void> }>> {
+  async rejections(): Promise<Array<Rejection & {
+    /** Forgets the rejection: it is no longer kept or listed. */
+    ack(): Promise<void>
+  }>> {
     return (await this.replica.rejections()).map(r => ({ ...r, ack: () => this.replica.ackRejection(r.id) }))
   }
 

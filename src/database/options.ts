@@ -8,6 +8,7 @@ import type { Progress } from '../replica/replica.js'
 import type { Storage } from '../replica/storage.js'
 import type { SyncOptions } from '../sync/index.js'
 
+/** What `openDatabase` takes: the name, the models, where the replica lives, and how it syncs. */
 export interface DatabaseOptions {
   /** The database's name (one replica per name and storage). */
   name: string
@@ -30,7 +31,14 @@ export interface DatabaseOptions {
    * Log operations slower than `slowMs` (default 50) to `log` (default console.warn).
    * Also turned on by the environment variable TIDEPOOL_DEBUG (its value: the threshold in ms).
    */
-  debug?: boolean | { slowMs?: number; log?: (line: string) => void }
+  debug?:
+    | boolean
+    | {
+        /** The threshold in ms (default 50). */
+        slowMs?: number
+        /** Where the lines go (default console.warn). */
+        log?: (line: string) => void
+      }
   /** Sync with a Tidepool server. */
   sync?: SyncOptions
   /**
@@ -81,6 +89,7 @@ export function debugOptions(d: DatabaseOptions['debug']): { slowMs: number; log
   return { slowMs: o.slowMs ?? (Number(env) || 50), log: o.log ?? (line => console.warn(line)) }
 }
 
+/** How `db.run` runs a transaction: confirmation, retries and their backoff, read-only, the model cache. */
 export interface RunOptions {
   /**
    * `'server'`: fail fast with `OfflineError` (nothing committed) when not

@@ -11,6 +11,7 @@ import { webdavStore, type WebdavOptions } from './webdav.js'
 
 export type { FileSyncProgress, FileSyncReport } from './transfer.js'
 
+/** How serverless sync runs: `openDatabase({ files: { stores, ...options } })`. */
 export interface FileSyncOptions {
   /** This client's label in the indexes (default: its client id). */
   label?: string
@@ -42,6 +43,7 @@ export class FileSync implements Syncer {
   private readonly hub = new StatusHub<SyncStatus>({ phase: 'connecting', pending: 0, revision: 0 })
   private readonly totals = { syncs: 0, merged: 0, uploaded: 0, bytesRead: 0, bytesWritten: 0, skipped: 0, lastSyncAt: 0, lastError: undefined as string | undefined }
 
+  /** @internal made by `openDatabase`; use `db.files` */
   constructor(
     private readonly replica: Replica,
     private readonly db: string,
@@ -126,6 +128,7 @@ export class FileSync implements Syncer {
     return this.sync()
   }
 
+  /** Ends file sync (`db.close()` calls it): no more rounds; resolves once the round in flight, if any, has ended. */
   async stop(): Promise<void> {
     this.stopped = true
     this.stopping.abort(new ClosedError('file sync'))

@@ -12,6 +12,7 @@ export interface FileStore {
   read(path: string): Promise<string | undefined>
   /** Writes the whole file; readers see the old or the new content, never a mix, where the store can rename. */
   write(path: string, data: string): Promise<void>
+  /** Deletes the file; deleting one that does not exist is no error. */
   delete(path: string): Promise<void>
   /**
    * Optional, where the store can: the file's text with a version tag (an
@@ -20,6 +21,7 @@ export interface FileStore {
    * does not exist), returning false when another writer came first.
    */
   readVersioned?(path: string): Promise<{ text: string; version: string | undefined } | undefined>
+  /** Optional, with `readVersioned`: writes the file only while it still has `version` (see above); false when another writer came first. */
   writeIfUnchanged?(path: string, data: string, version: string | undefined): Promise<boolean>
 }
 

@@ -39,8 +39,10 @@ export interface FileSyncReport {
   bytesWritten: number
 }
 
+/** Progress of a long download or upload, as `FileSyncOptions.onProgress` hears it. */
 export interface FileSyncProgress {
   phase: 'download' | 'upload'
+  /** The store's URL. */
   store: string
   /** Parts done and to do in this phase for this store. */
   done: number

@@ -1,7 +1,9 @@
 import { InvalidParameterError, StorageError } from '../core/errors.js'
 import type { FileStore } from './store.js'
 
+/** How to reach a WebDAV share: Basic credentials, extra headers, a timeout. */
 export interface WebdavOptions {
+  /** With `password`: HTTP Basic authentication on every request. */
   username?: string
   password?: string
   /** Extra headers on every request (a bearer token, say). */

@@ -80,6 +80,7 @@ export class Field<T = unknown> {
     return this.current
   }
 
+  /** Assigns the value, as assigning the instance's property does: checked against the schema at once, written at commit. Throws on a read-only field. */
   set(value: T | undefined): void {
     if (this.spec.schema.isReadOnly) throw new InvalidFieldError(this.name, 'is immutable so value cannot be changed')
     this.owner.assertWritable(`set ${this.name}`)

@@ -146,7 +146,9 @@ export interface TypedModelClass<K extends Shape, F extends Shape> {
   COLLECTION: string
   INDEXES: ReadonlyArray<readonly string[]>
   MIGRATIONS?: Migrations
+  /** The key of a document of this model (`Model.key`). */
   key: typeof Model.key
+  /** A key with the data to create the document with (`Model.data`). */
   data: typeof Model.data
 }
 

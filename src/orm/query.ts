@@ -39,10 +39,13 @@ type ElementOf<T> = T extends ReadonlyArray<infer E> ? E : never
 /** What a filter's operand must be, by operator. */
 export type Operand<T, Op extends FilterOp> = Op extends 'in' ? readonly T[] : Op extends 'array-contains' ? ElementOf<T> : T
 
+/** A live query's result, as `subscribe` delivers it: the documents, what changed since the last snapshot, and how current it is. */
 export interface Snapshot<M extends ModelClass> {
   /** The result, in order; read-only instances (change documents in `db.run`). */
   docs: Array<Readonly<Instance<M>>>
+  /** What changed since the previous snapshot, with each document's position before and after (-1: not there). */
   changes: Array<{ type: 'added' | 'modified' | 'removed'; doc: Readonly<Instance<M>>; oldIndex: number; newIndex: number }>
+  /** `fromCache`: the replica may not hold everything the server announced; `hasPendingWrites`: a document in the result has mutations no server has confirmed. */
   metadata: { fromCache: boolean; hasPendingWrites: boolean }
   size: number
   empty: boolean
@@ -95,6 +98,7 @@ export class Query<M extends ModelClass> {
     return this.with({ orders: [...this.spec.orders, { path: split, dir }] })
   }
 
+  /** At most `n` documents: the first ones in the query's order. */
   limit(n: number): Query<M> {
     if (!Number.isInteger(n) || n < 0) throw new InvalidParameterError('limit', 'a limit is a non-negative integer')
     return this.with({ limit: n })
@@ -104,12 +108,15 @@ export class Query<M extends ModelClass> {
   startAt(...at: CursorArgs<M>): Query<M> {
     return this.with({ start: { values: this.cursor(at), inclusive: true } })
   }
+  /** Starts after the document, or after these values of the order's fields (the document id last). */
   startAfter(...at: CursorArgs<M>): Query<M> {
     return this.with({ start: { values: this.cursor(at), inclusive: false } })
   }
+  /** Ends at the document (included), or at these values of the order's fields (the document id last). */
   endAt(...at: CursorArgs<M>): Query<M> {
     return this.with({ end: { values: this.cursor(at), inclusive: true } })
   }
+  /** Ends before the document, or before these values of the order's fields (the document id last). */
   endBefore(...at: CursorArgs<M>): Query<M> {
     return this.with({ end: { values: this.cursor(at), inclusive: false } })
   }
@@ -164,7 +171,8 @@ export class Query<M extends ModelClass> {
   }
 }
 
-type CursorArgs<M extends ModelClass> = [doc: Instance<M>] | Json[]
+/** What a cursor method takes: a document of the query's model, or values of the order's fields (the document id last). */
+export type CursorArgs<M extends ModelClass> = [doc: Instance<M>] | Json[]
 
 function getPath(doc: Record<string, unknown>, path: Path): Json | undefined {
   let cur: unknown = doc

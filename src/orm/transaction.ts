@@ -25,6 +25,7 @@ import { instantiate } from './instances.js'
 import { STATE } from './state.js'
 import type { DataInput, ExpectedInput, Instance, KeyInput, ModelClass, SingleKeyInput, UpdateInput } from './types.js'
 
+/** How `tx.get` reads: whether it creates a missing document, and whether the commit depends on what it saw. */
 export interface GetOptions {
   /** Create the document from the given data when it does not exist (`doc.isNew` tells). */
   createIfMissing?: boolean
@@ -32,7 +33,8 @@ export interface GetOptions {
   track?: boolean
 }
 
-type KeyLike = Key | Data
+/** An item of a batch `tx.get([...])`: a key from `Model.key()`, or one with data from `Model.data()`. */
+export type KeyLike = Key | Data
 
 /**
  * A transaction: reads come from the local replica; writes are buffered and
@@ -46,6 +48,7 @@ export class Transaction implements FieldOwner {
   private reads = 0
   finished = false
 
+  /** @internal made by `db.run` for each attempt */
   constructor(
     private readonly replica: Replica,
     private readonly metaFor: (cls: ModelClass) => ModelMeta,
@@ -83,6 +86,7 @@ export class Transaction implements FieldOwner {
     this.cacheModels = true
   }
 
+  /** Throws unless the transaction can still write: `TidepoolError` once it has finished, `WriteAttemptedInReadOnlyTxError` when it is read-only. `what` names the write in the message. */
   assertWritable(what: string): void {
     if (this.finished) throw new TidepoolError(`The transaction has finished; cannot ${what}`)
     if (this.readOnly) throw new WriteAttemptedInReadOnlyTxError(what)

@@ -14,6 +14,7 @@ export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 /** Most mutations in one push. */
 export const MAX_PUSH_MUTATIONS = 1000
 
+/** The body of `POST /v1/push`: outbox mutations of one client, in `seq` order. */
 export interface PushRequest {
   type: 'push'
   v: typeof PROTOCOL_VERSION
@@ -26,6 +27,7 @@ export interface PushRequest {
   pulled?: number
 }
 
+/** The answer to a push: the outcome of each mutation handled, and the revision the server is at. */
 export interface PushResponse {
   type: 'push-result'
   v: typeof PROTOCOL_VERSION
@@ -38,6 +40,7 @@ export interface PushResponse {
   user: string
 }
 
+/** The body of `POST /v1/pull`: the changes after `since` that the client's user may read. */
 export interface PullRequest {
   type: 'pull'
   v: typeof PROTOCOL_VERSION
@@ -58,6 +61,7 @@ export interface PullRequest {
   whole?: true
 }
 
+/** The answer to a pull: one page of changes up to `revision`, and the client's mutation outcomes. */
 export interface PullResponse {
   type: 'pull-result'
   v: typeof PROTOCOL_VERSION
@@ -99,6 +103,7 @@ export interface Poke {
   inline?: { base: number; from: string[]; changes: DocumentChange[] }
 }
 
+/** The body of every refusal (an HTTP error status): a short code in `error` (`unauthenticated`, `too-large`...) and a message for people. */
 export interface ErrorResponse {
   type: 'error'
   v: typeof PROTOCOL_VERSION

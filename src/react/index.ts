@@ -18,6 +18,7 @@ import { LiveValue } from './live-value.js'
 
 const DatabaseContext = createContext<Database | undefined>(undefined)
 
+/** Makes `db` the database of the hooks in the components below it (`useDatabase()`). */
 export function TidepoolProvider(props: { db: Database; children?: ReactNode }): ReactNode {
   return createElement(DatabaseContext.Provider, { value: props.db }, props.children)
 }
@@ -67,7 +68,10 @@ export function useSyncStatus(): SyncStatus | undefined {
  * acknowledged, live: read again after each rejection, and after each
  * `ack()` made through this list. `undefined` while they load.
  */
-export function useRejections(): Array<Rejection & { ack(): Promise<void> }> | undefined {
+export function useRejections(): Array<Rejection & {
+  /** Forgets the rejection, as `db.rejections()`'s `ack()` does; the list is then read again. */
+  ack(): Promise<void>
+}> | undefined {
   const db = useDatabase()
   const live = useMemo(
     () =>

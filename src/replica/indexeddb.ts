@@ -3,6 +3,7 @@ import { assertKnownOptions } from '../core/options.js'
 import { memoryStorage } from './memory.js'
 import { byIndexKey, inRange, type Durability, type KeyRange, type Storage, type StorageReader, type WriteBatch } from './storage.js'
 
+/** How `indexedDbStorage` opens its database: durability, what to do where IndexedDB is unavailable, and the factory to use. */
 export interface IndexedDbStorageOptions {
   /** `relaxed` (default, as browsers do) or `strict` (flushed to disk before a commit resolves). */
   durability?: Durability
@@ -18,6 +19,7 @@ export interface IndexedDbStorageOptions {
   blockedTimeout?: number
   /** The IndexedDB factory and key range class; default: the global ones (pass fake-indexeddb's in Node tests). */
   indexedDB?: IDBFactory
+  /** The IDBKeyRange class that goes with `indexedDB`. */
   IDBKeyRange?: typeof IDBKeyRange
 }
 
@@ -50,6 +52,10 @@ function storageFailure(e: unknown, name: string): unknown {
   return e
 }
 
+/**
+ * The storage `indexedDbStorage` returns: a `Storage` that may have fallen
+ * back to memory where IndexedDB was unavailable (`fallbackReason` says why).
+ */
 export class IndexedDbStorage implements Storage {
   private db: IDBDatabase | undefined
   private opening: Promise<IDBDatabase> | undefined

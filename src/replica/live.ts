@@ -21,6 +21,7 @@ export interface LiveSnapshot {
   hasPendingWrites: boolean
 }
 
+/** Options of a live query (`query.subscribe`) and of `db.watch`. */
 export interface LiveOptions {
   /** Also deliver snapshots whose only change is metadata (pending writes confirmed...). */
   includeMetadataChanges?: boolean

@@ -9,6 +9,7 @@ import type { Durability, KeyRange, Storage, StorageReader, WriteBatch } from '.
 // an optional peer: browser apps never install it, and Node apps that use SQLite are told to
 const { default: Sqlite } = await loadWithPeers(() => import('better-sqlite3'), ['better-sqlite3'], 'tidepool/sqlite')
 
+/** How `sqliteStorage` uses its file: durability, the wait for another process's lock, how often it looks for others' commits. */
 export interface SqliteStorageOptions {
   /** How often to look for commits by other connections to the file, in ms, while anything watches (default 50). */
   pollInterval?: number

@@ -3,6 +3,7 @@ import type { JsonObject } from '../core/json.js'
 /** Kinds of async operation whose durations are measured. */
 export type OperationKind = 'commit' | 'query' | 'refresh' | 'push' | 'pull' | 'fileSync'
 
+/** How long operations of one kind took, in ms: the median, 95th percentile and longest of the last 1,000, and how many ran in all. */
 export interface DurationStats {
   count: number
   p50: number
@@ -20,6 +21,7 @@ export interface AsideDoc {
   stored: JsonObject
 }
 
+/** What `db.stats()` reports: reads served by the replica, writes skipped, kept-aside documents and operation durations. */
 export interface StatsSnapshot {
   /** Documents a read found in the local replica. */
   cacheHits: number

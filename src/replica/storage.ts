@@ -1,28 +1,4 @@
-/**
- * The seam every storage adapter implements: named ordered key-value stores
- * with string keys and JSON-compatible values, read and written in
- * transactions. It is small on purpose. A transaction's own writes, and
- * everything else the replica keeps (views, outbox, indexes, change feed),
- * are written once above it (replica/overlay.ts, replica/replica.ts), so an
- * adapter is a couple of hundred lines; `describeStorage` from
- * `tidepool/testing` checks one.
- *
- * Guarantees an adapter gives:
- * - `read(fn)` sees one consistent, committed state for its whole duration.
- * - `write(fn)` is serialized with every other writer of the same data (in
- *   this process and, where the medium is shared, in others); `fn` reads
- *   the state as it is then, and returns the writes, which the adapter
- *   applies atomically before `write` resolves: all of them, with the
- *   adapter's durability, or none if `fn` rejects or the medium fails.
- * - `fn` awaits only the reader it is given: awaiting anything else (timers,
- *   network, another transaction) may end the transaction (IndexedDB) or
- *   deadlock (the others).
- * - Any use after `close()` throws `ClosedError`; `open()` may be called again.
- *
- * Keys order by UTF-16 code unit on every adapter for keys made of characters
- * below U+D800 (SQLite compares UTF-8 bytes, which agrees on that range);
- * callers that need an order encode their keys in it.
- */
+/** A range of keys: bounds (each optional), the direction, and at most how many entries. */
 export interface KeyRange {
   gt?: string
   gte?: string
@@ -59,12 +35,39 @@ export type WriteBatch = ReadonlyMap<string, { ranges: ReadonlyArray<{ gte?: str
 /** How hard a commit tries to survive a power loss: `relaxed` survives a process crash, `strict` an OS crash too. */
 export type Durability = 'relaxed' | 'strict'
 
+/**
+ * The seam every storage adapter implements: named ordered key-value stores
+ * with string keys and JSON-compatible values, read and written in
+ * transactions. It is small on purpose. A transaction's own writes, and
+ * everything else the replica keeps (views, outbox, indexes, change feed),
+ * are written once above it (replica/overlay.ts, replica/replica.ts), so an
+ * adapter is a couple of hundred lines; `describeStorage` from
+ * `tidepool/testing` checks one.
+ *
+ * Guarantees an adapter gives:
+ * - `read(fn)` sees one consistent, committed state for its whole duration.
+ * - `write(fn)` is serialized with every other writer of the same data (in
+ *   this process and, where the medium is shared, in others); `fn` reads
+ *   the state as it is then, and returns the writes, which the adapter
+ *   applies atomically before `write` resolves: all of them, with the
+ *   adapter's durability, or none if `fn` rejects or the medium fails.
+ * - `fn` awaits only the reader it is given: awaiting anything else (timers,
+ *   network, another transaction) may end the transaction (IndexedDB) or
+ *   deadlock (the others).
+ * - Any use after `close()` throws `ClosedError`; `open()` may be called again.
+ *
+ * Keys order by UTF-16 code unit on every adapter for keys made of characters
+ * below U+D800 (SQLite compares UTF-8 bytes, which agrees on that range);
+ * callers that need an order encode their keys in it.
+ */
 export interface Storage {
   /** Short adapter name, for messages and stats: `memory`, `sqlite`, `indexeddb`. */
   readonly kind: string
   /** Opens (creating where missing) the named stores. May be called again after `close()`. */
   open(stores: readonly string[]): Promise<void>
+  /** Runs `fn` in a read transaction, over one consistent, committed state; resolves with what it returns. */
   read<T>(fn: (reader: StorageReader) => Promise<T>): Promise<T>
+  /** Runs `fn` in a write transaction, serialized with every other writer; applies the `batch` it returns atomically, then resolves with its `result`. */
   write<T>(fn: (reader: StorageReader) => Promise<{ result: T; batch: WriteBatch }>): Promise<T>
   /**
    * Optional: a consistent read of a few keys outside any transaction object,
@@ -88,6 +91,7 @@ export interface Storage {
   readonly recordIndex?: boolean
   /** Set where other tabs open the same data: the name they coordinate on (src/tabs). */
   readonly shared?: { channel: string }
+  /** Closes the medium: any use after it throws `ClosedError`, until `open()` is called again. */
   close(): Promise<void>
 }
 

@@ -42,7 +42,9 @@ export interface ServerOptions {
   admins?: readonly string[]
   /** A poke socket whose unsent data passes this many bytes is closed; the client reconnects and pulls (default 1 MiB). */
   socketBufferLimit?: number
+  /** The port to listen on (default 4000; 0: any free one, see `TidepoolServer.port`). */
   port?: number
+  /** The address to listen on (default 127.0.0.1, this machine only). */
   host?: string
   /** Mutations written under an older schema version are answered `upgrade-required` (default 1). */
   minSchemaVersion?: number
@@ -62,10 +64,13 @@ export interface ServerOptions {
   static?: string
 }
 
+/** A running sync server, as `createServer` resolves it: where it listens, its store, and `close()`. */
 export interface TidepoolServer {
   /** `http://host:port` */
   readonly url: string
+  /** The port it listens on. */
   readonly port: number
+  /** Where it keeps its data. */
   readonly store: ServerStore
   /** Stops accepting work, finishes requests in flight (no acknowledged push is lost) and closes the store. */
   close(): Promise<void>

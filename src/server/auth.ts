@@ -8,6 +8,7 @@ export type AuthOptions =
   | ({ jwksUrl: string } & TokenRules)
   | 'none'
 
+/** What a token must be to be accepted, with a secret or a JWKS. */
 export interface TokenRules {
   /** The signing algorithms accepted (default: HS256 with a secret; RS256, PS256, ES256 and EdDSA with a JWKS). */
   algorithms?: string[]

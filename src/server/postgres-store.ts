@@ -3,6 +3,7 @@ import { loadWithPeers } from '../core/peer.js'
 import { SqlServerStore } from './sql-store.js'
 import type { ServerStore } from './store.js'
 
+/** How `postgresServerStore` uses its database: the schema its tables live in, the size of its pool. */
 export interface PostgresStoreOptions {
   /** A schema to keep the tables in (created if missing); default `public`. */
   schema?: string

@@ -13,6 +13,7 @@ export interface FieldMeta {
   kind: 'overwrite' | 'merge'
 }
 
+/** A document as the server keeps it: its data (or a tombstone), its realm, and the revision and writer of each field's last change. */
 export interface ServerDoc {
   collection: string
   id: string
@@ -20,10 +21,13 @@ export interface ServerDoc {
   data: JsonObject | null
   /** The realm the document lives in (a tombstone: the realm it was deleted in). */
   realm: string
+  /** The revision of the document's last change. */
   revision: number
+  /** The last change of each field (`''`: of the document's existence). */
   fields: Record<string, FieldMeta>
 }
 
+/** What the server knows of one client: its user, its last applied mutation (for exactly-once pushes) and how far it has pulled. */
 export interface ClientRow {
   clientId: string
   /** The user the client id is bound to (the token subject at its first push). */
@@ -61,11 +65,15 @@ export interface ServerTx {
   nextRevision(): Promise<number>
   /** The client's row (undefined: never seen). */
   getClient(clientId: string): Promise<ClientRow | undefined>
+  /** Creates or replaces the client's row. */
   saveClient(row: ClientRow): Promise<void>
   /** The recorded outcome of a client's mutation `seq`, if any. */
   getResult(clientId: string, seq: number): Promise<MutationResult | undefined>
+  /** Records the outcome of a client's mutation (`result.seq`), replacing any recorded before. */
   saveResult(clientId: string, result: MutationResult): Promise<void>
+  /** The documents, tombstones included, in the order of `keys` (undefined: no such document, nor a tombstone). */
   getDocs(keys: ReadonlyArray<{ collection: string; id: string }>): Promise<Array<ServerDoc | undefined>>
+  /** Creates or replaces the documents. */
   putDocs(docs: readonly ServerDoc[]): Promise<void>
   /** The roles `userId` holds by `Member` documents, in each of `realms` that has one. */
   memberships(userId: string, realms: readonly string[]): Promise<Map<string, string[]>>
@@ -84,9 +92,13 @@ export interface ServerTx {
 export interface StoreTx extends ServerTx {
   /** Locks the revision counter (as `nextRevision` does) without taking one; its current value. */
   lockRevision(): Promise<number>
+  /** Sets the revision counter, locked by `lockRevision`: a group commit numbers its revisions itself, then stores the last. */
   setRevision(revision: number): Promise<void>
+  /** The rows of those clients the server has seen, by client id. */
   getClients(clientIds: readonly string[]): Promise<Map<string, ClientRow>>
+  /** Creates or replaces the clients' rows (`saveClient` for many). */
   saveClients(rows: readonly ClientRow[]): Promise<void>
+  /** Records mutation outcomes (`saveResult` for many). */
   saveResults(rows: ReadonlyArray<{ clientId: string; result: MutationResult }>): Promise<void>
 }
 
@@ -96,6 +108,7 @@ export interface Viewer {
   everything: boolean
 }
 
+/** What `ServerStore.pull` reads for one pull: the changes the viewer may see, what they lost, and the client's mutation outcomes. */
 export interface PullData {
   revision: number
   /** Documents changed after `since` in realms the viewer could already read then, tombstones included. */
@@ -147,6 +160,7 @@ export interface ServerStore {
   readonly kind: 'sqlite' | 'postgres'
   /** Creates or migrates the schema. */
   open(): Promise<void>
+  /** Runs `fn` in one atomic, durable transaction and resolves with what it returns; nothing of it is written if `fn` rejects. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>
   /**
    * What `viewer` may read of the changes after `since`: documents in
@@ -166,6 +180,7 @@ export interface ServerStore {
   readableRealms(userId: string): Promise<string[]>
   /** Records that `userId` has signed in, so that no `Realm` takes their id. */
   noteUser(userId: string): Promise<void>
+  /** The revision the database is at: that of the last commit (0: none yet). */
   revision(): Promise<number>
   /**
    * What the commits after revision `after` wrote, up to the revision the
@@ -182,6 +197,7 @@ export interface ServerStore {
   compact(keepMs: number): Promise<Compaction>
   /** Other servers' commits on the same database, where several processes share it (PostgreSQL). */
   readonly commits?: CommitChannel
+  /** Closes the store's connections to the database. */
   close(): Promise<void>
 }
 
@@ -192,6 +208,7 @@ export interface ServerStore {
  * the listener catches up from what it last saw.
  */
 export interface CommitChannel {
+  /** Starts hearing commits: `heard` gets each revision announced (`undefined` once a lost channel is back); resolves once listening. */
   listen(heard: (revision: number | undefined) => void): Promise<void>
   /** Says that the database reached `revision`; coalesced, so a burst of commits costs a few notifications. */
   announce(revision: number): void

@@ -6,12 +6,15 @@ import type { SocketFactory, SocketLike } from './pokes.js'
 import { httpTransport, type Transport } from './transport.js'
 import { askWorkerToPush } from './worker-push.js'
 
+/** How a database syncs with a Tidepool server: `openDatabase({ sync })`. */
 export interface SyncOptions {
   /** The Tidepool server, e.g. `http://127.0.0.1:4000`. */
   url: string
   /** Returns the bearer token (a JWT); asked again after a 401. */
   token?: () => string | Promise<string>
+  /** Mutations per push request (default 500). */
   batchSize?: number
+  /** A sync round this often even without pokes, in ms: the watchdog (default 30,000; 0: none). */
   pollInterval?: number
   /** Pokes over a WebSocket (default true; `false`: polling only). */
   socket?: boolean
@@ -41,6 +44,7 @@ export interface Sync extends Syncer {
   readonly connected: boolean
   /** Whether this tab holds the server connection (always true outside shared browser replicas). */
   readonly leader: boolean
+  /** Calls `listener` for each mutation the server rejects. Returns a function that stops it. */
   onRejected(listener: (r: Rejection) => void): () => void
   /**
    * Runs a push-and-pull round now (or right after the one in flight);

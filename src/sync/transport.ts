@@ -2,8 +2,16 @@ import { HttpError } from '../core/errors.js'
 import type { ErrorResponse, PullRequest, PullResponse, PushRequest, PushResponse } from '../protocol/messages.js'
 import { TokenSource } from './tokens.js'
 
+/**
+ * How a replica's sync reaches the server: `httpTransport` by default, or
+ * another one in `SyncOptions.transport` (tests inject one). A failed
+ * request rejects, as `httpTransport`'s do, with an `HttpError` (status 0:
+ * the server was not reached).
+ */
 export interface Transport {
+  /** Sends outbox mutations; resolves with the server's results for them. */
   push(req: PushRequest): Promise<PushResponse>
+  /** Asks for the changes after `req.since`; resolves with a page of them. */
   pull(req: PullRequest): Promise<PullResponse>
   /** The WebSocket URL for pokes, with the current token. */
   socketUrl(): Promise<string>

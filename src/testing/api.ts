@@ -10,8 +10,12 @@
  * ```
  */
 export interface TestApi {
+  /** Groups the tests `body` registers under `name`. */
   describe(name: string, body: () => void): void
+  /** Registers a test; it fails when `body` throws or rejects. */
   it(name: string, body: () => Promise<void> | void): void
+  /** Runs `body` before each test of the enclosing group. */
   beforeEach(body: () => Promise<void> | void): void
+  /** Runs `body` after each test of the enclosing group, whether it passed or failed. */
   afterEach(body: () => Promise<void> | void): void
 }

@@ -5,6 +5,7 @@ import type { TestApi } from './api.js'
 /** How to make the file stores under test: each call an empty store of its own. */
 export interface FileStoreFactory {
   name: string
+  /** Called by each test: a new, empty store. */
   make(): FileStore | Promise<FileStore>
 }
 

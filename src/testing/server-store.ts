@@ -10,7 +10,14 @@ import type { TestApi } from './api.js'
 /** How the suite gets a fresh, empty store: `again()` is a new store object over the same data (a restart). */
 export interface ServerStoreFactory {
   name: string
-  make(): { store: ServerStore; again(): ServerStore; cleanup(): Promise<void> | void }
+  /** Called before each test: a store over an empty database (the suite opens it). */
+  make(): {
+    store: ServerStore
+    /** A new store object over the same data as `store`. */
+    again(): ServerStore
+    /** Called after each test, once its store is closed: remove the data. */
+    cleanup(): Promise<void> | void
+  }
 }
 
 type PushMutation = PushRequest['mutations'][number]

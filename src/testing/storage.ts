@@ -7,7 +7,14 @@ import type { TestApi } from './api.js'
 /** How to make the storages under test; `reopen` gives a new storage over the same data (a restart, or another process). */
 export interface StorageFactory {
   name: string
-  make(): { storage: Storage; reopen(): Storage; cleanup(): void | Promise<void> }
+  /** Called before each test: a storage over empty data. */
+  make(): {
+    storage: Storage
+    /** A new storage over the same data as `storage`. */
+    reopen(): Storage
+    /** Called after each test, once the storage is closed: remove the data (files, databases). */
+    cleanup(): void | Promise<void>
+  }
 }
 
 const STORES = ['a', 'b']
