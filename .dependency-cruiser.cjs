@@ -56,6 +56,20 @@ module.exports = {
       from: { path: room('react') },
       to: { path: '^src/', pathNot: ['^src/(core|orm|replica|database|react)/'] },
     },
+    {
+      name: 'devtools-reads-the-database-only',
+      severity: 'error',
+      comment: 'tidepool/devtools shows what the public Database reports (db.inspect); it reaches into no sync flavour or storage.',
+      from: { path: room('devtools') },
+      to: { path: '^src/', pathNot: ['^src/(core|replica|database|devtools)/'] },
+    },
+    {
+      name: 'devtools-panel-loads-as-served',
+      severity: 'error',
+      comment: 'tidepool serve --devtools serves the panel modules straight from dist/devtools and core/describe: they import nothing else (types aside).',
+      from: { path: '^src/devtools/(panel|page|style)\\.ts$' },
+      to: { path: '^src/', pathNot: ['^src/devtools/', '^src/core/describe\\.ts$'], dependencyTypesNot: ['type-only'] },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

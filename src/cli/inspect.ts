@@ -1,14 +1,14 @@
 import type { Command } from 'commander'
 import { resolve } from 'node:path'
 import { InvalidOptionsError } from '../core/errors.js'
-import type { Op, Precondition } from '../core/mutation.js'
+import { describeOp, describePrecondition } from '../core/describe.js'
 import { inspectReplica, type ReplicaReport } from '../replica/inspect.js'
 import { existingFile } from './values.js'
 
 export function inspectCommand(program: Command): void {
   program
     .command('inspect')
-    .description("what a SQLite replica holds: its identity and sync state, documents by collection, the outbox with each mutation's ops and preconditions, and stored rejections")
+    .description("what a SQLite replica holds: its identity and sync state, documents by collection, the outbox with each mutation's ops and preconditions, stored rejections, and the user's realms")
     .argument('<replica>', 'the SQLite file of a replica (sqliteStorage)', existingFile)
     .option('--json', 'print the report as JSON', false)
     .action((file: string, flags: { json: boolean }) => inspect(file, flags.json))
@@ -28,7 +28,7 @@ async function inspect(file: string, json: boolean): Promise<void> {
   print(resolve(file), report)
 }
 
-function print(file: string, { head, collections, outbox, rejections }: ReplicaReport): void {
+function print(file: string, { head, collections, outbox, rejections, memberships }: ReplicaReport): void {
   console.log(`Replica ${file}`)
   console.log(`  client ${head.clientId}, user ${head.userId ?? '(not known yet)'}${head.signedOut ? `, signed out: ${head.signedOut}` : ''}`)
   console.log(`  schema version ${head.schemaVersion}, pulled revision ${head.pulledRevision}${head.pullBase !== undefined ? ` (a paged pull under way from ${head.pullBase})` : ''}${head.resync ? ', resyncing' : ''}`)
@@ -42,20 +42,6 @@ function print(file: string, { head, collections, outbox, rejections }: ReplicaR
   }
   console.log(rejections.length ? `Rejections: ${rejections.length} not acknowledged` : 'Rejections: none')
   for (const r of rejections) console.log(`  #${r.mutation.seq} ${r.id}: ${r.reason}: ${r.message}`)
-}
-
-const clip = (value: unknown) => {
-  const text = JSON.stringify(value)
-  return text.length > 120 ? `${text.slice(0, 117)}...` : text
-}
-
-function describeOp(op: Op): string {
-  const target = `${op.collection}/${op.id}`
-  const { type, collection: _c, id: _i, ...rest } = op
-  return `${type} ${target}${Object.keys(rest).length ? ` ${clip(rest)}` : ''}`
-}
-
-function describePrecondition(p: Precondition): string {
-  const { type, ...rest } = p
-  return `${type} ${clip(rest)}`
+  if (memberships.length) console.log(`Realms: member of ${memberships.length}`)
+  for (const m of memberships) console.log(`  ${m.realmId}: ${m.roles.join(', ')}`)
 }

@@ -21,6 +21,7 @@ interface ServeFlags {
   minSchema: number
   keepHistory?: number
   static?: string
+  devtools: boolean
   log: boolean
 }
 
@@ -41,6 +42,7 @@ export function serveCommand(program: Command): void {
     .option('--min-schema <n>', 'answer upgrade-required below this schema version', integer(1), 1)
     .option('--keep-history <d>', 'forget tombstones and other history older than this (30d, 12h, 90m…), hourly; clients further behind sync again from the start', duration)
     .option('--static <dir>', 'serve this directory (a built web app) at /, on the same origin as sync', existingDir)
+    .option('--devtools', 'show replicas that report here (shareDevtools) in the devtools panel at /devtools, to this machine only (development)', false)
     .option('--log', 'structured request logs (JSON lines)', false)
     .action((flags: ServeFlags) => serve(flags))
 }
@@ -61,6 +63,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     minSchemaVersion: flags.minSchema,
     logger: flags.log,
     static: flags.static,
+    devtools: flags.devtools,
     socketBufferLimit: flags.socketBuffer,
     admins: flags.admin,
     ...(flags.keepHistory !== undefined ? { history: { keep: flags.keepHistory } } : {}),
@@ -69,6 +72,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   console.log(`Tidepool server listening on ${server.url} (store: ${server.store.kind} ${where})`)
   if (!models) console.log('No --models given: mutations are checked for structure, preconditions and permissions, not against field schemas.')
   if (auth === 'none') console.log('No --secret or --jwks given: every client is the user "anonymous" (development only).')
+  if (flags.devtools) console.log(`Devtools: ${server.url}/devtools shows the replicas that report here (shareDevtools from tidepool/devtools).`)
   if (flags.admin.length) console.log(`Server admins (every role in every realm): ${flags.admin.join(', ')}`)
   let closing = false
   const shutdown = (signal: string) => {

@@ -9,13 +9,15 @@ import { QueryRunner } from '../orm/query-runner.js'
 import { readOnlyInstance } from '../orm/instances.js'
 import type { Transaction } from '../orm/transaction.js'
 import type { Instance, KeyInput, ModelClass } from '../orm/types.js'
-import { LiveQueries, watchDoc, type LiveOptions } from '../replica/live.js'
+import { LiveQueries, type LiveOptions } from '../replica/live.js'
+import type { ReportOptions } from '../replica/inspect.js'
 import type { Plan } from '../replica/query.js'
 import type { AsideDoc, Rejection, Replica } from '../replica/replica.js'
 import type { StatsSnapshot } from '../replica/stats.js'
 import type { Sync } from '../sync/index.js'
 import type { TabChannel } from '../tabs/channel.js'
 import type { RunOptions } from './options.js'
+import { StatusHistory, type DatabaseReport } from './report.js'
 import { run, type RunContext } from './run.js'
 
 /**
@@ -28,6 +30,7 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
   private readonly live: LiveQueries
   private readonly queries: QueryRunner
   private readonly context: RunContext
+  private readonly history: StatusHistory
 
   /** @internal use `openDatabase` */
   constructor(
@@ -39,6 +42,7 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
     private readonly tabs: TabChannel | undefined,
   ) {
     this.live = new LiveQueries(replica, () => !syncer?.upToDate)
+    this.history = new StatusHistory(syncer)
     syncer?.subscribe(() => this.live.metadataChanged())
     this.queries = new QueryRunner(replica, strictIndexes, { guard: () => this.assertOpen(), instance: (meta, hit) => readOnlyInstance(meta, hit.id, hit.doc), live: this.live })
     this.context = { name, replica, metaFor: this.metaFor, strictIndexes, sync: this.serverSync, closed: () => this.closed }
@@ -80,8 +84,11 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
    * reads, and counted in `db.stats().keptAside`.
    */
   on(event: 'invalid', listener: (doc: AsideDoc) => void): () => void
-  on(event: 'rejected' | 'invalid', listener: ((r: Rejection & { ack(): Promise<void> }) => void) | ((doc: AsideDoc) => void)): () => void {
+  /** Calls `listener` after every change to the replica's documents: this tab's commits, another tab's, and what sync brings. */
+  on(event: 'change', listener: () => void): () => void
+  on(event: 'rejected' | 'invalid' | 'change', listener: ((r: Rejection & { ack(): Promise<void> }) => void) | ((doc: AsideDoc) => void) | (() => void)): () => void {
     if (event === 'invalid') return this.replica.onAside(listener as (doc: AsideDoc) => void)
+    if (event === 'change') return this.replica.onChange(() => (listener as () => void)())
     if (event !== 'rejected') throw new InvalidParameterError('event', `unknown event ${String(event)}`)
     const sync = this.serverSync
     if (!sync) return () => undefined
@@ -186,8 +193,7 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
     this.assertOpen()
     const meta = this.metaFor(cls)
     const { id } = encodeKeyOf(meta, key)
-    return watchDoc(
-      this.replica,
+    return this.live.watch(
       meta.collection,
       id,
       (hit, pending) => callback(hit ? (readOnlyInstance(meta, id, hit.doc) as Instance<M>) : undefined, { fromCache: true, hasPendingWrites: pending }),
@@ -199,6 +205,30 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
   stats(): StatsSnapshot & { files?: FileSync['stats'] } {
     const files = this.syncer instanceof FileSync ? this.syncer.stats : undefined
     return { ...this.replica.stats.snapshot(), ...(files && (files.syncs || files.stores) ? { files } : {}) }
+  }
+
+  /**
+   * What the database holds and does, for tools (the devtools panel,
+   * `tidepool inspect`): identity and revision, documents by collection,
+   * the outbox with each mutation's ops and preconditions, stored
+   * rejections, the user's memberships, the sync status and its history,
+   * open subscriptions and `stats()`. With `documents`, also the first
+   * documents of one collection. It reads every document record, so it is
+   * for looking, not for a hot path.
+   */
+  async inspect(options: ReportOptions = {}): Promise<DatabaseReport> {
+    this.assertOpen()
+    const report = await this.replica.report(options)
+    return {
+      name: this.name,
+      at: Date.now(),
+      ...report,
+      // file sync with no store linked yet syncs with nothing: no status to show
+      ...(this.syncer && !(this.syncer instanceof FileSync && this.syncer.stats.stores === 0) ? { status: this.syncer.status } : {}),
+      statusHistory: this.history.list(),
+      subscriptions: this.live.describe(),
+      stats: this.stats(),
+    }
   }
 
   private assertOpen(): void {
@@ -217,5 +247,15 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
     await this.syncer?.stop()
     this.tabs?.close()
     await this.replica.close()
+  }
+}
+
+/** The database's syncer, whichever it is (a server's, or file sync's); undefined for a database that does not sync. */
+export function syncerOf(db: Database): Syncer | undefined {
+  if (db.sync) return db.sync
+  try {
+    return db.files
+  } catch {
+    return undefined
   }
 }

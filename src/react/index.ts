@@ -1,7 +1,7 @@
 import { createContext, createElement, useContext, useMemo, useSyncExternalStore, type DependencyList, type ReactNode } from 'react'
 import { InvalidParameterError } from '../core/errors.js'
-import type { SyncStatus, Syncer } from '../core/syncer.js'
-import type { Database } from '../database/database.js'
+import type { SyncStatus } from '../core/syncer.js'
+import { syncerOf, type Database } from '../database/database.js'
 import type { Query, Snapshot } from '../orm/query.js'
 import type { Instance, KeyInput, ModelClass } from '../orm/types.js'
 import type { Rejection } from '../replica/replica.js'
@@ -97,11 +97,3 @@ export function useRejections(): Array<Rejection & {
 const noSubscription = () => () => undefined
 
 /** The one syncer a database holds: its server sync, or its file sync. */
-function syncerOf(db: Database): Syncer | undefined {
-  if (db.sync) return db.sync
-  try {
-    return db.files
-  } catch {
-    return undefined
-  }
-}

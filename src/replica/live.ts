@@ -43,6 +43,17 @@ interface Subscription {
   deliver: (s: LiveSnapshot) => void
 }
 
+/** A live query or a watched document, as the tools list them. */
+export interface LiveSubscription {
+  collection: string
+  /** A live query: its filters, order and limit. */
+  query?: QuerySpec
+  /** A watched document (`db.watch`): its id. */
+  id?: string
+  /** Documents in its current result. */
+  results: number
+}
+
 /**
  * Keeps live query results current. A commit's changed documents are matched
  * against the subscriptions of their collection and folded into the results
@@ -51,6 +62,7 @@ interface Subscription {
  */
 export class LiveQueries {
   private readonly byCollection = new Map<string, Set<Subscription>>()
+  private readonly watched = new Set<{ collection: string; id: string; found: boolean }>()
   private stop: (() => void) | undefined
 
   constructor(
@@ -100,6 +112,26 @@ export class LiveQueries {
         this.stop = undefined
       }
     }
+  }
+
+  /** Watches one document (see `watchDoc`), listed by `describe()` while it is watched. */
+  watch(collection: string, id: string, deliver: (doc: QueryHit | undefined, pending: boolean) => void, options?: LiveOptions): () => void {
+    const entry = { collection, id, found: false }
+    this.watched.add(entry)
+    const stop = watchDoc(this.replica, collection, id, (doc, pending) => {
+      entry.found = doc !== undefined
+      deliver(doc, pending)
+    }, options)
+    return () => {
+      this.watched.delete(entry)
+      stop()
+    }
+  }
+
+  /** The live queries and watched documents open now. */
+  describe(): LiveSubscription[] {
+    const queries = [...this.byCollection.values()].flatMap(subs => [...subs].map(s => ({ collection: s.spec.collection, query: s.spec, results: s.hits.length })))
+    return [...queries, ...[...this.watched].map(w => ({ collection: w.collection, id: w.id, results: w.found ? 1 : 0 }))]
   }
 
   private onChanges(changes: DocChange[] | 'reset'): void {

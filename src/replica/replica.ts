@@ -10,6 +10,7 @@ import type { QuerySpec } from '../core/query.js'
 import { ChangeFeed, type ChangeListener, type PeerNotices } from './change-feed.js'
 import { readHead, writeHead, type Head } from './head.js'
 import { indexDef, type IndexDef } from './indexes.js'
+import { readRejections, reportOf, type ReplicaReport, type ReportOptions } from './inspect.js'
 import { buildIndex, prepare, type CollectionInfo, type Progress } from './opening.js'
 import { execute, plan, type Plan, type QueryHit } from './query.js'
 import { collectionRange, localView, STORES, type DocRecord } from './records.js'
@@ -342,9 +343,13 @@ export class Replica {
   }
 
   /** Rejections not yet acknowledged, oldest first. */
-  async rejections(): Promise<Rejection[]> {
-    const all = await this.storage.read(r => r.scan(STORES.rejections))
-    return all.map(([, v]) => v as Rejection).sort((a, b) => a.mutation.seq - b.mutation.seq || a.at - b.at)
+  rejections(): Promise<Rejection[]> {
+    return this.storage.read(readRejections)
+  }
+
+  /** What the replica holds, for tools (`db.inspect()`), in one read. */
+  report(options?: ReportOptions): Promise<ReplicaReport> {
+    return this.storage.read(r => reportOf(r, options))
   }
 
   async ackRejection(id: string): Promise<void> {

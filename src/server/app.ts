@@ -9,6 +9,7 @@ import { valueIssue } from '../core/values.js'
 import { REQUEST_SCHEMAS, requestIssue } from '../protocol/schemas.js'
 import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type ErrorResponse, type PullRequest, type PullResponse, type PushRequest } from '../protocol/messages.js'
 import { authenticator, type AuthOptions } from './auth.js'
+import { serveDevtools } from './devtools.js'
 import { pull } from './pull.js'
 import { CommitFeed } from './feed.js'
 import { GroupCommit } from './group-commit.js'
@@ -62,6 +63,12 @@ export interface ServerOptions {
   logger?: boolean
   /** A directory of static files (a built web app) served at `/`, so the app and its sync server share an origin. */
   static?: string
+  /**
+   * For development: replicas report to the server (`shareDevtools` from
+   * `tidepool/devtools`) and `/devtools` shows them in the devtools panel.
+   * Reports hold documents, so they are shown to this machine only.
+   */
+  devtools?: boolean
 }
 
 /** A running sync server, as `createServer` resolves it: where it listens, its store, and `close()`. */
@@ -248,6 +255,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   })
   app.get('/health', async () => ({ status: 'ok', store: store.kind, revision: await store.revision(), models: options.schemas?.length ?? 0 }))
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()))
+  if (options.devtools) await serveDevtools(app, user)
 
   if (options.static !== undefined) {
     const root = resolve(options.static)
