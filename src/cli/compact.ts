@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { progress } from './progress.js'
 import { duration } from './values.js'
 
 export function compactCommand(program: Command): void {
@@ -15,7 +16,8 @@ async function compact(db: string, keepMs: number): Promise<void> {
   const store = openServerStore(db)
   await store.open()
   try {
-    const c = await store.compact(keepMs)
+    const shown = progress('rows')
+    const c = await store.compact(keepMs, s => shown.step(s)).finally(() => shown.stop())
     console.log(`History kept from revision ${c.horizon}: forgot ${c.tombstones} tombstones, ${c.exits} realm exits, ${c.results} mutation outcomes, ${c.memberships} ended memberships`)
   } finally {
     await store.close()

@@ -59,7 +59,7 @@ export class SqlServerStore implements ServerStore {
     })
   }
 
-  async compact(keepMs: number): Promise<Compaction> {
+  async compact(keepMs: number, onProgress?: (step: { phase: string; done: number; total: number }) => void): Promise<Compaction> {
     const driver = this.opened()
     return driver.write(async sql => {
       const [h] = await sql.query(`SELECT revision FROM tp_horizon${driver.dialect.forUpdate}`)
@@ -68,18 +68,21 @@ export class SqlServerStore implements ServerStore {
       const [m] = keepMs === 0 ? await sql.query('SELECT value AS revision FROM tp_revision') : await sql.query('SELECT MAX(revision) AS revision FROM tp_marks WHERE at <= ?', [Date.now() - keepMs])
       const horizon = m?.revision == null ? was : Number(m.revision)
       if (horizon <= was) return { horizon: was, tombstones: 0, exits: 0, results: 0, memberships: 0 }
-      const count = async (table: string, where: string) => {
+      const count = async (phase: string, table: string, where: string) => {
         const [c] = await sql.query(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, [horizon])
+        const total = Number(c!.n)
+        onProgress?.({ phase, done: 0, total })
         await sql.query(`DELETE FROM ${table} WHERE ${where}`, [horizon])
-        return Number(c!.n)
+        onProgress?.({ phase, done: total, total })
+        return total
       }
       const done: Compaction = {
         horizon,
-        tombstones: await count('tp_docs', 'data IS NULL AND revision <= ?'),
-        exits: await count('tp_exits', 'revision <= ?'),
+        tombstones: await count('tombstones', 'tp_docs', 'data IS NULL AND revision <= ?'),
+        exits: await count('realm exits', 'tp_exits', 'revision <= ?'),
         // only outcomes their client has pulled: one it may still ask for is kept, however old
-        results: await count('tp_results', 'revision <= ? AND revision <= (SELECT c.pulled FROM tp_clients c WHERE c.client_id = tp_results.client_id)'),
-        memberships: await count('tp_members', 'reads = 0 AND changed <= ?'),
+        results: await count('mutation outcomes', 'tp_results', 'revision <= ? AND revision <= (SELECT c.pulled FROM tp_clients c WHERE c.client_id = tp_results.client_id)'),
+        memberships: await count('ended memberships', 'tp_members', 'reads = 0 AND changed <= ?'),
       }
       await sql.query('DELETE FROM tp_marks WHERE revision < ?', [horizon])
       await sql.query('UPDATE tp_horizon SET revision = ?', [horizon])

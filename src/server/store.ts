@@ -192,9 +192,10 @@ export interface ServerStore {
    * Forgets what only clients further behind than `keepMs` would need:
    * tombstones, exits, mutation outcomes and ended memberships up to the
    * newest revision reached that long ago. A client pulling from before it
-   * is told to sync again from the start (`resync`).
+   * is told to sync again from the start (`resync`). `onProgress` hears
+   * each kind of row as it is counted (`done` 0) and forgotten.
    */
-  compact(keepMs: number): Promise<Compaction>
+  compact(keepMs: number, onProgress?: (step: { phase: string; done: number; total: number }) => void): Promise<Compaction>
   /** Other servers' commits on the same database, where several processes share it (PostgreSQL). */
   readonly commits?: CommitChannel
   /** Closes the store's connections to the database. */

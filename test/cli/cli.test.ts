@@ -114,4 +114,21 @@ export const schemaVersion: number = 2
     expect(out).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+/)
     expect(await tidepool(['serve', '--db', join(dir, 'p.db')], { PORT: 'eighty' })).toMatchObject({ code: 2, stderr: expect.stringMatching(/'--port <n>' value 'eighty' from env 'PORT' is invalid/) })
   })
+
+  it('compacts once, showing each kind of row it forgets as plain lines off a terminal', async () => {
+    const file = join(dir, 'compact.db')
+    const { createServer } = await import('tidepool/server')
+    const server = await createServer({ storage: file, port: 0 })
+    const push = (seq: number, op: object) =>
+      fetch(`${server.url}/v1/push`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'push', v: 1, clientId: 'c', mutations: [{ seq, id: `m${seq}`, ops: [op], preconditions: [], schemaVersion: 1 }] }) })
+    expect((await push(1, { type: 'create', collection: 'Note', id: 'n1', data: { id: 'n1' } })).status).toBe(200)
+    expect((await push(2, { type: 'delete', collection: 'Note', id: 'n1' })).status).toBe(200)
+    await server.close()
+
+    const r = await tidepool(['compact', '--db', file, '--keep', '0s'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/forgot 1 tombstones/)
+    // stderr is a pipe here: a line as each kind starts and as it ends
+    expect(r.stderr.split('\n')).toEqual(expect.arrayContaining(['tombstones 0/1 rows', 'tombstones 1/1 rows', 'ended memberships 0/0 rows']))
+  })
 })
