@@ -24,4 +24,16 @@ describe('the browser bundle', () => {
     // a guard against pulling in something large by accident (about 81 KiB today, with every browser entry)
     expect(gzipped).toBeLessThan(100 * 1024)
   })
+
+  it('tidepool/devtools bundles for browsers on its own, and nothing of it comes with tidepool', async () => {
+    const bundleOf = async (contents: string) => {
+      const result = await build({ stdin: { contents, resolveDir: process.cwd(), loader: 'js' }, bundle: true, format: 'esm', platform: 'browser', minify: true, write: false, metafile: true, logLevel: 'silent' })
+      return Object.keys(result.metafile.inputs)
+    }
+    const devtools = await bundleOf("export * from 'tidepool/devtools'")
+    expect(devtools.filter(i => /better-sqlite3|node:|\/pg\/|fastify/.test(i))).toEqual([])
+    expect(devtools).toContain('dist/devtools/panel.js')
+    const app = await bundleOf("export * from 'tidepool'; export * from 'tidepool/indexeddb'; export * from 'tidepool/react'")
+    expect(app.filter(i => i.includes('/devtools'))).toEqual([])
+  })
 })
