@@ -219,7 +219,8 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
   async inspect(options: ReportOptions = {}): Promise<DatabaseReport> {
     this.assertOpen()
     const report = await this.replica.report(options)
-    return {
+    // copies: the report is the caller's to change, and memory storage hands out what it holds
+    return structuredClone({
       name: this.name,
       at: Date.now(),
       ...report,
@@ -228,7 +229,7 @@ export class Database<S extends Sync | undefined = Sync | undefined> {
       statusHistory: this.history.list(),
       subscriptions: this.live.describe(),
       stats: this.stats(),
-    }
+    })
   }
 
   private assertOpen(): void {

@@ -17,12 +17,16 @@ export interface MountedDevtools {
   close(): void
 }
 
-/** The panel's source for a database in this page: its reports, read again after each change, rejection or status change. */
+/** Subscriptions opening and closing, and rejections acknowledged, raise no event: a second's wait is soon enough to show them. */
+const AGAIN_MS = 1000
+
+/** The panel's source for a database in this page: its reports, read again after each change, rejection or status change, and every second. */
 export function databaseSource(db: Database): PanelSource {
   return {
     read: collection => db.inspect(collection === undefined ? {} : { documents: { collection, limit: 100 } }),
     subscribe(changed) {
-      const stops = [db.on('change', changed), db.on('rejected', changed), syncerOf(db)?.subscribe(changed)]
+      const beat = setInterval(changed, AGAIN_MS)
+      const stops = [db.on('change', changed), db.on('rejected', changed), syncerOf(db)?.subscribe(changed), () => clearInterval(beat)]
       return () => stops.forEach(stop => stop?.())
     },
   }

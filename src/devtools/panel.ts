@@ -54,6 +54,7 @@ export class DevtoolsPanel {
   private closed = false
   /** The last report shown, so switching tabs renders without reading again. */
   private report: DatabaseReport | undefined
+  private shown: string | undefined
   /** Resolves after the next render (tests and callers that want the panel current). */
   private waiters: Array<() => void> = []
 
@@ -82,6 +83,7 @@ export class DevtoolsPanel {
   /** Stops listening and empties `root`. */
   close(): void {
     this.closed = true
+    for (const w of this.waiters.splice(0)) w()
     clearTimeout(this.timer)
     this.stop()
     this.root.replaceChildren()
@@ -101,14 +103,19 @@ export class DevtoolsPanel {
         this.again = false
         const waiters = this.waiters.splice(0)
         try {
-          this.report = await this.source.read(this.collection)
-          if (this.closed) return
-          this.render()
+          const report = await this.source.read(this.collection)
+          // the same report again (a heartbeat, a change elsewhere) leaves the panel as it is: a selection or a scroll survives
+          const shown = JSON.stringify({ ...report, at: 0, picked: this.collection ?? null })
+          if (!this.closed && shown !== this.shown) {
+            this.report = report
+            this.shown = shown
+            this.render()
+          }
         } catch (e) {
-          if (this.closed) return
-          this.body.replaceChildren(h('p', { className: 'error' }, `Could not read the database: ${(e as Error).message}`))
+          if (!this.closed) this.body.replaceChildren(h('p', { className: 'error' }, `Could not read the database: ${(e as Error).message}`))
         }
         for (const w of waiters) w()
+        if (this.closed) return
       } while (this.again)
     } finally {
       this.reading = false

@@ -49,11 +49,11 @@ export async function reportOf(r: Reader, options: ReportOptions = {}): Promise<
     if (record.view === null) c.deleting++
     else if (record.view !== undefined || record.base !== undefined) c.docs++
     if (record.view !== undefined && record.view !== null) c.pending++
-    const member = name === MEMBER_COLLECTION ? (record.view ?? record.base) : undefined
-    if (member && member.userId === head.userId) memberships.push({ realmId: String(member.realmId), roles: (member.roles as string[] | undefined) ?? [] })
+    // what the app sees: the local view while pending (null: deleted locally), else the confirmed version
+    const data = record.view !== undefined ? record.view : record.base
+    if (name === MEMBER_COLLECTION && data && data.userId === head.userId) memberships.push({ realmId: String(data.realmId), roles: (data.roles as string[] | undefined) ?? [] })
     if (wanted && (wanted.collection === undefined || wanted.collection === name)) {
       const listed = (documents[name] ??= [])
-      const data = record.view !== undefined ? record.view : record.base
       if (data !== undefined && listed.length < (wanted.limit ?? 100)) listed.push({ id: key.slice(name.length + 1), data, pending: record.view !== undefined })
     }
   }

@@ -1,5 +1,7 @@
+import { createServer as createHttpServer, request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Realm, memoryStorage, model, openDatabase, S, type Database } from '../../src/index.js'
+import { Member, Realm, memoryStorage, model, openDatabase, S, type Database } from '../../src/index.js'
 import { shareDevtools } from '../../src/devtools.js'
 import { createServer, type TidepoolServer } from '../../src/server.js'
 import { until } from '../helpers/until.js'
@@ -29,7 +31,7 @@ describe('db.inspect()', () => {
     })
     const stopQuery = db.query(Note).where('n', '>=', 1).orderBy('n', 'desc').limit(5).subscribe(() => undefined)
     const stopWatch = db.watch(Note, 'a', () => undefined)
-    await until('the live query has its result', async () => (await db.inspect()).subscriptions.some(s => s.query && s.results === 1))
+    await until('the live query and the watch have their results', async () => (await db.inspect()).subscriptions.filter(s => s.results === 1).length === 2)
 
     const report = await db.inspect({ documents: { collection: 'Note' } })
     expect(report.name).toBe('notes')
@@ -48,6 +50,13 @@ describe('db.inspect()', () => {
     stopQuery()
     stopWatch()
     expect((await db.inspect()).subscriptions).toEqual([])
+
+    // the report is a copy: changing it changes nothing in the database
+    const copy = await db.inspect({ documents: { collection: 'Note' } })
+    copy.documents!.Note![0]!.data!.text = 'changed'
+    copy.outbox[0]!.ops[0]!.type = 'delete'
+    expect((await db.run(tx => tx.get(Note, 'a')))?.text).toBe('first')
+    expect((await db.pendingMutations())[0]!.ops[0]!.type).toBe('create')
   })
 
   it("shows the sync status with its history and the user's memberships once synced", async () => {
@@ -67,6 +76,16 @@ describe('db.inspect()', () => {
     expect(phases).toContain('pushing')
     expect(phases.at(-1)).toBe('in-sync')
     expect(report.statusHistory.some(s => s.pending === 1)).toBe(true)
+
+    // a membership deleted here (not yet pushed) is no longer listed
+    await db.sync!.stop()
+    await db.run(async tx => {
+      const mine = await tx.get(Member, { realmId: 'trip', userId: 'anonymous' })
+      tx.delete(mine!)
+    })
+    const after = await db.inspect()
+    expect(after.memberships).toEqual([])
+    expect(after.collections.find(c => c.name === '_Member')).toMatchObject({ deleting: 1 })
   })
 })
 
@@ -123,6 +142,55 @@ describe('tidepool serve --devtools: reports of replicas without a page', () => 
     expect((await fetch(`${server.url}/v1/devtools/reports/nobody`)).status).toBe(404)
     // the server still answers
     expect((await fetch(`${server.url}/health`)).status).toBe(200)
+  })
+
+  it('answers only under a local host name, serves only the panel modules, and refuses an oversized report', async () => {
+    // the built package: the panel modules it serves are its own dist/ files
+    const { createServer: createBuiltServer } = await import('tidepool/server')
+    server = await createBuiltServer({ storage: ':memory:', port: 0, devtools: true })
+    const get = (path: string, host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(`${server!.url}${path}`, { headers: { host } }, res => (res.resume(), resolve(res.statusCode!)))
+        req.on('error', reject)
+        req.end()
+      })
+    // a page elsewhere that rebinds its own name to 127.0.0.1 sends its name
+    expect(await get('/v1/devtools/reports', 'evil.example')).toBe(403)
+    expect(await get('/devtools', 'evil.example:4000')).toBe(403)
+    expect(await get('/v1/devtools/reports', `localhost:${server.port}`)).toBe(200)
+    expect(await get('/v1/devtools/reports', `127.0.0.1:${server.port}`)).toBe(200)
+    expect((await fetch(`${server.url}/v1/devtools/reports`, { headers: { 'sec-fetch-site': 'cross-site' } })).status).toBe(403)
+    expect((await fetch(`${server.url}/devtools/lib/devtools/panel.js`)).status).toBe(200)
+    for (const other of ['index.js', 'server/app.js', 'devtools/panel.d.ts', '../package.json']) expect((await fetch(`${server.url}/devtools/lib/${other}`)).status, other).toBe(404)
+    const huge = JSON.stringify({ name: 'x', at: 1, head: { clientId: 'c' }, pad: 'x'.repeat(5 * 1024 * 1024) })
+    expect((await fetch(`${server.url}/v1/devtools/reports/c`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: huge })).status).toBe(413)
+    expect((await fetch(`${server.url}/health`)).status).toBe(200)
+  })
+
+  it('shares under the base path of the URL, says why a report was refused, and stops when the database closes', async () => {
+    const seen: string[] = []
+    const refusing = createHttpServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`)
+      req.resume()
+      res.writeHead(503).end('not now')
+    })
+    await new Promise<void>(resolve => refusing.listen(0, '127.0.0.1', resolve))
+    const { port } = refusing.address() as AddressInfo
+    const db = await openDatabase({ name: 'n', models: [Note], storage: memoryStorage() })
+    const shared = shareDevtools(db, { url: `http://127.0.0.1:${port}/api/` })
+    try {
+      await expect(shared.flush()).rejects.toThrow(/503 not now/)
+      expect(seen).toEqual([`PUT /api/v1/devtools/reports/${db.clientId}`])
+      expect(shared.lastError).toMatch(/refused: 503/)
+      await db.close()
+      await expect(shared.flush()).rejects.toThrow(/closed/)
+      // stopped: nothing more is sent
+      await shared.flush()
+      expect(seen).toHaveLength(1)
+    } finally {
+      shared.stop()
+      refusing.close()
+    }
   })
 
   it('is not there without the option', async () => {
