@@ -11,9 +11,23 @@ export default defineConfig({
     alias: [
       { find: /^tidepool$/, replacement: src('index.ts') },
       { find: /^tidepool\/indexeddb$/, replacement: src('indexeddb.ts') },
+      { find: /^tidepool\/react$/, replacement: src('react/index.ts') },
+      { find: /^tidepool\/devtools$/, replacement: src('devtools.ts') },
     ],
   },
-  build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', reportCompressedSize: true },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    reportCompressedSize: true,
+    rolldownOptions: {
+      output: {
+        // React in a chunk of its own, so that the build report sizes Tidepool and the app apart from it; only React is grouped,
+        // so that a module imported dynamically (a devtools panel behind a flag, say) still gets a chunk of its own
+        codeSplitting: { groups: [{ name: 'react', test: /[\\/]node_modules[\\/](react|react-dom|scheduler)[\\/]/ }] },
+      },
+    },
+  },
   plugins: [
     // the app shell (page, script, styles) cached by a service worker (Workbox): a reload offline still opens the app, and its data is in IndexedDB
     VitePWA({

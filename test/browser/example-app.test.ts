@@ -1,7 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { gzipSync } from 'node:zlib'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createServer, type TidepoolServer } from 'tidepool/server'
 import { build } from 'vite'
@@ -19,7 +20,14 @@ describe('the example app (examples/todo) in two tabs of Chromium', () => {
   let browser: Browser
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tidepool-app-'))
-    await build({ configFile: join(app, 'vite.config.ts'), logLevel: 'error', build: { outDir: join(dir, 'dist') } })
+    // built as it ships: under vitest NODE_ENV is test, which would bring React's development build and JSX
+    const env = process.env.NODE_ENV
+    process.env.NODE_ENV = 'production'
+    try {
+      await build({ configFile: join(app, 'vite.config.ts'), logLevel: 'error', build: { outDir: join(dir, 'dist') } })
+    } finally {
+      process.env.NODE_ENV = env
+    }
     server = await createServer({ storage: join(dir, 'server.db'), port: 0, models, static: join(dir, 'dist'), auth: { secret: DEMO_SECRET } })
     browser = await launchChromium()
     mkdirSync(shots, { recursive: true })
@@ -30,7 +38,7 @@ describe('the example app (examples/todo) in two tabs of Chromium', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  /** Saves two pages side by side in one picture (the README shows it). */
+  /** Saves two pages side by side in one picture (docs/browser.md shows it). */
   async function sideBySide(a: Page, b: Page, path: string, labels: [string, string]): Promise<void> {
     const [left, right] = [await a.screenshot(), await b.screenshot()]
     const img = (png: Buffer, label: string) =>
@@ -175,5 +183,54 @@ describe('the example app (examples/todo) in two tabs of Chromium', () => {
     await expect.poll(() => bob.locator('#lists li').count(), { timeout: 10_000 }).toBe(0)
     await annContext.close()
     await bobContext.close()
+  })
+
+  it('shows the devtools panel beside the app on /?devtools: a todo written offline waits in its outbox, and leaves it once back online', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 640 } })
+    const page = await openApp(context, 'dev-ann')
+    await page.fill('#new-list input', 'Errands')
+    await page.click('#new-list button')
+    await expect.poll(() => page.locator('#status').textContent()).toMatch(/^in-sync · /)
+    await page.goto(`${server.url}/?devtools`)
+    const panel = page.locator('#tidepool-devtools [data-tidepool-devtools]')
+    await expect.poll(() => panel.locator('header').textContent()).toContain('dev-ann')
+    await expect.poll(() => panel.locator('[data-section="outbox"]').textContent()).toBe('Nothing waits to be pushed.')
+
+    await context.setOffline(true)
+    await expect.poll(() => page.locator('#status').textContent()).toMatch(/^offline/)
+    await page.locator('#lists li', { hasText: 'Errands' }).click()
+    await page.fill('#new-todo input', 'Post a letter (offline)')
+    await page.click('#new-todo button')
+    const ops = () => panel.locator('[data-section="outbox"] [data-mutation] code').allTextContents()
+    await expect.poll(ops).toEqual([expect.stringMatching(/^create Todo\/\S+ \{"data":\{.*"title":"Post a letter \(offline\)"/), expect.stringMatching(/^increment TodoList\/\S+ \{"path":\["open"\],"by":1\}/), expect.stringMatching(/^if exists /)])
+    await expect.poll(() => panel.locator('header .phase').textContent()).toBe('offline')
+    await page.screenshot({ path: join(shots, 'example-app-devtools.png') })
+
+    await context.setOffline(false)
+    await expect.poll(() => panel.locator('[data-section="outbox"]').textContent(), { timeout: 10_000 }).toBe('Nothing waits to be pushed.')
+    // the status tab tells how it got there
+    await panel.locator('nav [data-tab="status"]').click()
+    const phases = await panel.locator('[data-section="status"] table').nth(1).locator('td:nth-child(2)').allTextContents()
+    expect(phases).toContain('offline')
+    expect(phases[0]).toBe('in-sync')
+    await context.close()
+  })
+
+  it('builds without the devtools in the chunks it loads, within 10% of the app before React and the panel (React itself aside)', () => {
+    const assets = join(dir, 'dist', 'assets')
+    const chunks = readdirSync(assets)
+      .filter(f => f.endsWith('.js'))
+      .map(f => ({ name: f, code: readFileSync(join(assets, f)) }))
+    const panel = chunks.filter(c => c.code.includes('tidepool-devtools'))
+    // the panel is a chunk of its own, which only /?devtools imports
+    expect(panel.map(c => c.name)).toEqual([expect.stringMatching(/^devtools-/)])
+    const app = chunks.filter(c => !/^(devtools|react)-/.test(c.name))
+    const size = { min: app.reduce((n, c) => n + c.code.length, 0), gzip: app.reduce((n, c) => n + gzipSync(c.code).length, 0) }
+    const react = chunks.find(c => c.name.startsWith('react-'))!
+    console.log(`example app: ${size.min} bytes minified, ${size.gzip} gzipped, without React (${react.code.length} / ${gzipSync(react.code).length}) and the panel (${panel[0]!.code.length} / ${gzipSync(panel[0]!.code).length})`)
+    // the DOM-only app with every chunk it had, built the same way before React and the panel came
+    const before = { min: 317_420, gzip: 99_093 }
+    expect(size.min).toBeLessThanOrEqual(before.min * 1.1)
+    expect(size.gzip).toBeLessThanOrEqual(before.gzip * 1.1)
   })
 })
