@@ -1,14 +1,17 @@
 // A small shop on a durable local replica, synced with a Tidepool server when given its URL.
 import { join } from 'node:path'
 import { openDatabase, TransactionFailedError } from 'tidepool'
+import { shareDevtools } from 'tidepool/devtools'
 import { sqliteStorage } from 'tidepool/sqlite'
 import { Order, Product } from './models.js'
 
-/** Runs the shop once against a replica in `dir` (synced with `url`, if given). */
-export async function runShop(dir: string, url?: string, token?: () => Promise<string>): Promise<void> {
+/** Runs the shop once against a replica in `dir` (synced with `url`, if given; reported to its `/devtools` page with `devtools`). */
+export async function runShop(dir: string, url?: string, token?: () => Promise<string>, devtools = false): Promise<void> {
   const file = join(dir, 'example-shop.db')
   const db = await openDatabase({ name: 'shop', models: [Product, Order], storage: sqliteStorage(file), ...(url ? { sync: { url, ...(token ? { token } : {}) } } : {}) })
   console.log(`Opened ${file} as client ${db.clientId}${url ? `, syncing with ${url}` : ''}`)
+  // a Node replica has no page for the devtools panel: the server's /devtools page shows what it reports
+  const shared = url && devtools ? shareDevtools(db, { url, ...(token ? { token } : {}) }) : undefined
 
   // a live query: fires now, then whenever the set of low-stock products changes
   const stopWatchingStock = db
@@ -69,6 +72,8 @@ export async function runShop(dir: string, url?: string, token?: () => Promise<s
     await db.sync.syncNow()
     const { phase, pending, revision } = db.sync.status
     console.log(`Sync: ${phase}, ${pending} pending, server revision ${revision}`)
+    await shared?.flush()
+    shared?.stop()
   } else {
     const pending = await db.pendingMutations()
     console.log(`${pending.length} mutations wait in the outbox for a server`)
