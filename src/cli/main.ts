@@ -3,6 +3,7 @@ import { Command } from 'commander'
 import { createRequire } from 'node:module'
 import { compactCommand } from './compact.js'
 import { filesCommand } from './files.js'
+import { importCommand } from './import.js'
 import { inspectCommand } from './inspect.js'
 import { serveCommand } from './serve.js'
 
@@ -22,6 +23,7 @@ const program = new Command('tidepool')
 serveCommand(program)
 compactCommand(program)
 inspectCommand(program)
+importCommand(program)
 filesCommand(program)
 
 try {

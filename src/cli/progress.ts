@@ -5,6 +5,8 @@ export interface Step {
   phase: string
   done: number
   total: number
+  /** What this phase counts, where it is not what the others count. */
+  unit?: string
 }
 
 /**
@@ -15,14 +17,15 @@ export interface Step {
  */
 export function progress(unit: string, stream: NodeJS.WriteStream = process.stderr): { step(s: Step): void; stop(): void } {
   if (stream.isTTY) {
-    const bars = new cliProgress.MultiBar({ stream, format: ` {phase} [{bar}] {value}/{total} ${unit}`, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
+    const bars = new cliProgress.MultiBar({ stream, format: ' {phase} [{bar}] {value}/{total} {unit}', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
     const byPhase = new Map<string, cliProgress.SingleBar>()
     return {
-      step({ phase, done, total }) {
+      step({ phase, done, total, unit: own }) {
+        const payload = { phase, unit: own ?? unit }
         const bar = byPhase.get(phase)
-        if (!bar) return void byPhase.set(phase, bars.create(total, done, { phase }))
+        if (!bar) return void byPhase.set(phase, bars.create(total, done, payload))
         bar.setTotal(total)
-        bar.update(done, { phase })
+        bar.update(done, payload)
       },
       stop: () => bars.stop(),
     }
@@ -36,7 +39,7 @@ export function progress(unit: string, stream: NodeJS.WriteStream = process.stde
       if (!changed && s.done < s.total && now - lastAt < 1000) return
       phase = s.phase
       lastAt = now
-      stream.write(`${s.phase} ${s.done}/${s.total} ${unit}\n`)
+      stream.write(`${s.phase} ${s.done}/${s.total} ${s.unit ?? unit}\n`)
     },
     stop: () => undefined,
   }

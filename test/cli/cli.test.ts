@@ -38,7 +38,7 @@ function listens(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
 
 describe('the tidepool command line', () => {
   it('answers --help and -h on every command and subcommand, and --version, with exit 0', async () => {
-    for (const args of [[], ['serve'], ['compact'], ['files'], ['files', 'inspect'], ['files', 'sync'], ['files', 'forget']]) {
+    for (const args of [[], ['serve'], ['compact'], ['import'], ['inspect'], ['files'], ['files', 'inspect'], ['files', 'sync'], ['files', 'forget']]) {
       for (const flag of ['--help', '-h']) {
         const r = await tidepool([...args, flag])
         expect(r.code, `${args.join(' ')} ${flag}`).toBe(0)
