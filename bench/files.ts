@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Model, S, openDatabase } from '../src/index.js'
-import { encodeClock } from '../src/core/hlc.js'
-import { folderStore } from '../src/files/folder.js'
-import { clientFolder, clientIndexPath, FORMAT, masterPath, PART_BYTES, partPath, serialize, type ClientIndex, type MasterIndex } from '../src/files/layout.js'
-import type { LoggedMutation } from '../src/core/mutation.js'
-import { sqliteStorage } from '../src/sqlite.js'
+import { Model, S, openDatabase } from '../dist/index.js'
+import { encodeClock } from '../dist/core/hlc.js'
+import { folderStore } from '../dist/files/folder.js'
+import { clientFolder, clientIndexPath, FORMAT, masterPath, PART_BYTES, partPath, serialize, type ClientIndex, type MasterIndex } from '../dist/files/layout.js'
+import type { LoggedMutation } from '../dist/core/mutation.js'
+import { sqliteStorage } from '../dist/sqlite.js'
 
 class Note extends Model {
   static override COLLECTION = 'Note'

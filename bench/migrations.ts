@@ -1,8 +1,8 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { model, openDatabase, S, type JsonObject } from '../src/index.js'
-import { sqliteStorage } from '../src/sqlite.js'
+import { model, openDatabase, S, type JsonObject } from '../dist/index.js'
+import { sqliteStorage } from '../dist/sqlite.js'
 import type { Row } from './table.js'
 
 const N = 100_000

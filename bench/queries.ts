@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createQueries, createStore } from 'tinybase'
-import { Model, S, openDatabase } from '../src/index.js'
-import { sqliteStorage } from '../src/sqlite.js'
+import { Model, S, openDatabase } from '../dist/index.js'
+import { sqliteStorage } from '../dist/sqlite.js'
 import { percentile, type Row } from './table.js'
 
 class Item extends Model {

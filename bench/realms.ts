@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
-import { Member, memoryStorage, model, openDatabase, Realm, S, type Database } from '../src/index.js'
-import { createServer, sqliteServerStore, type TidepoolServer } from '../src/server.js'
+import { Member, memoryStorage, model, openDatabase, Realm, S, type Database } from '../dist/index.js'
+import { createServer, sqliteServerStore, type TidepoolServer } from '../dist/server.js'
 import { percentile, type Row } from './table.js'
 
 class Doc extends model({ collection: 'Doc', fields: { title: S.str, n: S.int, done: S.bool } }) {}

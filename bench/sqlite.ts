@@ -2,8 +2,8 @@ import Database from 'better-sqlite3'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Model, S, openDatabase, type Database as Database_ } from '../src/index.js'
-import { sqliteStorage } from '../src/sqlite.js'
+import { Model, S, openDatabase, type Database as Database_ } from '../dist/index.js'
+import { sqliteStorage } from '../dist/sqlite.js'
 import { percentile, type Row } from './table.js'
 
 class Todo extends Model {
