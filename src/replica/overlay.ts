@@ -31,7 +31,19 @@ export function reader(r: StorageReader): Reader {
     scan: (store, range) => r.scan(store, range),
     count: store => r.count(store),
     ...(r.scanIndex ? { scanIndex: r.scanIndex.bind(r) } : {}),
+    ...(r.scanJoined ? { scanJoined: r.scanJoined.bind(r) } : {}),
   }
+}
+
+/** `scanJoined` where the reader has it, else the index scan and the lookup it stands for. */
+export async function scanJoined(r: StorageReader, index: string, values: string, prefix: string, range: KeyRange): Promise<Array<[string, string, unknown]>> {
+  if (r.scanJoined) return r.scanJoined(index, values, prefix, range)
+  const entries = await r.scan(index, range)
+  const found = await r.getMany(
+    values,
+    entries.map(([, v]) => prefix + (v as string)),
+  )
+  return entries.map(([k, v], i) => [k, v as string, found[i]])
 }
 
 /**
@@ -81,6 +93,17 @@ export class Overlay implements Writer {
     const merged = [...below, ...own].sort(byIndexKey)
     if (range.reverse) merged.reverse()
     return range.limit === undefined ? merged : merged.slice(0, range.limit)
+  }
+
+  async scanJoined(index: string, values: string, prefix: string, range: KeyRange = {}): Promise<Array<[string, string, unknown]>> {
+    // this transaction's own writes to either store are merged by the two reads it stands for
+    if (this.r.scanJoined && !this.pending.has(index) && !this.pending.has(values)) return this.r.scanJoined(index, values, prefix, range)
+    const entries = await this.scan(index, range)
+    const found = await this.getMany(
+      values,
+      entries.map(([, v]) => prefix + (v as string)),
+    )
+    return entries.map(([k, v], i) => [k, v as string, found[i]])
   }
 
   /**

@@ -6,6 +6,7 @@ import { effectiveOrders, hitKey, ID_PATH, RANGE_OPS, compareKeys, samePath, typ
 import { containsPrefix, ID_SEPARATOR, indexPrefix, type IndexDef } from './indexes.js'
 import { collectionRange, localView, STORES, type DocRecord } from './records.js'
 import type { KeyRange } from './storage.js'
+import { scanJoined } from './overlay.js'
 import type { Reader } from './store.js'
 
 /** How a query runs: over one index range, or by scanning its collection. */
@@ -122,13 +123,10 @@ export async function execute(reader: Reader, spec: QuerySpec, p: Plan, recordIn
         for (const [, key, record] of found) consider(key.slice(spec.collection.length + 1), record as DocRecord)
         entries = found.map(([k]) => [k, undefined])
       } else {
-        entries = await reader.scan(STORES.indexes, chunk)
-        const ids = entries.map(([, id]) => id as string)
-        const records = await reader.getMany(
-          STORES.docs,
-          ids.map(id => docKey(spec.collection, id)),
-        )
-        ids.forEach((id, i) => consider(id, records[i] as DocRecord | undefined))
+        // index entries hold the document's id: the records come with them, in one statement where the storage can
+        const found = await scanJoined(reader, STORES.indexes, STORES.docs, docKey(spec.collection, ''), chunk)
+        for (const [, id, record] of found) consider(id, record as DocRecord | undefined)
+        entries = found.map(([k, id]) => [k, id])
       }
       const last = entries.at(-1)
       // a short chunk was the range's end; a full one may have more past it

@@ -159,6 +159,26 @@ class SqliteStorage implements Storage {
   }
 }
 
+/** `select` limited to a key range of `column`, in its order: the statement and its parameters. */
+function ranged(select: string, column: string, range: KeyRange): { sql: string; params: Array<string | number> } {
+  const where: string[] = []
+  const params: Array<string | number> = []
+  for (const [op, bound] of [['>', range.gt], ['>=', range.gte], ['<', range.lt], ['<=', range.lte]] as const) {
+    if (bound !== undefined) {
+      where.push(`${column} ${op} ?`)
+      params.push(bound)
+    }
+  }
+  let sql = select
+  if (where.length) sql += ` WHERE ${where.join(' AND ')}`
+  sql += ` ORDER BY ${column} ${range.reverse ? 'DESC' : 'ASC'}`
+  if (range.limit !== undefined) {
+    sql += ' LIMIT ?'
+    params.push(range.limit)
+  }
+  return { sql, params }
+}
+
 /** Store names become table names: keep them to a safe alphabet. */
 function tableName(store: string): string {
   if (!/^[a-z][a-z0-9_]*$/.test(store)) throw new InvalidParameterError('store', `bad store name ${store}`)
@@ -200,24 +220,19 @@ class Tables implements StorageReader {
 
   async scan(store: string, range: KeyRange = {}): Promise<Array<[string, unknown]>> {
     const { table } = this.st(store)
-    const where: string[] = []
-    const params: Array<string | number> = []
-    for (const [op, bound] of [['>', range.gt], ['>=', range.gte], ['<', range.lt], ['<=', range.lte]] as const) {
-      if (bound !== undefined) {
-        where.push(`k ${op} ?`)
-        params.push(bound)
-      }
-    }
-    let sql = `SELECT k, v FROM ${table}`
-    if (where.length) sql += ` WHERE ${where.join(' AND ')}`
-    sql += ` ORDER BY k ${range.reverse ? 'DESC' : 'ASC'}`
-    if (range.limit !== undefined) {
-      sql += ' LIMIT ?'
-      params.push(range.limit)
-    }
+    const { sql, params } = ranged(`SELECT k, v FROM ${table}`, 'k', range)
     return this.cached(store, sql)
       .all(...params)
       .map(r => [r.k, JSON.parse(r.v)])
+  }
+
+  async scanJoined(index: string, values: string, prefix: string, range: KeyRange = {}): Promise<Array<[string, string, unknown]>> {
+    const [i, d] = [this.st(index).table, this.st(values).table]
+    // entry values are JSON strings (the document's id): json_extract reads them, and the lookup uses the records' primary key
+    const { sql, params } = ranged(`SELECT i.k AS k, i.v AS id, d.v AS v FROM ${i} i LEFT JOIN ${d} d ON d.k = ? || json_extract(i.v, '$')`, 'i.k', range)
+    return (this.cached(index, sql) as unknown as Database.Statement<Array<string | number>, { k: string; id: string; v: string | null }>)
+      .all(prefix, ...params)
+      .map(r => [r.k, JSON.parse(r.id) as string, r.v === null ? undefined : JSON.parse(r.v)])
   }
 
   async count(store: string): Promise<number> {

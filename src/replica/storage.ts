@@ -22,6 +22,14 @@ export interface StorageReader {
    * entry's key, its value], in order of those keys.
    */
   scanIndex?(store: string, range?: KeyRange): Promise<Array<[string, string, unknown]>>
+  /**
+   * Optional, where one statement can do it: the entries of `index` within
+   * the range, each with the value of `values` at `prefix` plus the entry's
+   * value (a string) — as [entry key, entry value, that value or undefined],
+   * in the order and with the limit of `scan`. What an index lookup followed
+   * by `getMany` reads, in one read.
+   */
+  scanJoined?(index: string, values: string, prefix: string, range?: KeyRange): Promise<Array<[string, string, unknown]>>
 }
 
 /**

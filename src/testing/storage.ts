@@ -259,6 +259,30 @@ export function describeStorage(factory: StorageFactory, t: TestApi): void {
       await storage.open(STORES)
     })
 
+    it('joins index entries to the values they name, in one read, where the medium can', async () => {
+      const joined = storage.read(r => Promise.resolve(r.scanJoined !== undefined))
+      if (!(await joined)) return
+      await storage.write(async w => {
+        w.put('a', 'ix/1', 'x')
+        w.put('a', 'ix/2', 'gone')
+        w.put('a', 'ix/3', 'y "quoted" \u00e9')
+        w.put('a', 'other', 'x')
+        w.put('b', 'p\0x', { n: 1 })
+        w.put('b', 'p\0y "quoted" \u00e9', { n: 3 })
+        w.put('b', 'q\0gone', { n: 9 })
+      })
+      const scanned = (range: KeyRange) => storage.read(r => r.scanJoined!('a', 'b', 'p\0', range))
+      assert.deepEqual(await scanned({ gte: 'ix/', lt: 'ix0' }), [
+        ['ix/1', 'x', { n: 1 }],
+        ['ix/2', 'gone', undefined],
+        ['ix/3', 'y "quoted" \u00e9', { n: 3 }],
+      ])
+      assert.deepEqual(
+        (await scanned({ gt: 'ix/1', lte: 'ix/3', reverse: true, limit: 1 })).map(([k]) => k),
+        ['ix/3'],
+      )
+    })
+
     it('scans records by the index keys they list, where the medium indexes records', async () => {
       if (!storage.recordIndex) return
       await storage.write(async w => {

@@ -22,6 +22,11 @@ function counting(storage: Storage): { storage: Storage; docsRead: () => number 
       get(target, prop, receiver) {
         const v = Reflect.get(target, prop, receiver) as unknown
         if (prop === 'getMany') return async (store: string, keys: string[]) => ((n += store === 'docs' ? keys.length : 0), (v as (s: string, k: string[]) => Promise<unknown[]>).call(target, store, keys))
+        if (prop === 'scanJoined' && v) return async (index: string, values: string, prefix: string, range: object) => {
+          const out = await (v as (i: string, s: string, p: string, r: object) => Promise<unknown[]>).call(target, index, values, prefix, range)
+          if (values === 'docs') n += out.length
+          return out
+        }
         if (prop === 'scan' || prop === 'scanIndex') return async (store: string, range: object) => {
           const out = await (v as (s: string, r: object) => Promise<unknown[]>).call(target, store, range)
           if (store === 'docs') n += out.length
