@@ -46,6 +46,8 @@ export class Transaction implements FieldOwner {
   private readonly queries: QueryRunner
   /** Separate reads of the replica so far: more than one may each have seen a different state. */
   private reads = 0
+  /** The storage's version before the first read (undefined: it cannot tell, or nothing was read yet). */
+  private version: string | undefined
   finished = false
 
   /** @internal made by `db.run` for each attempt */
@@ -60,10 +62,15 @@ export class Transaction implements FieldOwner {
     this.queries = new QueryRunner(replica, strictIndexes, {
       guard: () => {
         if (this.finished) throw new TidepoolError('The transaction has finished; cannot query')
-        this.reads++
+        this.read()
       },
       instance: (meta, hit) => this.tracked(meta, hit),
     })
+  }
+
+  /** Counts a read, taking the storage's version before the first: what `commit` compares to know whether the reads need checking. */
+  private read(): void {
+    if (this.reads++ === 0) this.version = this.replica.version()
   }
 
   /** The user new documents belong to by default, once known. */
@@ -150,7 +157,7 @@ export class Transaction implements FieldOwner {
     }
     if (toLoad.length) {
       // entries are tracked before the read resolves, so a concurrent get of the same key sees them
-      this.reads++
+      this.read()
       const loading = this.replica.getDocs(toLoad.map(({ entry }) => ({ collection: entry.meta.collection, id: entry.id })))
       for (const { entry } of toLoad) entry.loading = loading
       const docs = await loading
@@ -308,8 +315,9 @@ export class Transaction implements FieldOwner {
     const pcs: Precondition[] = []
     for (const e of this.entries.values()) collect(e, ops, pcs, this.replica.schemaVersion)
     if (ops.length === 0) {
-      // reads made at different moments are consistent only if what they saw still holds together; else the transaction retries
-      if (this.reads > 1 && pcs.length) await this.replica.verify(pcs)
+      // reads made at different moments are consistent only if what they saw still holds together; else the transaction retries.
+      // Nothing committed since before the first read: they saw one state
+      if (this.reads > 1 && pcs.length && (this.version === undefined || this.version !== this.replica.version())) await this.replica.verify(pcs)
       return undefined
     }
     if (this.readOnly) throw new WriteAttemptedInReadOnlyTxError(`commit changes to ${ops[0]!.collection}`)

@@ -309,6 +309,11 @@ export class Replica {
     applyMutation(new Map(keyList.map((k, i) => [k, localView(records[i] as DocRecord | undefined)])), [], preconditions)
   }
 
+  /** A token that changes whenever the replica's data may have changed (undefined: the storage cannot tell), for `verify`'s callers. */
+  version(): string | undefined {
+    return this.storage.version()
+  }
+
   /** Writes document records the way every write of the replica must: with their index entries and the change list. */
   private viewWriter(w: Writer): ViewWriter {
     return new ViewWriter(w, collection => this.indexes.get(collection) ?? [], this.storage.recordIndex, (collection, id, doc) => this.shown(collection, id, doc))

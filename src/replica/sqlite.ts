@@ -49,6 +49,9 @@ class SqliteStorage implements Storage {
   private db: Database.Database | undefined
   private statements = new Map<string, Statements>()
   private connection: SqlConnection | undefined
+  private dataVersion: Database.Statement<[], number> | undefined
+  /** Writes begun on this connection: with data_version, what `version()` tells apart. */
+  private writes = 0
   // one connection: reads and writes take turns, so a read never sees a write half-done
   private readonly mutex = new Mutex()
 
@@ -78,6 +81,7 @@ class SqliteStorage implements Storage {
         scans: new Map(),
       })
     }
+    this.dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck()
     // prepared once: a transaction's control statements cost as much as its rows otherwise
     const control = { deferred: db.prepare('BEGIN'), immediate: db.prepare('BEGIN IMMEDIATE'), commit: db.prepare('COMMIT'), rollback: db.prepare('ROLLBACK') }
     this.connection = {
@@ -121,10 +125,16 @@ class SqliteStorage implements Storage {
     return this.read(r => r.getMany(store, keys))
   }
 
+  version(): string {
+    this.conn()
+    // data_version moves when another connection commits; this connection's own commits are counted here
+    return `${this.writes}:${this.dataVersion!.get()}`
+  }
+
   watch(onChange: () => void): () => void {
     // SQLite's data_version changes when another connection commits to the file;
     // the baseline is taken now, so that a commit before the first tick is not missed
-    const version = () => this.db?.pragma('data_version', { simple: true }) as number | undefined
+    const version = () => (this.db ? this.dataVersion!.get() : undefined)
     let last = version()
     const timer = setInterval(() => {
       if (!this.db || !this.mutex.idle) return
@@ -152,7 +162,11 @@ class SqliteStorage implements Storage {
       async () => {
         const tables = new Tables(this.conn(), this.statements)
         const { result, batch } = await fn(tables)
-        if (batch) tables.apply(batch)
+        if (batch) {
+          tables.apply(batch)
+          // counted before COMMIT, under the lock: no read can see the new state while version() still says the old one
+          this.writes++
+        }
         return result
       },
     )

@@ -99,6 +99,14 @@ export interface Storage {
   readonly recordIndex?: boolean
   /** Set where other tabs open the same data: the name they coordinate on (src/tabs). */
   readonly shared?: { channel: string }
+  /**
+   * Optional: a token that differs from an earlier one whenever anything
+   * may have been committed to the medium between the two calls, by this
+   * storage or by any other writer of the same data. Equal tokens mean
+   * nothing was: reads made between them saw one state, and need no
+   * checking again.
+   */
+  version?(): string
   /** Closes the medium: any use after it throws `ClosedError`, until `open()` is called again. */
   close(): Promise<void>
 }

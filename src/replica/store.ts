@@ -49,6 +49,11 @@ export class Store {
     return this.adapter.peek ? this.adapter.peek(store, keys) : this.adapter.read(r => r.getMany(store, keys))
   }
 
+  /** The adapter's version token (see `Storage.version`), where it has one. */
+  version(): string | undefined {
+    return this.adapter.version?.()
+  }
+
   watch(onChange: () => void): (() => void) | undefined {
     return this.adapter.watch?.(onChange)
   }

@@ -259,6 +259,15 @@ export function describeStorage(factory: StorageFactory, t: TestApi): void {
       await storage.open(STORES)
     })
 
+    it('tells by its version whether anything was committed, where it has one', async () => {
+      const before = storage.version()
+      if (before === undefined) return
+      await storage.read(r => r.getMany('a', ['v']))
+      assert.equal(storage.version(), before, 'a read changes nothing')
+      await storage.write(async w => w.put('a', 'v', 1))
+      assert.notEqual(storage.version(), before, 'a write moves it')
+    })
+
     it('joins index entries to the values they name, in one read, where the medium can', async () => {
       const joined = storage.read(r => Promise.resolve(r.scanJoined !== undefined))
       if (!(await joined)) return

@@ -1,0 +1,68 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { memoryStorage, model, openDatabase, S, type Database } from '../../src/index.js'
+import { sqliteStorage } from '../../src/sqlite.js'
+
+class Account extends model({ collection: 'Account', fields: { balance: S.int } }) {}
+
+const dir = mkdtempSync(join(tmpdir(), 'tidepool-consistent-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** A transfer of 10 from a to b, committed through `writer` while `reader` is between its two reads. */
+async function readAcrossTransfer(reader: Database, writer: Database): Promise<{ total: number; attempts: number }> {
+  await writer.run(tx => {
+    tx.createOrOverwrite(Account, { id: 'a', balance: 50 })
+    tx.createOrOverwrite(Account, { id: 'b', balance: 50 })
+  })
+  let attempts = 0
+  const total = await reader.run({ readOnly: true, initialBackoff: 1, maxBackoff: 2 }, async tx => {
+    attempts++
+    const a = await tx.get(Account, 'a')
+    if (attempts === 1)
+      await writer.run(async w => {
+        ;(await w.get(Account, 'a'))!.balance -= 10
+        ;(await w.get(Account, 'b'))!.balance += 10
+      })
+    const b = await tx.get(Account, 'b')
+    return a!.balance + b!.balance
+  })
+  return { total, attempts }
+}
+
+describe('a transaction that reads in several steps sees one state', () => {
+  it('retries when its own database commits between its reads (memory)', async () => {
+    const db = await openDatabase({ name: 'm', models: [Account], storage: memoryStorage() })
+    expect(await readAcrossTransfer(db, db)).toEqual({ total: 100, attempts: 2 })
+    await db.close()
+  })
+
+  it('retries when its own database commits between its reads (SQLite)', async () => {
+    const db = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(join(dir, 'own.db')) })
+    expect(await readAcrossTransfer(db, db)).toEqual({ total: 100, attempts: 2 })
+    await db.close()
+  })
+
+  it('retries when another connection to the same SQLite file commits between its reads', async () => {
+    const file = join(dir, 'shared.db')
+    const reader = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
+    const writer = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
+    expect(await readAcrossTransfer(reader, writer)).toEqual({ total: 100, attempts: 2 })
+    await reader.close()
+    await writer.close()
+  })
+
+  it('does not retry when nothing was committed between its reads', async () => {
+    const db = await openDatabase({ name: 'q', models: [Account], storage: sqliteStorage(join(dir, 'quiet.db')) })
+    await db.run(tx => void tx.createOrOverwrite(Account, { id: 'a', balance: 1 }))
+    let attempts = 0
+    await db.run({ readOnly: true }, async tx => {
+      attempts++
+      await tx.get(Account, 'a')
+      await tx.get(Account, 'b')
+    })
+    expect(attempts).toBe(1)
+    await db.close()
+  })
+})
