@@ -5,7 +5,7 @@ import { REALM_FIELD } from '../core/realms.js'
 import type { WriteScope } from '../replica/write-scope.js'
 import { opsByDoc } from '../core/commit.js'
 import { docKey, splitDocKey } from '../core/key.js'
-import type { Mutation } from '../core/mutation.js'
+import type { Mutation, Op } from '../core/mutation.js'
 import type { Rejection, Replica } from '../replica/replica.js'
 import type { Head } from '../replica/head.js'
 import type { DocRecord } from '../replica/records.js'
@@ -48,7 +48,8 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
         changeByKey.set(k, { collection, id, revision: res.revision, deleted: true })
       }
     }
-    const evicted = await evictedKeys(scope, res.evict, changeByKey)
+    const ackedOps = opsByDoc(acked)
+    const evicted = await evictedKeys(scope, res.evict, changeByKey, ackedOps)
     // the server answers as if the document were missing (it tells nothing of what its user cannot read); this replica knows why
     for (const r of rejected) {
       if ((r.reason === 'not-found' || r.reason === 'condition-failed') && r.mutation.ops.some(o => evicted.has(docKey(o.collection, o.id)))) Object.assign(r, { reason: 'permission-denied', message: lost(r.mutation, evicted) })
@@ -61,7 +62,6 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
       placeholders.push(placeholder(m))
       done.add(m.seq)
     }
-    const ackedOps = opsByDoc(acked)
     const pendingOps = opsByDoc(outbox.filter(m => !done.has(m.seq)))
     const keyList = [...new Set([...changeByKey.keys(), ...ackedOps.keys(), ...opsByDoc(rejected.map(r => r.mutation)).keys(), ...evicted])]
     const records = await scope.records(keyList)
@@ -143,14 +143,16 @@ function placeholder(m: Mutation): Mutation {
  * pending into) a lost realm, unless the same answer changes it (it moved to
  * a realm the user still reads).
  */
-async function evictedKeys(scope: WriteScope, evict: Eviction | undefined, changed: ReadonlyMap<string, unknown>): Promise<Set<string>> {
+async function evictedKeys(scope: WriteScope, evict: Eviction | undefined, changed: ReadonlyMap<string, unknown>, acked: ReadonlyMap<string, Array<{ mutation: Mutation; ops: Op[] }>>): Promise<Set<string>> {
   const keys = new Set((evict?.docs ?? []).map(d => docKey(d.collection, d.id)))
   if (!evict?.realms.length) return keys
   const lost = new Set(evict.realms)
   for (const [k, r] of await scope.allRecords()) {
     if (changed.has(k)) continue
     const inLost = (d: Doc | null | undefined) => d != null && lost.has(d[REALM_FIELD] as string)
-    if (inLost(r.base) || inLost(r.view)) keys.add(k)
+    // the server holds the document as this answer's acknowledged mutations left it: one of them may have moved it out of the lost realm
+    const base = acked.has(k) ? rebase(r.base, acked.get(k), undefined, undefined).base : r.base
+    if (inLost(base) || inLost(r.view)) keys.add(k)
   }
   return keys
 }

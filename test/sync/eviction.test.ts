@@ -29,6 +29,15 @@ describe('eviction in a pull', () => {
     await replica.close()
   })
 
+  it("keeps a document this replica moved out of the lost realm when the same answer acknowledges the move (the server sends no copy of the pusher's own write)", async () => {
+    const replica = await replicaWith(doc('d', 'A', 1), doc('a', 'A', 2))
+    const move = (await replica.commit([{ type: 'set', collection: 'Todo', id: 'd', path: ['realmId'], value: 'B' }], [])).mutation!
+    await applyPull(replica, { revision: 12, changes: [], results: [{ seq: move.seq, id: move.id, status: 'applied', revision: 11 }], evict: { realms: ['A'], docs: [] } }, 10, { sentUpTo: move.seq })
+    expect(await held(replica)).toEqual(['d@B'])
+    expect(await replica.outbox()).toEqual([])
+    await replica.close()
+  })
+
   it('turns a pending write the server has not seen into a stored permission-denied rejection, and leaves one it may have seen to the server', async () => {
     const replica = await replicaWith(doc('seen', 'A', 1), doc('unsent', 'A', 2), doc('mine', 'B', 3))
     const set = (id: string) => replica.commit([{ type: 'set', collection: 'Todo', id, path: ['title'], value: 'changed' }], [])
