@@ -36,8 +36,12 @@ export function reader(r: StorageReader): Reader {
 }
 
 /** `scanJoined` where the reader has it, else the index scan and the lookup it stands for. */
-export async function scanJoined(r: StorageReader, index: string, values: string, prefix: string, range: KeyRange): Promise<Array<[string, string, unknown]>> {
-  if (r.scanJoined) return r.scanJoined(index, values, prefix, range)
+export function scanJoined(r: StorageReader, index: string, values: string, prefix: string, range: KeyRange): Promise<Array<[string, string, unknown]>> {
+  return r.scanJoined ? r.scanJoined(index, values, prefix, range) : joinByLookup(r, index, values, prefix, range)
+}
+
+/** What `scanJoined` stands for, in two reads. */
+async function joinByLookup(r: StorageReader, index: string, values: string, prefix: string, range: KeyRange): Promise<Array<[string, string, unknown]>> {
   const entries = await r.scan(index, range)
   const found = await r.getMany(
     values,
@@ -95,15 +99,10 @@ export class Overlay implements Writer {
     return range.limit === undefined ? merged : merged.slice(0, range.limit)
   }
 
-  async scanJoined(index: string, values: string, prefix: string, range: KeyRange = {}): Promise<Array<[string, string, unknown]>> {
+  scanJoined(index: string, values: string, prefix: string, range: KeyRange = {}): Promise<Array<[string, string, unknown]>> {
     // this transaction's own writes to either store are merged by the two reads it stands for
     if (this.r.scanJoined && !this.pending.has(index) && !this.pending.has(values)) return this.r.scanJoined(index, values, prefix, range)
-    const entries = await this.scan(index, range)
-    const found = await this.getMany(
-      values,
-      entries.map(([, v]) => prefix + (v as string)),
-    )
-    return entries.map(([k, v], i) => [k, v as string, found[i]])
+    return joinByLookup(this, index, values, prefix, range)
   }
 
   /**
