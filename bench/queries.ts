@@ -13,7 +13,7 @@ class Item extends Model {
   static override INDEXES = [['n']]
 }
 
-class Row10k extends Model {
+class LoopRow extends Model {
   static override COLLECTION = 'Row'
   static override FIELDS = { g: S.int, v: S.int, title: S.str }
   static override INDEXES = [['g']]
@@ -61,16 +61,19 @@ async function rangeQuery(dir: string): Promise<Row[]> {
   ]
 }
 
-const ROWS = 10_000
+const ROWS = 100_000
 const GROUPS = 100
 const ROUNDS = 300
 
-/** (b) the reactive loop: 100 live queries over 10k rows, 5 affected by each write (TinyBase beside it). */
+/** (b) the reactive loop: 100 live queries over 100k rows, 5 affected by each write (TinyBase beside it). */
 async function reactiveTidepool(dir: string): Promise<number[]> {
-  const db = await openDatabase({ name: 'loop', models: [Row10k], storage: sqliteStorage(join(dir, 'tidepool-loop.db')) })
-  await db.run(tx => {
-    for (let i = 0; i < ROWS; i++) tx.create(Row10k, { id: `r${i}`, g: i % GROUPS, v: i, title: `todo ${i}` })
-  })
+  const db = await openDatabase({ name: 'loop', models: [LoopRow], storage: sqliteStorage(join(dir, 'tidepool-loop.db')) })
+  // in transactions of 1,000: one mutation of 100k documents is past the size a mutation may have
+  for (let from = 0; from < ROWS; from += 1000) {
+    await db.run(tx => {
+      for (let i = from; i < from + 1000; i++) tx.create(LoopRow, { id: `r${i}`, g: i % GROUPS, v: i, title: `todo ${i}` })
+    })
+  }
   let pending = 0
   let done: () => void = () => undefined
   const ready: Array<Promise<void>> = []
@@ -78,7 +81,7 @@ async function reactiveTidepool(dir: string): Promise<number[]> {
     let first = true
     ready.push(
       new Promise(resolve =>
-        db.query(Row10k).where('g', '==', g).subscribe(() => {
+        db.query(LoopRow).where('g', '==', g).subscribe(() => {
           if (first) return ((first = false), resolve())
           if (--pending === 0) done()
         }),
@@ -94,7 +97,7 @@ async function reactiveTidepool(dir: string): Promise<number[]> {
     await db.run(tx => {
       for (let j = 0; j < 5; j++) {
         const g = (k * 5 + j) % GROUPS
-        tx.updateWithoutRead(Row10k, { id: `r${g + GROUPS * (k % 50)}`, v: -(k + 1) * 1000 - j })
+        tx.updateWithoutRead(LoopRow, { id: `r${g + GROUPS * (k % 50)}`, v: -(k + 1) * 1000 - j })
       }
     })
     await settled

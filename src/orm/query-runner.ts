@@ -76,13 +76,16 @@ export class QueryRunner implements QuerySource {
     return live.subscribe(
       spec,
       s => {
-        const docs = s.hits.map(instance)
+        let docs: Model[] | undefined
         cb({
-          docs,
+          // made when read: a callback that looks only at the changes pays nothing for the rest of the result
+          get docs() {
+            return (docs ??= s.hits.map(instance))
+          },
           changes: s.changes.map(c => ({ type: c.type, doc: instance(c.hit), oldIndex: c.oldIndex, newIndex: c.newIndex })),
           metadata: { fromCache: s.fromCache, hasPendingWrites: s.hasPendingWrites },
-          size: docs.length,
-          empty: docs.length === 0,
+          size: s.hits.length,
+          empty: s.hits.length === 0,
         })
       },
       options,

@@ -152,6 +152,10 @@ export class LiveQueries {
       return
     }
     const { spec, orders } = sub
+    // a commit's changes to the collection, of which this result usually holds or gains one: that one's change is known without comparing whole results
+    const mine = changes.filter(c => sub.ids.has(c.id) || (c.doc && hitKey(c.doc, c.id, spec, orders)))
+    if (mine.length === 0) return
+    if (mine.length === 1 && this.applyOne(sub, mine[0]!)) return
     let hits = sub.hits
     let touched = false
     for (const c of changes) {
@@ -179,6 +183,42 @@ export class LiveQueries {
     if (touched) this.update(sub, hits)
   }
 
+  /**
+   * Folds one changed document into a result and delivers what changed,
+   * in time proportional to the result's size only for copying it (no
+   * whole-result comparison, no index rebuilt). False: this case needs
+   * the general path (a limited window the document leaves or sorts last in).
+   */
+  private applyOne(sub: Subscription, c: DocChange): boolean {
+    const { spec, orders } = sub
+    const old = sub.ids.get(c.id)
+    const key = c.doc ? hitKey(c.doc, c.id, spec, orders) : undefined
+    if (!old && !key) return true
+    if (spec.limit !== undefined) return false
+    const before = sub.hits
+    const oldIndex = old ? before.indexOf(old) : -1
+    const rest = old ? [...before.slice(0, oldIndex), ...before.slice(oldIndex + 1)] : before
+    let hits = rest
+    let hit: QueryHit | undefined
+    let newIndex = -1
+    if (key) {
+      newIndex = insertionPoint(rest, key, orders)
+      hit = { id: c.id, doc: c.doc!, key, pending: c.pending }
+      hits = [...rest.slice(0, newIndex), hit, ...rest.slice(newIndex)]
+    }
+    const change: Change | undefined = !old
+      ? { type: 'added', hit: hit!, oldIndex: -1, newIndex }
+      : !hit
+        ? { type: 'removed', hit: old, oldIndex, newIndex: -1 }
+        : old.doc !== hit.doc && !deepEqual(old.doc, hit.doc)
+          ? { type: 'modified', hit, oldIndex, newIndex }
+          : undefined
+    if (old) sub.ids.delete(c.id)
+    if (hit) sub.ids.set(c.id, hit)
+    this.settle(sub, hits, change ? [change] : [])
+    return true
+  }
+
   private async rerun(sub: Subscription): Promise<void> {
     if (sub.running) {
       sub.again = true
@@ -201,11 +241,16 @@ export class LiveQueries {
 
   private update(sub: Subscription, hits: QueryHit[]): void {
     const changes = diff(sub.hits, hits)
+    sub.ids = new Map(hits.map(h => [h.id, h]))
+    this.settle(sub, hits, changes)
+  }
+
+  /** Takes `hits` as the result (its `ids` already match) and delivers `changes`, or a change of metadata when asked for. */
+  private settle(sub: Subscription, hits: QueryHit[], changes: Change[]): void {
     const hasPendingWrites = hits.some(h => h.pending)
     const fromCache = this.fromCache()
     const metadataChanged = hasPendingWrites !== sub.hasPendingWrites || fromCache !== sub.fromCache
     sub.hits = hits
-    sub.ids = new Map(hits.map(h => [h.id, h]))
     sub.hasPendingWrites = hasPendingWrites
     sub.fromCache = fromCache
     if (sub.delivered && changes.length === 0 && !(metadataChanged && sub.options.includeMetadataChanges)) return

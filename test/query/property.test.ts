@@ -4,6 +4,7 @@ import { evaluate, type FilterOp } from '../../src/core/query.js'
 import type { Json, JsonObject } from '../../src/core/json.js'
 import { openDatabase, type Query } from '../../src/index.js'
 import { adapters } from '../helpers/adapters.js'
+import { until } from '../helpers/until.js'
 import { Indexed, Unindexed } from './models.js'
 
 const small = fc.integer({ min: -3, max: 3 })
@@ -79,6 +80,65 @@ for (const adapter of adapters) {
           }
         }),
         { numRuns: adapter.name === 'memory' ? 60 : 25 },
+      )
+    }, 120_000)
+
+    it('live results stay what a fresh fetch returns, through commits of one or several writes, and their changes say what moved (property)', async () => {
+      const commitsArb = fc.array(fc.array(fc.record({ i: fc.nat(15), doc: fc.option(docArb, { nil: undefined }) }), { minLength: 1, maxLength: 3 }), { maxLength: 12 })
+      await fc.assert(
+        fc.asyncProperty(fc.array(docArb, { maxLength: 16 }), commitsArb, fc.array(queryArb, { minLength: 1, maxLength: 4 }), async (docs, commits, queries) => {
+          const made = adapter.make()
+          const db = await openDatabase({ name: 'live', models: [Indexed], storage: made.storage })
+          const stops: Array<() => void> = []
+          try {
+            const write = (batch: Array<{ i: number; doc: object | undefined }>) =>
+              db.run(tx => {
+                // one write per document in a commit: its last
+                for (const { i, doc } of [...new Map(batch.map(w => [w.i, w])).values()]) {
+                  if (doc) tx.createOrOverwrite(Indexed, { id: `d${i}`, ...doc })
+                  else tx.delete(Indexed.key(`d${i}`))
+                }
+              })
+            if (docs.length) await write(docs.map((doc, i) => ({ i, doc })))
+            const live = queries.map(q => {
+              const state = { ids: undefined as string[] | undefined, bad: [] as string[] }
+              stops.push(
+                build(db.query(Indexed), q).subscribe(snap => {
+                  const next = snap.docs.map(d => d.id)
+                  if (state.ids) {
+                    // what was there, less what was removed, plus what was added, is what is there now
+                    const kept = new Set(state.ids)
+                    for (const c of snap.changes) {
+                      if (c.type === 'removed') kept.delete(c.doc.id)
+                      if (c.type === 'added') kept.add(c.doc.id)
+                      if (c.type !== 'removed' && snap.docs[c.newIndex]?.id !== c.doc.id) state.bad.push(`${c.type} ${c.doc.id} not at ${c.newIndex}`)
+                    }
+                    if ([...kept].sort().join() !== [...next].sort().join()) state.bad.push(`changes ${JSON.stringify(snap.changes.map(c => [c.type, c.doc.id]))} do not turn ${state.ids} into ${next}`)
+                  }
+                  state.ids = next
+                }),
+              )
+              return { q, state }
+            })
+            const settled = async () => {
+              for (const { q, state } of live) {
+                const fetched = (await build(db.query(Indexed), q).fetch()).map(d => d.id)
+                await until(`the live query ${JSON.stringify(q)} shows ${fetched}`, () => JSON.stringify(state.ids) === JSON.stringify(fetched))
+                expect(state.bad).toEqual([])
+              }
+            }
+            await settled()
+            for (const batch of commits) {
+              await write(batch)
+              await settled()
+            }
+          } finally {
+            for (const stop of stops) stop()
+            await db.close()
+            made.cleanup()
+          }
+        }),
+        { numRuns: adapter.name === 'memory' ? 40 : 15 },
       )
     }, 120_000)
   })
