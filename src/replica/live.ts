@@ -43,6 +43,13 @@ interface Subscription {
   deliver: (s: LiveSnapshot) => void
 }
 
+/** A changed document as one result sees it: its hit there before (if any) and its order key after (undefined: it leaves or never enters). */
+interface Folded {
+  c: DocChange
+  old: QueryHit | undefined
+  key: string[] | undefined
+}
+
 /** A live query or a watched document, as the tools list them. */
 export interface LiveSubscription {
   collection: string
@@ -152,17 +159,18 @@ export class LiveQueries {
       return
     }
     const { spec, orders } = sub
-    // a commit's changes to the collection, of which this result usually holds or gains one: that one's change is known without comparing whole results
-    const mine = changes.filter(c => sub.ids.has(c.id) || (c.doc && hitKey(c.doc, c.id, spec, orders)))
-    if (mine.length === 0) return
-    if (mine.length === 1 && this.applyOne(sub, mine[0]!)) return
-    let hits = sub.hits
-    let touched = false
+    // a commit's changes to the collection, each with where it stood and where it goes, of which this result usually holds or gains one:
+    // that one's change is known without comparing whole results
+    const mine: Folded[] = []
     for (const c of changes) {
       const old = sub.ids.get(c.id)
       const key = c.doc ? hitKey(c.doc, c.id, spec, orders) : undefined
-      if (!old && !key) continue
-      touched = true
+      if (old || key) mine.push({ c, old, key })
+    }
+    if (mine.length === 0) return
+    if (mine.length === 1 && this.applyOne(sub, mine[0]!)) return
+    let hits = sub.hits
+    for (const { c, old, key } of mine) {
       const full = spec.limit !== undefined && hits.length >= spec.limit
       if (old) hits = hits.filter(h => h.id !== c.id)
       if (!key) {
@@ -180,7 +188,7 @@ export class LiveQueries {
       hits = [...hits.slice(0, at), hit, ...hits.slice(at)]
       if (spec.limit !== undefined && hits.length > spec.limit) hits = hits.slice(0, spec.limit)
     }
-    if (touched) this.update(sub, hits)
+    this.update(sub, hits)
   }
 
   /**
@@ -189,11 +197,8 @@ export class LiveQueries {
    * whole-result comparison, no index rebuilt). False: this case needs
    * the general path (a limited window the document leaves or sorts last in).
    */
-  private applyOne(sub: Subscription, c: DocChange): boolean {
+  private applyOne(sub: Subscription, { c, old, key }: Folded): boolean {
     const { spec, orders } = sub
-    const old = sub.ids.get(c.id)
-    const key = c.doc ? hitKey(c.doc, c.id, spec, orders) : undefined
-    if (!old && !key) return true
     if (spec.limit !== undefined) return false
     const before = sub.hits
     const oldIndex = old ? before.indexOf(old) : -1

@@ -38,17 +38,16 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
     }
     const done = new Set([...acked.map(m => m.seq), ...rejected.map(r => r.mutation.seq)])
     const changeByKey = new Map<string, DocumentChange>(res.changes.map(c => [docKey(c.collection, c.id), c]))
+    const ackedOps = opsByDoc(acked)
     const resyncDone = head.resync && options.resynced && !res.more
     if (resyncDone) {
       // the last page of a resync: a synced document it did not bring (nor acknowledged as this client's) is gone from the server, deleted while this replica was away
-      const ackedKeys = new Set(acked.flatMap(m => m.ops.map(o => docKey(o.collection, o.id))))
       for (const [k, r] of await scope.allRecords()) {
-        if (!r.base || options.resynced!.has(k) || changeByKey.has(k) || ackedKeys.has(k)) continue
+        if (!r.base || options.resynced!.has(k) || changeByKey.has(k) || ackedOps.has(k)) continue
         const { collection, id } = splitDocKey(k)
         changeByKey.set(k, { collection, id, revision: res.revision, deleted: true })
       }
     }
-    const ackedOps = opsByDoc(acked)
     const evicted = await evictedKeys(scope, res.evict, changeByKey, ackedOps)
     // the server answers as if the document were missing (it tells nothing of what its user cannot read); this replica knows why
     for (const r of rejected) {
