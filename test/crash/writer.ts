@@ -1,4 +1,6 @@
 // Commits transactions to a SQLite replica until killed; prints "ok N" after each commit returns.
+// Each transaction n creates `size` Batch documents (n, 0..size-1) and counts itself in Total;
+// with size 0 it is a one-document read-modify-write of Total alone.
 import { writeSync } from 'node:fs'
 import { Model, S, openDatabase } from '../../src/index.js'
 import { sqliteStorage } from '../../src/sqlite.js'
@@ -13,14 +15,15 @@ export class Total extends Model {
   static override FIELDS = { batches: S.int.default(0), last: S.int.default(-1) }
 }
 
-const [file, startArg] = process.argv.slice(2)
+const [file, startArg, sizeArg] = process.argv.slice(2)
+const size = Number(sizeArg)
 const db = await openDatabase({ name: 'crash', models: [Batch, Total], storage: sqliteStorage(file!) })
 for (let n = Number(startArg); ; n++) {
   await db.run(async tx => {
     const total = await tx.get(Total, 'total', { createIfMissing: true })
     total.batches = total.batches + 1
     total.last = n
-    for (let i = 0; i < 20; i++) tx.create(Batch, { n, i, payload: 'x'.repeat(200) })
+    for (let i = 0; i < size; i++) tx.create(Batch, { n, i, payload: 'x'.repeat(200) })
   })
   writeSync(1, `ok ${n}\n`)
 }
