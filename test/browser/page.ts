@@ -111,6 +111,18 @@ const tp = {
       for (let i = 0; ; i++) await tp.add(list, `t${String(i).padStart(6, '0')}`, i)
     })()
   },
+  /** Imports `size` todos per transaction, one batch after another, until the page dies (for crash tests); each batch also counts its todos in the list. */
+  importForever(list: string, size: number): void {
+    void (async () => {
+      for (let b = 0; ; b++) {
+        await open().run(async tx => {
+          const l = await tx.get(TodoList, { id: list, name: list, createdAt: 0, open: 0 }, { createIfMissing: true })
+          l.getField('open').incrementBy(size)
+          for (let i = 0; i < size; i++) tx.create(Todo, { id: `${list}/${b}-${i}`, list, title: `b${b}-${i}`, done: false, createdAt: b * size + i })
+        })
+      }
+    })()
+  },
   /** Version 2: the todos of a list with their priorities. */
   async priorities(list: string): Promise<Array<[string, number]>> {
     return (await open().query(TodoV2).where('list', '==', list).orderBy('createdAt').fetch()).map(t => [t.title, t.priority])

@@ -161,6 +161,22 @@ describe('one sync leader among tabs in Chromium', () => {
     await b.close()
   })
 
+  it('a tab that crashes during an import leaves whole batches only, each counted in its list and queued as one outbox entry', async () => {
+    const a = await env().tab()
+    await a.tp(tp => tp.open({ name: 'crash-import', sync: false }))
+    await a.tp(tp => tp.importForever('i', 500))
+    await until('some batches', async () => (await a.tp(tp => tp.titles('i'))).length >= 2000)
+    await crash(a)
+    const b = await env().tab()
+    await b.tp(tp => tp.open({ name: 'crash-import', sync: false }))
+    const titles = await b.tp(tp => tp.titles('i'))
+    expect(titles.length).toBeGreaterThanOrEqual(2000)
+    expect(titles.length % 500).toBe(0)
+    expect(await b.tp(tp => tp.open_count('i'))).toBe(titles.length)
+    expect(await b.tp(tp => tp.pending())).toBe(titles.length / 500)
+    await b.close()
+  })
+
   it('when the leader tab crashes, another takes over within 2 s and pushes what the crashed tab committed', async () => {
     const a = await env().tab()
     await a.tp(tp => tp.open({ name: 'leader-crash' }))
