@@ -82,7 +82,7 @@ export function printFilesBench(r: FilesBench): void {
   console.log('\nServerless sync through a folder (SQLite replica)\n')
   console.log(`| workload | tidepool | target |`)
   console.log(`|---|---|---|`)
-  console.log(`| merge ${r.mutations} mutations from ${CLIENTS} clients' folders into a fresh replica | ${r.mutationsPerSecond.toFixed(0)} mutations/s (${(r.bytesFirst / 1024 / 1024).toFixed(1)} MiB read) | |`)
+  console.log(`| merge ${r.mutations} mutations from ${CLIENTS} clients' folders into a fresh replica | ${r.mutationsPerSecond.toFixed(0)} mutations/s (${(r.bytesFirst / 1024 / 1024).toFixed(1)} MiB read) | ≥ 100,000 mutations/s |`)
   console.log(`| bytes read by a sync when nothing changed | ${r.bytesWhenNothingChanged} B (the indexes: ${r.indexBytes} B) | only the indexes |`)
 }
 
