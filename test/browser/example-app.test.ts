@@ -58,6 +58,8 @@ describe('the example app (examples/todo) in two tabs of Chromium', () => {
   /** Opens the app in a new page of `context`, signed in as `user` (the first page of a profile signs in; the others remember it). */
   async function openApp(context: BrowserContext, user?: string): Promise<Page> {
     const page = await context.newPage()
+    // shorter than the test's own timeout, so that a step that hangs is named in the failure
+    page.setDefaultTimeout(10_000)
     page.on('pageerror', e => console.error('page error:', e))
     await page.goto(`${server.url}/`)
     if (user) {
