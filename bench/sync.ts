@@ -76,16 +76,20 @@ async function ingest(server: TidepoolServer, mutations: number): Promise<number
 
 /** An initial sync of `n` documents into a fresh SQLite replica: its rate, and how soon the first documents can be queried. */
 async function largeInitialSync(dir: string, n: number): Promise<SyncRow[]> {
-  const server = await createServer({ storage: `${dir}-server.db`, port: 0, models: [Doc] })
+  const server = await createServer({ storage: join(dir, 'large-server.db'), port: 0, models: [Doc] })
   try {
     await (await load(server, n, 1000, 'big')).db.close()
-    const replica = await openDatabase({ name: 'big-fresh', models: [Doc], storage: sqliteStorage(`${dir}-fresh.db`), sync: { url: server.url, socket: false, pollInterval: 3_600_000 } })
+    const replica = await openDatabase({ name: 'big-fresh', models: [Doc], storage: sqliteStorage(join(dir, 'large-fresh.db')), sync: { url: server.url, socket: false, pollInterval: 3_600_000 } })
     const t = performance.now()
     const synced = replica.sync!.syncNow()
     // the replica answers queries while the pages arrive: the first answer that holds a document
     let firstMs = Number.NaN
     let done = false
-    void synced.finally(() => (done = true))
+    // settled either way: a failed sync is thrown by the await below
+    synced.then(
+      () => (done = true),
+      () => (done = true),
+    )
     while (!done && Number.isNaN(firstMs)) {
       if ((await replica.query(Doc).limit(1).fetch()).length) firstMs = performance.now() - t
       else await new Promise(r => setTimeout(r, 5))
@@ -148,7 +152,7 @@ export async function syncBench(): Promise<SyncRow[]> {
   } finally {
     await server.close()
   }
-  rows.push(...(await largeInitialSync(join(dir, 'large'), Number(process.env.TIDEPOOL_BENCH_INITIAL_SYNC ?? 1_000_000))))
+  rows.push(...(await largeInitialSync(dir, Number(process.env.TIDEPOOL_BENCH_INITIAL_SYNC ?? 1_000_000))))
   const pgUrl = process.env.TIDEPOOL_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test'
   if (await postgresUp(pgUrl)) {
     const schema = `tp_bench_${process.pid}`

@@ -2,8 +2,8 @@ import { SignJWT } from 'jose'
 import { Member, openDatabase, Realm } from 'tidepool'
 import { describe, expect, it } from 'vitest'
 import { models, Todo, TodoList } from '../../examples/todo/models.js'
-import { useBrowserEnv } from './harness.js'
-import type { ChangeKind } from './page.js'
+import { useBrowserEnv, type BrowserEnv } from './harness.js'
+import type { ChangeKind, TestPage } from './page.js'
 import type { Page } from 'playwright-core'
 import { until } from '../helpers/until.js'
 
@@ -31,6 +31,24 @@ async function crash(page: Page): Promise<void> {
   // the renderer dies before it can answer
   void cdp.send('Page.crash').catch(() => undefined)
   await died
+}
+
+/**
+ * A tab opens replica `name` (without sync) and starts `write`, which writes to the list 'c' until the page dies; once
+ * the list holds `enough` todos its renderer is crashed, and a new tab tells what the replica kept: the list's todos,
+ * the count the list keeps of them, and the outbox's length.
+ */
+async function crashWhileWriting(env: BrowserEnv, name: string, write: (tp: TestPage) => void, enough: number): Promise<{ titles: string[]; counted: number | undefined; pending: number }> {
+  const a = await env.tab()
+  await a.tp((tp, n) => tp.open({ name: n, sync: false }), name)
+  await a.tp(write)
+  await until('some commits', async () => (await a.tp(tp => tp.titles('c'))).length >= enough)
+  await crash(a)
+  const b = await env.tab()
+  await b.tp((tp, n) => tp.open({ name: n, sync: false }), name)
+  const kept = { titles: await b.tp(tp => tp.titles('c')), counted: await b.tp(tp => tp.open_count('c')), pending: await b.tp(tp => tp.pending()) }
+  await b.close()
+  return kept
 }
 
 /** What the server holds: a pull from a fresh client id. */
@@ -147,34 +165,18 @@ describe('one sync leader among tabs in Chromium', () => {
   })
 
   it('a tab that crashes mid-write leaves whole commits only: every todo is counted in its list and queued in the outbox', async () => {
-    const a = await env().tab()
-    await a.tp(tp => tp.open({ name: 'crash', sync: false }))
-    await a.tp(tp => tp.writeForever('c'))
-    await until('some commits', async () => (await a.tp(tp => tp.titles('c'))).length >= 20)
-    await crash(a)
-    const b = await env().tab()
-    await b.tp(tp => tp.open({ name: 'crash', sync: false }))
-    const titles = await b.tp(tp => tp.titles('c'))
-    expect(titles.length).toBeGreaterThanOrEqual(20)
-    expect(await b.tp(tp => tp.open_count('c'))).toBe(titles.length)
-    expect(await b.tp(tp => tp.pending())).toBe(titles.length)
-    await b.close()
+    const kept = await crashWhileWriting(env(), 'crash', tp => tp.writeForever('c'), 20)
+    expect(kept.titles.length).toBeGreaterThanOrEqual(20)
+    expect(kept.counted).toBe(kept.titles.length)
+    expect(kept.pending).toBe(kept.titles.length)
   })
 
   it('a tab that crashes during an import leaves whole batches only, each counted in its list and queued as one outbox entry', async () => {
-    const a = await env().tab()
-    await a.tp(tp => tp.open({ name: 'crash-import', sync: false }))
-    await a.tp(tp => tp.importForever('i', 500))
-    await until('some batches', async () => (await a.tp(tp => tp.titles('i'))).length >= 2000)
-    await crash(a)
-    const b = await env().tab()
-    await b.tp(tp => tp.open({ name: 'crash-import', sync: false }))
-    const titles = await b.tp(tp => tp.titles('i'))
-    expect(titles.length).toBeGreaterThanOrEqual(2000)
-    expect(titles.length % 500).toBe(0)
-    expect(await b.tp(tp => tp.open_count('i'))).toBe(titles.length)
-    expect(await b.tp(tp => tp.pending())).toBe(titles.length / 500)
-    await b.close()
+    const kept = await crashWhileWriting(env(), 'crash-import', tp => tp.importForever('c', 500), 2000)
+    expect(kept.titles.length).toBeGreaterThanOrEqual(2000)
+    expect(kept.titles.length % 500).toBe(0)
+    expect(kept.counted).toBe(kept.titles.length)
+    expect(kept.pending).toBe(kept.titles.length / 500)
   })
 
   it('when the leader tab crashes, another takes over within 2 s and pushes what the crashed tab committed', async () => {
