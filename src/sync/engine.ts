@@ -433,10 +433,13 @@ export class SyncEngine implements Sync {
   /**
    * Where a round that reached the server leaves the status: `in-sync` only
    * with nothing pending and everything announced pulled; otherwise the
-   * round that follows (a commit or a poke kicked it) is what it waits for.
+   * round that follows (a commit or a poke kicked it) is what it waits for;
+   * `offline` while the browser says so.
    */
   private async settledStatus(revision: number): Promise<Pick<SyncStatus, 'phase' | 'pending' | 'revision'>> {
     const pending = await this.replica.pendingCount()
+    // a round answered just before the browser went offline must not say in-sync over the offline it announced
+    if ((globalThis.navigator as Navigator | undefined)?.onLine === false) return { phase: 'offline', pending, revision }
     return { phase: pending > 0 ? 'pushing' : revision < this.announced ? 'pulling' : 'in-sync', pending, revision }
   }
 
