@@ -14,8 +14,8 @@ export const PULL_PAGE = 5000
 /**
  * What changed since the client's `since` in the realms its user reads, per
  * field. A field (or a document's existence) whose last change was an
- * overwrite by this same client, acknowledged in this response, is left
- * out: the client already has that value. Merges (increments, array ops) are
+ * overwrite by this same client, acknowledged in this response (and not
+ * after one of its rejections), is left out: the client already has that value. Merges (increments, array ops) are
  * always sent, since only the server knows their sum. Realms the user joined
  * come whole; what the user can no longer read is named for eviction.
  */
@@ -26,7 +26,9 @@ export async function pull(store: ServerStore, req: PullRequest, viewer: Viewer,
   if (owner !== undefined && owner !== viewer.userId) throw new PermissionDeniedError(`client ${req.clientId} belongs to another user`)
   if (resync) return { type: 'pull-result', v: PROTOCOL_VERSION, revision, changes: [], results: [], user: viewer.userId, resync }
   const acked = new Set(results.filter(r => r.status === 'applied').map(r => r.revision))
-  const own = (m: FieldMeta | undefined) => !req.whole && m !== undefined && m.client === req.clientId && m.kind === 'overwrite' && acked.has(m.rev)
+  // a write acknowledged after one of the client's rejections may stand on what was refused (an update of its own create, where the server applied it to another's document): the client's copy is not the server's
+  const trusted = Math.min(...results.filter(r => r.status === 'rejected').map(r => r.revision))
+  const own = (m: FieldMeta | undefined) => !req.whole && m !== undefined && m.client === req.clientId && m.kind === 'overwrite' && acked.has(m.rev) && m.rev < trusted
   const changes: DocumentChange[] = []
   for (const d of docs) {
     const existence = d.fields['']

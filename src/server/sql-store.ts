@@ -122,7 +122,8 @@ export class SqlServerStore implements ServerStore {
       const { rows: firstRows, revision, more } = page(rows, limit, current)
       // a single commit bigger than a page comes whole
       const docs = more && firstRows.length === 0 ? await changedIn(sql, heldList, revision - 1, Infinity, doc, revision) : firstRows
-      const results = (await sql.query('SELECT result FROM tp_results WHERE client_id = ? AND revision > ? AND revision <= ? ORDER BY seq', [clientId, since, revision])).map(
+      // from the pull's start, so that a later page still knows of a rejection an earlier one brought (the client skips outcomes it has settled)
+      const results = (await sql.query('SELECT result FROM tp_results WHERE client_id = ? AND revision > ? AND revision <= ? ORDER BY seq', [clientId, start, revision])).map(
         r => JSON.parse(r.result as string) as MutationResult,
       )
       // what a first sync will bring, for its progress: counted once, on its first page

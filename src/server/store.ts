@@ -121,7 +121,7 @@ export interface PullData {
   lost: string[]
   /** The user the client id is bound to (undefined: the client never pushed). */
   owner: string | undefined
-  /** The client's mutation outcomes recorded after `since` (up to `revision`). */
+  /** The client's mutation outcomes recorded after the pull's start (`start`, or `since`), up to `revision`. */
   results: MutationResult[]
   /** More changes follow `revision`: pull again from it. */
   more: boolean

@@ -179,6 +179,24 @@ describe('realms, members and roles (CLI server, several clients)', () => {
     expect((await bob.run(tx => tx.get(Todo, 'pin')))!.realmId).toBe('desk')
   })
 
+  it("an offline create refused for another's document of the same id, then moved by the same client: the move lands on theirs, and the replica ends as the server's", async () => {
+    const { db: ann } = await client('r-ann')
+    const { db: bob, transport } = await client('r-bob')
+    await shareRealm(ann, 'shelf', { 'r-bob': ['admin'] })
+    await shareRealm(bob, 'bench', {})
+    transport.online = false
+    await bob.run(tx => void tx.create(Todo, { id: 'twin', title: "bob's" }))
+    await bob.run(async tx => void ((await tx.get(Todo, 'twin'))!.realmId = 'bench'))
+    await ann.run(tx => void tx.create(Todo, { id: 'twin', title: "ann's", realmId: 'shelf' }))
+    await ann.sync!.syncNow()
+    transport.online = true
+    await bob.sync!.syncNow()
+    expect((await bob.rejections()).map(r => r.reason)).toEqual(['already-exists'])
+    // the server applied bob's move to ann's document; his acknowledged write is no reason to leave its other fields out
+    const twin = (await bob.run(tx => tx.get(Todo, 'twin')))!
+    expect({ title: twin.title, realmId: twin.realmId }).toEqual({ title: "ann's", realmId: 'bench' })
+  })
+
   it('reads the public realm for everyone, and writes it only where a server admin granted it', async () => {
     const { db: ann } = await client('pub-ann')
     const { db: bob } = await client('pub-bob')

@@ -225,7 +225,7 @@ for (const factory of storeFactories) {
             await store.close()
           }
         }),
-        { numRuns: factory.name === 'postgres' ? 20 : 60, examples: [[[{ kind: 'write', user: 1, doc: 0, target: 'r-bob' }, { kind: 'move', user: 1, doc: 0, target: 'own' }, { kind: 'revoke', admin: 1, user: 1 }, { kind: 'move', user: 0, doc: 0, target: 'own' }]], [[{ kind: 'grant', admin: 0, user: 1, role: 'read' }, { kind: 'write', user: 0, doc: 0, target: 'r-ann' }, { kind: 'sync', user: 0 }, { kind: 'sync', user: 1 }, { kind: 'move', user: 0, doc: 0, target: 'own' }, { kind: 'sync', user: 0 }, { kind: 'sync', user: 1 }]]] },
+        { numRuns: factory.name === 'postgres' ? 20 : 60, examples: [[[{ kind: 'grant', admin: 0, user: 1, role: 'admin' }, { kind: 'toggle', user: 1 }, { kind: 'write', user: 1, doc: 0, target: 'own' }, { kind: 'write', user: 0, doc: 0, target: 'r-ann' }, { kind: 'move', user: 1, doc: 0, target: 'r-bob' }, { kind: 'sync', user: 0 }, { kind: 'grant', admin: 0, user: 0, role: 'read' }]], [[{ kind: 'write', user: 1, doc: 0, target: 'r-bob' }, { kind: 'move', user: 1, doc: 0, target: 'own' }, { kind: 'revoke', admin: 1, user: 1 }, { kind: 'move', user: 0, doc: 0, target: 'own' }]], [[{ kind: 'grant', admin: 0, user: 1, role: 'read' }, { kind: 'write', user: 0, doc: 0, target: 'r-ann' }, { kind: 'sync', user: 0 }, { kind: 'sync', user: 1 }, { kind: 'move', user: 0, doc: 0, target: 'own' }, { kind: 'sync', user: 0 }, { kind: 'sync', user: 1 }]]] },
       )
     }, 300_000)
   })
