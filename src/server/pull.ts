@@ -22,13 +22,12 @@ export const PULL_PAGE = 5000
 export async function pull(store: ServerStore, req: PullRequest, viewer: Viewer, limit = PULL_PAGE): Promise<PullResponse> {
   // a page after the first: a document's row comes at its latest revision, so its fields are new since the first page's start
   const fieldsSince = Math.min(req.base ?? req.since, req.since)
-  const { revision, docs, joined, left, lost, results, more, owner, resync, total } = await store.pull(req.clientId, req.since, limit, viewer, fieldsSince)
+  const { revision, docs, joined, left, lost, results, firstRejection = Infinity, more, owner, resync, total } = await store.pull(req.clientId, req.since, limit, viewer, fieldsSince)
   if (owner !== undefined && owner !== viewer.userId) throw new PermissionDeniedError(`client ${req.clientId} belongs to another user`)
   if (resync) return { type: 'pull-result', v: PROTOCOL_VERSION, revision, changes: [], results: [], user: viewer.userId, resync }
   const acked = new Set(results.filter(r => r.status === 'applied').map(r => r.revision))
   // a write acknowledged after one of the client's rejections may stand on what was refused (an update of its own create, where the server applied it to another's document): the client's copy is not the server's
-  const trusted = Math.min(...results.filter(r => r.status === 'rejected').map(r => r.revision))
-  const own = (m: FieldMeta | undefined) => !req.whole && m !== undefined && m.client === req.clientId && m.kind === 'overwrite' && acked.has(m.rev) && m.rev < trusted
+  const own = (m: FieldMeta | undefined) => !req.whole && m !== undefined && m.client === req.clientId && m.kind === 'overwrite' && acked.has(m.rev) && m.rev < firstRejection
   const changes: DocumentChange[] = []
   for (const d of docs) {
     const existence = d.fields['']

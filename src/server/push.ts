@@ -187,7 +187,9 @@ async function apply(tx: ServerTx, access: Access, clientId: string, m: PushRequ
       if (after && after[REALM_FIELD] === undefined) {
         // omitted on create: the writer's private realm (a Realm lives in its own)
         after = { ...after, [REALM_FIELD]: collection === REALM_COLLECTION ? id : (from ?? ctx.userId) }
-        meta[REALM_FIELD] = { rev: revision, client: '', kind: 'overwrite' }
+        // the user's private realm the writer fills in itself once it knows its user (from this answer): not sent back, as its own write
+        const filled = collection !== REALM_COLLECTION && from === undefined
+        meta[REALM_FIELD] = { rev: revision, client: filled ? clientId : '', kind: 'overwrite' }
       }
       const to = after ? (after[REALM_FIELD] as string) : undefined
       if (after) {

@@ -122,13 +122,16 @@ export class SqlServerStore implements ServerStore {
       const { rows: firstRows, revision, more } = page(rows, limit, current)
       // a single commit bigger than a page comes whole
       const docs = more && firstRows.length === 0 ? await changedIn(sql, heldList, revision - 1, Infinity, doc, revision) : firstRows
-      // from the pull's start, so that a later page still knows of a rejection an earlier one brought (the client skips outcomes it has settled)
-      const results = (await sql.query('SELECT result FROM tp_results WHERE client_id = ? AND revision > ? AND revision <= ? ORDER BY seq', [clientId, start, revision])).map(
+      const results = (await sql.query('SELECT result FROM tp_results WHERE client_id = ? AND revision > ? AND revision <= ? ORDER BY seq', [clientId, since, revision])).map(
         r => JSON.parse(r.result as string) as MutationResult,
       )
+      // a later page still stands on a rejection an earlier one brought (the outcome's JSON is ours: its status comes unescaped)
+      const [earlier] = start < since ? await sql.query(`SELECT MIN(revision) AS r FROM tp_results WHERE client_id = ? AND revision > ? AND revision <= ? AND result LIKE '%"status":"rejected"%'`, [clientId, start, since]) : []
+      // a client's outcomes come in its order, which is the revisions' order
+      const firstRejection = earlier?.r != null ? Number(earlier.r) : results.find(r => r.status === 'rejected')?.revision
       // what a first sync will bring, for its progress: counted once, on its first page
       const total = since === 0 && more ? await countIn(sql, heldList, current) : undefined
-      if (everything) return { revision, docs, joined: [], left: [], lost: [], results, more, owner, total }
+      if (everything) return { revision, docs, joined: [], left: [], lost: [], results, firstRejection, more, owner, total }
       const joined: ServerDoc[] = []
       for (const chunk of chunks(joinedRealms, 1, 1)) {
         const rows = await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (${marks(chunk.length)}) AND (data IS NOT NULL OR revision > ?)`, [...chunk, since])
@@ -145,7 +148,7 @@ export class SqlServerStore implements ServerStore {
         )
         for (const r of rows) if (!readable.has(r.realm as string)) left.push({ collection: r.collection as string, id: driver.dialect.loadId(r.id as string), revision: Number(r.revision) })
       }
-      return { revision, docs, joined, left, lost, results, more, owner, total }
+      return { revision, docs, joined, left, lost, results, firstRejection, more, owner, total }
     })
   }
 

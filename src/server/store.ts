@@ -121,8 +121,10 @@ export interface PullData {
   lost: string[]
   /** The user the client id is bound to (undefined: the client never pushed). */
   owner: string | undefined
-  /** The client's mutation outcomes recorded after the pull's start (`start`, or `since`), up to `revision`. */
+  /** The client's mutation outcomes recorded after `since` (up to `revision`). */
   results: MutationResult[]
+  /** The revision of the client's first rejected mutation after the pull's start (its first page's `since`), if any. */
+  firstRejection?: number | undefined
   /** More changes follow `revision`: pull again from it. */
   more: boolean
   /** On the first page of a pull from nothing that takes more: how many documents (tombstones included) the whole pull brings. */

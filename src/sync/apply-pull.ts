@@ -62,13 +62,14 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
       done.add(m.seq)
     }
     const pendingOps = opsByDoc(outbox.filter(m => !done.has(m.seq)))
+    const user = res.user ?? head.userId
     const keyList = [...new Set([...changeByKey.keys(), ...ackedOps.keys(), ...opsByDoc(rejected.map(r => r.mutation)).keys(), ...evicted])]
     const records = await scope.records(keyList)
     keyList.forEach((k, i) => {
       const old = records[i]
       if (evicted.has(k)) return scope.writeRecord(k, old, undefined)
       const change = changeByKey.get(k)
-      const next = rebase(old?.base, ackedOps.get(k), change, pendingOps.get(k))
+      const next = rebase(old?.base, ackedOps.get(k), change, pendingOps.get(k), user)
       const record: DocRecord = { base: next.base, rev: change?.revision ?? old?.rev ?? 0, ...(next.seq !== undefined ? { view: next.view ?? null, seq: next.seq } : {}) }
       scope.writeRecord(k, old, !record.base && next.seq === undefined ? undefined : record)
     })

@@ -351,6 +351,8 @@ export class SyncEngine implements Sync {
     let stale: boolean
     // while a resync runs: every document it has brought, so that once it ends what it did not bring is dropped
     let resynced: Set<string> | undefined
+    // this client's own acknowledged writes sent back too: in a resync begun again, the outcomes it settled before come again, without what they wrote
+    let whole = false
     // a first sync's documents received of the total its first page named
     let progress: { done: number; total: number } | undefined
     do {
@@ -359,13 +361,15 @@ export class SyncEngine implements Sync {
       if (head.resync && !resynced) {
         head = await startResync(this.replica)
         resynced = new Set()
+        whole = true
       }
       const { pulledRevision: since, pullBase: base } = head
-      pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId, since, ...(base !== undefined ? { base } : {}), ...(resynced ? { whole: true as const } : {}) })
+      pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId, since, ...(base !== undefined ? { base } : {}), ...(whole ? { whole: true as const } : {}) })
       if (pulled.resync) {
         // the server forgot the history since this replica's revision: everything again, from the start
         await startResync(this.replica)
         resynced = new Set()
+        whole = true
         stale = true
         continue
       }

@@ -2,6 +2,7 @@ import { applyLenient, type Doc } from '../core/apply.js'
 import type { DocumentChange } from '../core/changes.js'
 import { setKey, shallowCopy } from '../core/json.js'
 import type { Mutation, Op } from '../core/mutation.js'
+import { REALM_FIELD } from '../core/realms.js'
 
 /** A server change applied to a base. */
 export function applyChange(base: Doc, change: DocumentChange): Doc {
@@ -27,13 +28,16 @@ type DocOps = ReadonlyArray<{ mutation: Mutation; ops: Op[] }> | undefined
  * A document's new base and view after a pull: the old base, then this
  * client's acknowledged mutations (their overwrites are not sent back), then
  * the server's change (which holds the latest value of every field it
- * names, increments included); the view is that base with the mutations
+ * names, increments included), and the realm of an acknowledged create
+ * that named none (`user`'s private one); the view is that base with the mutations
  * still pending applied on top. Ops that cannot apply are skipped: the
  * server will reject their mutation, or already has.
  */
-export function rebase(base: Doc, acked: DocOps, change: DocumentChange | undefined, pending: DocOps): Rebased {
+export function rebase(base: Doc, acked: DocOps, change: DocumentChange | undefined, pending: DocOps, user?: string): Rebased {
   let next = applyLenient(base, opsOf(acked))
   if (change) next = applyChange(next, change)
+  // created before this client knew its user, acknowledged without a realm: the server put it in the user's private realm, and does not say so again
+  if (user !== undefined && acked?.length && next && next[REALM_FIELD] === undefined) next = { ...next, [REALM_FIELD]: user }
   const view = applyLenient(next, opsOf(pending))
   return { base: next, view, seq: pending?.at(-1)?.mutation.seq }
 }

@@ -162,6 +162,30 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
       assertMatches((await pull(store, pullReq('B', a2.revision), ann)).changes, [{ id: 'd3', deleted: true }])
     })
 
+    t.it('leaves out the realm it gave a create that named none: the client fills in its private realm itself', async () => {
+      await push(store, req('A', [mutation('A', [{ type: 'create', collection: 'Todo', id: 'bare', data: { id: 'bare' } }])]), ctx)
+      assert.deepStrictEqual((await pull(store, pullReq('A', 0), ann)).changes, [])
+      assertMatches((await pull(store, pullReq('B', 0), ann)).changes, [{ id: 'bare', doc: { id: 'bare', realmId: 'ann' } }])
+    })
+
+    t.it("sends back every write of a client acknowledged after one of its rejections, on every page of the pull", async () => {
+      await push(store, req('B', [mutation('B', [create('taken', {})])]), ctx)
+      // A's create of a key that exists is refused; its later creates are applied, but A's copy of what followed a refusal is not trusted
+      await push(store, req('A', [mutation('A', [create('taken', {})]), ...['z', 'w', 'v'].map(id => mutation('A', [create(id, {})]))]), ctx)
+      const sent: string[] = []
+      const rejected: string[] = []
+      let since = 0
+      for (;;) {
+        const p = await pull(store, { ...pullReq('A', since), ...(since ? { base: 0 } : {}) }, ann, 2)
+        sent.push(...p.changes.map(c => c.id))
+        rejected.push(...p.results.filter(r => r.status === 'rejected').map(r => r.reason))
+        since = p.revision
+        if (!p.more) break
+      }
+      assert.deepStrictEqual(rejected, ['already-exists'])
+      assert.deepStrictEqual(sent.sort(), ['taken', 'v', 'w', 'z'])
+    })
+
     t.it('pages a pull at commit boundaries, and sends a commit larger than a page whole', async () => {
       const batch = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => create(`${prefix}${i}`, {}))
       await push(store, req('c1', [mutation('c1', batch('a', 4)), mutation('c1', batch('b', 4)), mutation('c1', batch('big', 12)), mutation('c1', batch('c', 2))]), ctx)
