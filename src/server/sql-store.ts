@@ -213,9 +213,12 @@ async function changedIn(sql: SqlRunner, realms: readonly string[] | undefined, 
   const cap = Number.isFinite(limit) ? ` LIMIT ${limit}` : ''
   if (!realms) return (await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE revision > ? AND revision <= ? ORDER BY revision${cap}`, [since, until])).map(doc)
   const out: ServerDoc[] = []
-  const statements = chunks(realms, 1, 2)
+  // a range per realm, each stopping at the limit, merged: one range over an IN list is sorted whole first (every page of a large first sync read all the pages after it)
+  const range = `SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm = ? AND revision > ? AND revision <= ? ORDER BY revision${cap}`
+  const statements = chunks(realms, 3)
   for (const chunk of statements) {
-    const rows = await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (${marks(chunk.length)}) AND revision > ? AND revision <= ? ORDER BY revision${cap}`, [...chunk, since, until])
+    const text = chunk.length === 1 ? range : `${chunk.map((_, i) => `SELECT * FROM (${range}) AS r${i}`).join(' UNION ALL ')} ORDER BY revision${cap}`
+    const rows = await sql.query(text, chunk.flatMap(realm => [realm, since, until]))
     out.push(...rows.map(doc))
   }
   // one statement's rows are in order already; several, merged

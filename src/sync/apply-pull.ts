@@ -40,7 +40,7 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
     const changeByKey = new Map<string, DocumentChange>(res.changes.map(c => [docKey(c.collection, c.id), c]))
     const ackedOps = opsByDoc(acked)
     const resyncDone = head.resync && options.resynced && !res.more
-    if (resyncDone) {
+    if (resyncDone && !options.heldNothing) {
       // the last page of a resync: a synced document it did not bring (nor acknowledged as this client's) is gone from the server, deleted while this replica was away
       for (const [k, r] of await scope.allRecords()) {
         if (!r.base || options.resynced!.has(k) || changeByKey.has(k) || ackedOps.has(k)) continue
@@ -117,6 +117,8 @@ export function startResync(replica: Replica): Promise<Head> {
 export interface PullOptions {
   /** A resync is under way: the documents its pages brought so far (this one's included). */
   resynced?: ReadonlySet<string>
+  /** The resync began on a replica that held no synced document (a first sync): it has nothing to drop at its end. */
+  heldNothing?: boolean
   /** The client id the pull was made under: an answer for another is stale. */
   clientId?: string
   /** Empty mutations that take the place of rejected ones in the outbox (see `rejectLocally`). */

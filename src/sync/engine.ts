@@ -5,7 +5,7 @@ import type { Mutation } from '../core/mutation.js'
 import { RoundLoop } from '../core/round-loop.js'
 import { Listeners, StatusHub, Waiters } from '../core/status-hub.js'
 import { isConnected, type SyncStatus } from '../core/syncer.js'
-import { MAX_MESSAGE_BYTES, MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullResponse, type PushRequest, type PushResponse } from '../protocol/messages.js'
+import { MAX_MESSAGE_BYTES, MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullRequest, type PullResponse, type PushRequest, type PushResponse } from '../protocol/messages.js'
 import { utf8Length } from '../core/values.js'
 import type { Replica } from '../replica/replica.js'
 import { applyPull, markResync, rejectLocally, renumber, startResync } from './apply-pull.js'
@@ -353,8 +353,17 @@ export class SyncEngine implements Sync {
     let resynced: Set<string> | undefined
     // this client's own acknowledged writes sent back too: in a resync begun again, the outcomes it settled before come again, without what they wrote
     let whole = false
+    let heldNothing = false
     // a first sync's documents received of the total its first page named
     let progress: { done: number; total: number } | undefined
+    // the next page, asked for while this one is applied: the server reads it meanwhile
+    let ahead: { request: PullRequest; response: Promise<PullResponse> } | undefined
+    const ask = (request: PullRequest): Promise<PullResponse> => {
+      const wanted = ahead
+      ahead = undefined
+      if (wanted && wanted.request.since === request.since && wanted.request.base === request.base && wanted.request.whole === request.whole) return wanted.response
+      return this.transport.pull(request)
+    }
     do {
       let head = await this.replica.head()
       // a resync interrupted (a restart, the connection lost) starts again from nothing: the documents it brought before are not known here
@@ -364,7 +373,7 @@ export class SyncEngine implements Sync {
         whole = true
       }
       const { pulledRevision: since, pullBase: base } = head
-      pulled = await this.transport.pull({ type: 'pull', v: PROTOCOL_VERSION, clientId, since, ...(base !== undefined ? { base } : {}), ...(whole ? { whole: true as const } : {}) })
+      pulled = await ask({ type: 'pull', v: PROTOCOL_VERSION, clientId, since, ...(base !== undefined ? { base } : {}), ...(whole ? { whole: true as const } : {}) })
       if (pulled.resync) {
         // the server forgot the history since this replica's revision: everything again, from the start
         await startResync(this.replica)
@@ -377,9 +386,16 @@ export class SyncEngine implements Sync {
         // a pull from nothing that takes pages is a resync too: interrupted and resumed after the server compacted past its pages, it starts again rather than miss deletes
         await markResync(this.replica)
         resynced = new Set()
+        heldNothing = true
+      }
+      if (pulled.more) {
+        // as the replica will stand once this page is in; a page asked for otherwise is dropped unused (its failure with it)
+        const request: PullRequest = { type: 'pull', v: PROTOCOL_VERSION, clientId, since: pulled.revision, base: base ?? since, ...(whole ? { whole: true as const } : {}) }
+        ahead = { request, response: this.transport.pull(request) }
+        ahead.response.catch(() => undefined)
       }
       for (const c of resynced ? pulled.changes : []) resynced!.add(docKey(c.collection, c.id))
-      const applied = await applyPull(this.replica, pulled, since, { sentUpTo: this.sentUpTo, clientId, ...(resynced ? { resynced } : {}) })
+      const applied = await applyPull(this.replica, pulled, since, { sentUpTo: this.sentUpTo, clientId, ...(resynced ? { resynced, heldNothing } : {}) })
       // its own writes acknowledged on the way are the server's documents too (a first page may leave them out: the client has them)
       for (const m of resynced ? applied.acked : []) for (const op of m.ops) resynced!.add(docKey(op.collection, op.id))
       // signed out meanwhile: the next round starts over, as whoever signs in

@@ -234,6 +234,29 @@ export function describeServerStore(factory: ServerStoreFactory, t: TestApi): vo
       assert.ok(!(await pull(store, pullReq('b2', 0), bob)).changes.some(c => c.id === 'private' || c.id === 'intrude'))
     })
 
+    t.it('pages the changes of a user who reads 400 realms in revision order, none skipped or repeated', async () => {
+      const realms = Array.from({ length: 400 }, (_, i) => `shelf${i}`)
+      // ann makes the realms (she administers each), then writes in them, round after round: each realm's changes interleave with the others'
+      await push(store, req('a1', realms.map(id => mutation('a1', [{ type: 'create', collection: '_Realm', id, data: { id, name: id } }]))), ctx)
+      const start = (await pull(store, pullReq('reader', 0), ann)).revision
+      const written: string[] = []
+      for (let round = 0; round < 3; round++) {
+        const ops = realms.map((realm, i) => create(`t${round}-${i}`, { realmId: realm }))
+        await push(store, req('a1', ops.map(op => mutation('a1', [op]))), ctx)
+        written.push(...ops.map(op => op.id))
+      }
+      const seen: Array<{ id: string; revision: number }> = []
+      let since = start
+      for (;;) {
+        const p = await pull(store, { ...pullReq('reader', since), ...(since !== start ? { base: start } : {}) }, ann, 250)
+        seen.push(...p.changes.map(c => ({ id: c.id, revision: c.revision })))
+        since = p.revision
+        if (!p.more) break
+      }
+      assert.deepStrictEqual(seen.map(c => c.id), written)
+      assert.ok(seen.every((c, i) => i === 0 || c.revision > seen[i - 1]!.revision), 'in revision order')
+    })
+
     t.it("makes a realm and its creator's own Member in one mutation, and a realm named after a user the server has not seen gives nobody that user's documents", async () => {
       const made = await push(
         store,
