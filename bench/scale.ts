@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
@@ -9,36 +8,15 @@ import WebSocket from 'ws'
 import { Model, S, memoryStorage, openDatabase, type Database } from '../dist/index.js'
 import { PROTOCOL_VERSION, type PushRequest } from '../dist/protocol/messages.js'
 import { createServer } from '../dist/server.js'
+import { serve } from './serve.js'
 import { postgresUp } from './sync.js'
 import { percentile, type Row } from './table.js'
 
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js')
 const PG = process.env.TIDEPOOL_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 class Doc extends Model {
   static override COLLECTION = 'Doc'
   static override FIELDS = { n: S.int, at: S.double }
-}
-
-/** `tidepool serve` as a process of its own, so the clients measuring it do not share its event loop. */
-async function serve(db: string, args: string[] = []): Promise<{ child: ChildProcess; url: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--db', db, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = ''
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = /listening on (http:\/\/[\d.:]+)/.exec(out)
-      if (m) resolve(m[1]!)
-    })
-    child.once('exit', code => reject(new Error(`server exited (${code})`)))
-  })
-  const stop = async () => {
-    if (child.exitCode !== null) return
-    const exited = new Promise(r => child.once('exit', r))
-    child.kill('SIGTERM')
-    await exited
-  }
-  return { child, url, stop }
 }
 
 async function dropSchema(schema: string): Promise<void> {

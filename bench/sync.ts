@@ -6,7 +6,9 @@ import { Model, S, memoryStorage, openDatabase, type Database } from '../dist/in
 import { createServer, type TidepoolServer } from '../dist/server.js'
 import { sqliteStorage } from '../dist/sqlite.js'
 import { httpTransport, type Transport } from '../dist/sync/index.js'
+import { PROTOCOL_VERSION } from '../dist/protocol/messages.js'
 import { pouchInitialSync } from './pouch.js'
+import { serve } from './serve.js'
 import { percentile } from './table.js'
 
 class Doc extends Model {
@@ -75,10 +77,26 @@ async function ingest(server: TidepoolServer, mutations: number): Promise<number
 }
 
 /** An initial sync of `n` documents into a fresh SQLite replica: its rate, and how soon the first documents can be queried. */
-async function largeInitialSync(dir: string, n: number): Promise<SyncRow[]> {
-  const server = await createServer({ storage: join(dir, 'large-server.db'), port: 0, models: [Doc] })
+/** Pushes `n` documents to the server at `url` as one client, 1,000 per mutation: the data a fresh replica then syncs. */
+async function seed(url: string, n: number): Promise<void> {
+  let seq = 0
+  for (let i = 0; i < n; i += 1000) {
+    const ops = Array.from({ length: Math.min(1000, n - i) }, (_, k) => {
+      const j = i + k
+      const id = `big-${j}`
+      return { type: 'create', collection: 'Doc', id, data: { id, title: `document ${j}`, n: j, done: j % 2 === 0, realmId: 'anonymous' } }
+    })
+    seq++
+    const res = await fetch(`${url}/v1/push`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'push', v: PROTOCOL_VERSION, clientId: 'seeder', mutations: [{ seq, id: `seed-${seq}`, ops, preconditions: [], schemaVersion: 1 }] }) })
+    if (res.status !== 200) throw new Error(`seeding answered ${res.status}`)
+  }
+}
+
+/** A fresh replica's first sync of `n` documents from a server process of its own (as a client meets one), and how soon the first answer a query. */
+export async function largeInitialSync(dir: string, n: number): Promise<SyncRow[]> {
+  const server = await serve(join(dir, 'large-server.db'))
   try {
-    await (await load(server, n, 1000, 'big')).db.close()
+    await seed(server.url, n)
     const replica = await openDatabase({ name: 'big-fresh', models: [Doc], storage: sqliteStorage(join(dir, 'large-fresh.db')), sync: { url: server.url, socket: false, pollInterval: 3_600_000 } })
     const t = performance.now()
     const synced = replica.sync!.syncNow()
@@ -100,11 +118,11 @@ async function largeInitialSync(dir: string, n: number): Promise<SyncRow[]> {
     await replica.close()
     if (count < n) throw new Error(`initial sync got ${count} of ${n} documents`)
     return [
-      { workload: `(b) initial sync of ${count} docs into a fresh SQLite replica`, value: `${(count / seconds).toFixed(0)} docs/s`, target: '≥ 100,000 docs/s' },
+      { workload: `(b) initial sync of ${count} docs into a fresh SQLite replica, from a server process`, value: `${(count / seconds).toFixed(0)} docs/s`, target: '≥ 100,000 docs/s' },
       { workload: '(b) the first documents queryable after', value: `${firstMs.toFixed(0)} ms`, target: '≤ 1 s' },
     ]
   } finally {
-    await server.close()
+    await server.stop()
   }
 }
 

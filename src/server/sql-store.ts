@@ -4,7 +4,7 @@ import { PUBLIC_REALM, REALM_COLLECTION } from '../core/realms.js'
 import type { SqlDialect, SqlDriver, SqlRow, SqlRunner } from './sql-driver.js'
 import { commitChannel } from './commit-channel.js'
 import { migrate } from './sql-schema.js'
-import { chunks, DOC_COLUMNS, marks, SqlServerTx, toDoc } from './sql-tx.js'
+import { chunks, DOC_COLUMNS, marks, pulledDoc, SqlServerTx, toDoc } from './sql-tx.js'
 import { page, type CommitChannel, type Committed, type Compaction, type PullData, type ServerDoc, type ServerStore, type StoreTx, type Viewer } from './store.js'
 
 /**
@@ -92,7 +92,7 @@ export class SqlServerStore implements ServerStore {
 
   async pull(clientId: string, since: number, limit: number, viewer: Viewer, start = since): Promise<PullData> {
     const driver = this.opened()
-    const doc = (r: SqlRow) => toDoc(driver.dialect, r)
+    const doc = (r: SqlRow) => pulledDoc(driver.dialect, r)
     // one snapshot: the revision, the memberships and the changes up to it agree
     return driver.read(async sql => {
       const current = await revisionOf(sql)

@@ -4,6 +4,7 @@ import { canRead, REALM_FIELD } from '../core/realms.js'
 import type { MutationResult } from '../protocol/messages.js'
 import type { SqlDialect, SqlRow, SqlRunner, SqlValue } from './sql-driver.js'
 import type { ClientRow, FieldMeta, ServerDoc, StoreTx } from './store.js'
+import { keepJson, namesString } from './stored-json.js'
 
 /** Below the lowest limit on bound parameters either engine has had (SQLite's old 999). */
 const MAX_PARAMS = 999
@@ -11,18 +12,58 @@ const MAX_PARAMS = 999
 export const DOC_COLUMNS = 'collection, id, data, revision, fields, realm'
 
 export function toDoc(d: SqlDialect, r: SqlRow): ServerDoc {
-  const realm = r.realm as string
-  let data = r.data === null ? null : (JSON.parse(r.data as string) as JsonObject)
-  // written before realms: the column says where it lives
-  if (data && typeof data[REALM_FIELD] !== 'string') data = { ...data, [REALM_FIELD]: realm }
   return {
     collection: r.collection as string,
     id: d.loadId(r.id as string),
-    data,
+    data: rowData(r),
     revision: Number(r.revision),
     fields: JSON.parse(r.fields as string) as Record<string, FieldMeta>,
-    realm,
+    realm: r.realm as string,
   }
+}
+
+function rowData(r: SqlRow): JsonObject | null {
+  const data = r.data === null ? null : (JSON.parse(r.data as string) as JsonObject)
+  // written before realms: the column says where it lives
+  return data && typeof data[REALM_FIELD] !== 'string' ? { ...data, [REALM_FIELD]: r.realm as string } : data
+}
+
+/**
+ * A document row as a pull reads it: its JSON is parsed only if the pull
+ * looks inside, and a document that names its realm keeps its stored text
+ * for an answer that sends it whole (see stored-json.ts).
+ */
+class PulledDoc implements ServerDoc {
+  readonly collection: string
+  readonly id: string
+  readonly revision: number
+  readonly realm: string
+  private parsed: JsonObject | null | undefined
+  private meta: Record<string, FieldMeta> | undefined
+
+  constructor(
+    d: SqlDialect,
+    private readonly row: SqlRow,
+  ) {
+    this.collection = row.collection as string
+    this.id = d.loadId(row.id as string)
+    this.revision = Number(row.revision)
+    this.realm = row.realm as string
+    if (typeof row.data === 'string' && namesString(row.data, REALM_FIELD)) keepJson(this, row.data)
+  }
+
+  get data(): JsonObject | null {
+    if (this.parsed === undefined) this.parsed = rowData(this.row)
+    return this.parsed
+  }
+
+  get fields(): Record<string, FieldMeta> {
+    return (this.meta ??= JSON.parse(this.row.fields as string) as Record<string, FieldMeta>)
+  }
+}
+
+export function pulledDoc(d: SqlDialect, r: SqlRow): ServerDoc {
+  return new PulledDoc(d, r)
 }
 
 /** One push transaction in SQL both engines accept. */
