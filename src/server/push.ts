@@ -184,12 +184,12 @@ async function apply(tx: ServerTx, access: Access, clientId: string, m: PushRequ
       const from = old?.data ? old.realm : undefined
       let after = views.get(k)
       const meta = { ...(old?.fields ?? {}) }
+      // the realm given by the server, where the writer left it out: the writer fills in only its own private realm itself (see rebase), any other it is sent
+      let given: FieldMeta | undefined
       if (after && after[REALM_FIELD] === undefined) {
-        // omitted on create: the writer's private realm (a Realm lives in its own)
+        // omitted on create: the writer's private realm (a Realm lives in its own); cleared on a document that has one: where it was
         after = { ...after, [REALM_FIELD]: collection === REALM_COLLECTION ? id : (from ?? ctx.userId) }
-        // the user's private realm the writer fills in itself once it knows its user (from this answer): not sent back, as its own write
-        const filled = collection !== REALM_COLLECTION && from === undefined
-        meta[REALM_FIELD] = { rev: revision, client: filled ? clientId : '', kind: 'overwrite' }
+        given = { rev: revision, client: collection !== REALM_COLLECTION && from === undefined ? clientId : '', kind: 'overwrite' }
       }
       const to = after ? (after[REALM_FIELD] as string) : undefined
       if (after) {
@@ -199,6 +199,7 @@ async function apply(tx: ServerTx, access: Access, clientId: string, m: PushRequ
       await authorize(tx, access, { collection, id }, from, to, views)
       if (deepEqual(after, old?.data ?? undefined)) continue
       for (const [field, kind] of fields) meta[field] = { rev: revision, client: clientId, kind }
+      if (given) meta[REALM_FIELD] = given
       // the realm of the row, a tombstone's too: a key deleted in one realm and created in another has left the first
       const was = old?.realm
       if (was !== undefined && to !== undefined && was !== to) {

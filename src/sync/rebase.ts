@@ -36,8 +36,8 @@ type DocOps = ReadonlyArray<{ mutation: Mutation; ops: Op[] }> | undefined
 export function rebase(base: Doc, acked: DocOps, change: DocumentChange | undefined, pending: DocOps, user?: string): Rebased {
   let next = applyLenient(base, opsOf(acked))
   if (change) next = applyChange(next, change)
-  // created before this client knew its user, acknowledged without a realm: the server put it in the user's private realm, and does not say so again
-  if (user !== undefined && acked?.length && next && next[REALM_FIELD] === undefined) next = { ...next, [REALM_FIELD]: user }
+  // acknowledged without a realm (created before this client knew its user, or the realm cleared): the server kept it where it was, else put it in the user's private realm, and says so only when it was elsewhere
+  if (user !== undefined && acked?.length && next && next[REALM_FIELD] === undefined) next = { ...next, [REALM_FIELD]: (base?.[REALM_FIELD] as string | undefined) ?? user }
   const view = applyLenient(next, opsOf(pending))
   return { base: next, view, seq: pending?.at(-1)?.mutation.seq }
 }

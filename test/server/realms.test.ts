@@ -197,6 +197,25 @@ describe('realms, members and roles (CLI server, several clients)', () => {
     expect({ title: twin.title, realmId: twin.realmId }).toEqual({ title: "ann's", realmId: 'bench' })
   })
 
+  it('a document whose realm is cleared stays in its realm, on the server and in the replica', async () => {
+    const { db: ann } = await client('c-ann')
+    await shareRealm(ann, 'cleared-desk', {})
+    await ann.run(tx => void tx.create(Todo, { id: 'kept', title: 'kept', realmId: 'cleared-desk' }))
+    await ann.sync!.syncNow()
+    await ann.run(async tx => {
+      const todo = (await tx.get(Todo, 'kept'))!
+      ;(todo as { realmId: string | undefined }).realmId = undefined
+      todo.title = 'still kept'
+    })
+    await ann.sync!.syncNow()
+    expect(await ann.rejections()).toEqual([])
+    const kept = (await ann.run(tx => tx.get(Todo, 'kept')))!
+    expect({ title: kept.title, realmId: kept.realmId }).toEqual({ title: 'still kept', realmId: 'cleared-desk' })
+    const { db: fresh } = await client('c-ann')
+    await fresh.sync!.syncNow()
+    expect((await fresh.run(tx => tx.get(Todo, 'kept')))!.realmId).toBe('cleared-desk')
+  })
+
   it('reads the public realm for everyone, and writes it only where a server admin granted it', async () => {
     const { db: ann } = await client('pub-ann')
     const { db: bob } = await client('pub-bob')
