@@ -76,7 +76,6 @@ async function ingest(server: TidepoolServer, mutations: number): Promise<number
   return mutations / seconds
 }
 
-/** An initial sync of `n` documents into a fresh SQLite replica: its rate, and how soon the first documents can be queried. */
 /** Pushes `n` documents to the server at `url` as one client, 1,000 per mutation: the data a fresh replica then syncs. */
 async function seed(url: string, n: number): Promise<void> {
   let seq = 0
@@ -92,7 +91,7 @@ async function seed(url: string, n: number): Promise<void> {
   }
 }
 
-/** A fresh replica's first sync of `n` documents from a server process of its own (as a client meets one), and how soon the first answer a query. */
+/** A fresh replica's first sync of `n` documents from a server process of its own (as a client meets one), and how soon the first documents can be queried. */
 export async function largeInitialSync(dir: string, n: number): Promise<SyncRow[]> {
   const server = await serve(join(dir, 'large-server.db'))
   try {
