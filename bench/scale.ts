@@ -1,3 +1,4 @@
+import { fork } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
@@ -8,13 +9,14 @@ import WebSocket from 'ws'
 import { Model, S, memoryStorage, openDatabase, type Database } from '../dist/index.js'
 import { PROTOCOL_VERSION, type PushRequest } from '../dist/protocol/messages.js'
 import { createServer } from '../dist/server.js'
+import type { FromClients, ToClients } from './active-clients.js'
 import { serve } from './serve.js'
 import { postgresUp } from './sync.js'
 import { percentile, type Row } from './table.js'
 
 const PG = process.env.TIDEPOOL_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-class Doc extends Model {
+export class Doc extends Model {
   static override COLLECTION = 'Doc'
   static override FIELDS = { n: S.int, at: S.double }
 }
@@ -85,7 +87,7 @@ export async function ingestBench(): Promise<Row[]> {
 }
 
 const SECRET = 'bench-secret'
-const token = (sub: string) => () =>
+export const token = (sub: string) => () =>
   new SignJWT({ sub })
     .setProtectedHeader({ alg: 'HS256' })
     .setExpirationTime('1h')
@@ -135,53 +137,51 @@ export async function instancesBench(): Promise<{ p50: number; p99: number } | u
 /**
  * (d) Many clients live at once, a few of them writing: one team (user) per
  * writer, its devices sharing the team's realm, so each write reaches
- * `clients / writers` replicas (all in this process; one realm for all
- * would measure this process applying every write a thousand times). Each
- * write carries its time, and every replica that receives it records how
- * long it took. Pulls per push: the server's pull count over its push count.
+ * `clients / writers` replicas (one realm for all would measure the clients'
+ * processes applying every write a thousand times). The clients run in
+ * `parts` processes of whole teams (bench/active-clients.ts), so that both
+ * cores serve them: in one process, the thousand clients' own work filled
+ * one core and the tail measured that process's queue. Each write carries
+ * its time, and every replica that receives it records how long it took.
+ * Pulls per push: the server's pull count over its push count.
  */
-export async function activeBench(clients: number, writers: number, seconds: number): Promise<{ p50: number; p99: number; pullsPerPush: number; writes: number }> {
+export async function activeBench(clients: number, writers: number, seconds: number, parts = 4): Promise<{ p50: number; p99: number; pullsPerPush: number; writes: number }> {
+  if (writers % parts !== 0) throw new Error(`${parts} processes cannot each take whole teams of ${writers}`)
   const dir = mkdtempSync(join(tmpdir(), 'tidepool-bench-active-'))
   const server = await serve(join(dir, 'active.db'), ['--secret', SECRET])
-  const dbs: Database[] = []
-  const lat: number[] = []
-  try {
-    for (let c = 0; c < clients; c++) dbs.push(await openDatabase({ name: `a${c}`, models: [Doc], storage: memoryStorage(), sync: { url: server.url, token: token(`team${c % writers}`), pollInterval: 0 } }))
-    await Promise.all(dbs.slice(0, writers).map((d, w) => d.run(tx => void tx.create(Doc, { id: `w${w}`, n: 0, at: Date.now() }))))
-    await Promise.all(dbs.map(d => d.sync!.syncNow()))
-    const stops = dbs.slice(writers).map(d =>
-      d.query(Doc).subscribe(snap => {
-        const now = Date.now()
-        for (const ch of snap.changes) if (ch.type !== 'removed' && !snap.metadata.hasPendingWrites) lat.push(now - ch.doc.at)
-      }),
+  const children = Array.from({ length: parts }, (_, part) =>
+    fork(join(import.meta.dirname, 'active-clients.ts'), [server.url, String(part), String(parts), String(clients), String(writers)], { execArgv: ['--import', 'tsx'] }),
+  )
+  const all = <T extends FromClients['type']>(type: T, ask?: ToClients) =>
+    Promise.all(
+      children.map(
+        child =>
+          new Promise<Extract<FromClients, { type: T }>>((resolve, reject) => {
+            const onMessage = (m: FromClients) => {
+              if (m.type !== type) return
+              child.off('message', onMessage)
+              resolve(m as Extract<FromClients, { type: T }>)
+            }
+            child.on('message', onMessage)
+            child.once('exit', code => reject(new Error(`a client process exited (${code})`)))
+            if (ask) child.send(ask)
+          }),
+      ),
     )
+  try {
+    await all('open')
     const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await (await fetch(`${server.url}/metrics`)).text())![1])
     // every socket open, and the pull its opening asks for done: counted from here on
     while ((await metric('tidepool_sockets')) < clients) await new Promise(r => setTimeout(r, 100))
-    await Promise.all(dbs.map(d => d.sync!.syncNow()))
+    await all('settled', { type: 'settle' })
     const [pulls0, pushes0] = [await metric('tidepool_pulls_total'), await metric('tidepool_pushes_total')]
-    lat.length = 0
-    const end = Date.now() + seconds * 1000
-    let writes = 0
-    // about 5 writes a second per writer, each to a document of its own
-    await Promise.all(
-      dbs.slice(0, writers).map(async (d, w) => {
-        for (let k = 0; Date.now() < end; k++) {
-          await d.run(tx => tx.updateWithoutRead(Doc, { id: `w${w}`, n: k, at: Date.now() }))
-          writes++
-          await new Promise(r => setTimeout(r, 200))
-        }
-      }),
-    )
-    // the last writes' pokes are applied (no pull asked for here: that would count one per client)
-    await new Promise(r => setTimeout(r, 1000))
-    const pullsPerPush = (await metric('tidepool_pulls_total')) - pulls0
+    const written = await all('written', { type: 'write', until: Date.now() + seconds * 1000 })
+    const pulls = (await metric('tidepool_pulls_total')) - pulls0
     const pushed = (await metric('tidepool_pushes_total')) - pushes0
-    for (const s of stops) s()
-    lat.sort((x, y) => x - y)
-    return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), pullsPerPush: pullsPerPush / Math.max(1, pushed), writes }
+    const lat = written.flatMap(w => w.latencies).sort((x, y) => x - y)
+    return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), pullsPerPush: pulls / Math.max(1, pushed), writes: written.reduce((n, w) => n + w.writes, 0) }
   } finally {
-    for (const d of dbs) await d.close()
+    await Promise.all(children.map(child => (child.exitCode !== null ? undefined : new Promise(r => child.once('exit', r).send({ type: 'close' } satisfies ToClients)))))
     await server.stop()
     rmSync(dir, { recursive: true, force: true })
   }
