@@ -25,6 +25,8 @@ export interface SqlConnection {
   commit(): void
   rollback(): void
   readonly inTransaction: boolean
+  /** Where the commit's flush to disk runs off the event loop: awaited after COMMIT with the connection still held, so nothing reads a commit before it is durable. */
+  flushed?(): Promise<void>
 }
 
 /**
@@ -39,6 +41,7 @@ export function transaction<T>(mutex: Mutex, conn: () => SqlConnection, kind: 'd
     try {
       const result = await fn()
       c.commit()
+      await c.flushed?.()
       return result
     } catch (e) {
       if (c.inTransaction) c.rollback()

@@ -217,6 +217,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
     })
   })
 
+  // an answer sent while draining closes its connection: a keep-alive connection busy when closing began would otherwise hold close() open
+  app.addHook('onSend', async (_req, reply) => {
+    if (draining) void reply.header('connection', 'close')
+  })
+
   const user = async (req: FastifyRequest) => {
     const header = req.headers.authorization
     return (await signIn(header?.startsWith('Bearer ') ? header.slice(7) : undefined)).userId

@@ -17,7 +17,7 @@ export interface SqlDriver extends SqlRunner {
   readonly dialect: SqlDialect
   /** What the database is called in messages: the file, or "the database". */
   readonly where: string
-  /** A write transaction, exclusive of other writers from the first statement on. */
+  /** A write transaction, exclusive of other writers from the first statement on; resolves once its commit is durable. */
   write<T>(fn: (sql: SqlRunner) => Promise<T>): Promise<T>
   /** A read-only transaction on one snapshot. */
   read<T>(fn: (sql: SqlRunner) => Promise<T>): Promise<T>

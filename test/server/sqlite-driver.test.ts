@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { openSqliteDriver } from '../../src/server/sqlite-driver.js'
+
+// the WAL flushes the driver asks for are held here until the test lets each one run
+const held = vi.hoisted(() => [] as Array<() => void>)
+vi.mock('node:fs', async importOriginal => {
+  const fs = await importOriginal<typeof import('node:fs')>()
+  return { ...fs, fdatasync: (fd: number, done: (e: NodeJS.ErrnoException | null) => void) => void held.push(() => fs.fdatasync(fd, done)) }
+})
+
+const settled = (p: Promise<unknown>) => {
+  const state = { done: false }
+  void p.then(() => (state.done = true))
+  return state
+}
+
+describe('the SQLite server driver', () => {
+  let dir: string
+  afterEach(() => {
+    held.length = 0
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('answers a write, and any use of the connection after it, only once its WAL is flushed to disk', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tidepool-driver-'))
+    const driver = openSqliteDriver(join(dir, 'server.db'))
+    const create = driver.write(async sql => void (await sql.query('CREATE TABLE t (k TEXT)')))
+    await vi.waitFor(() => expect(held).toHaveLength(1))
+    held.shift()!()
+    await create
+
+    const write = settled(driver.write(async sql => void (await sql.query('INSERT INTO t VALUES (?)', ['a']))))
+    const read = driver.read(sql => sql.query('SELECT COUNT(*) AS n FROM t'))
+    const after = settled(read)
+    await vi.waitFor(() => expect(held).toHaveLength(1))
+    // committed, not yet durable: neither the write nor the read queued behind it is answered
+    await new Promise(r => setImmediate(r))
+    expect(write.done).toBe(false)
+    expect(after.done).toBe(false)
+    held.shift()!()
+    expect(await read).toEqual([{ n: 1 }])
+    expect(write.done).toBe(true)
+    // the flush after COMMIT stands in for synchronous=FULL's fsync inside it
+    expect(await driver.query('PRAGMA synchronous')).toEqual([{ synchronous: 1 }])
+    await driver.close()
+  })
+
+  it('has nothing to flush for a database in memory', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tidepool-driver-'))
+    const driver = openSqliteDriver(':memory:')
+    await driver.write(async sql => void (await sql.query('CREATE TABLE t (k TEXT)')))
+    await driver.write(async sql => void (await sql.query('INSERT INTO t VALUES (?)', ['a'])))
+    expect(held).toHaveLength(0)
+    expect(await driver.query('SELECT COUNT(*) AS n FROM t')).toEqual([{ n: 1 }])
+    await driver.close()
+  })
+})
