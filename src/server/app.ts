@@ -218,8 +218,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Tidepoo
   })
 
   // an answer sent while draining closes its connection: a keep-alive connection busy when closing began would otherwise hold close() open
-  app.addHook('onSend', async (_req, reply) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (draining) void reply.header('connection', 'close')
+    done(null, payload)
   })
 
   const user = async (req: FastifyRequest) => {
