@@ -4,6 +4,7 @@ export type SqlRow = Record<string, unknown>
 
 /** A connection, or a transaction on one. SQL is written with `?` placeholders; a driver converts them if its engine wants others. */
 export interface SqlRunner {
+  /** On a driver, outside `write`, a statement that writes is not known to be durable when it resolves: writes go through `write`. */
   query(sql: string, params?: readonly SqlValue[]): Promise<SqlRow[]>
   /** Runs several statements without parameters (a migration). */
   exec(sql: string): Promise<void>

@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, openSync } from 'node:fs'
+import { closeSync, fdatasync, openSync, realpathSync } from 'node:fs'
 import { promisify } from 'node:util'
 import Database from 'better-sqlite3'
 import { StorageError } from '../core/errors.js'
@@ -34,8 +34,9 @@ const flush = promisify(fdatasync)
 export function openSqliteDriver(path: string): SqlDriver {
   let db: Database.Database
   let wal: number | undefined
+  let opening: Database.Database | undefined
   try {
-    db = new Database(path)
+    db = opening = new Database(path)
     const walMode = db.pragma('journal_mode = WAL', { simple: true }) === 'wal'
     // NORMAL syncs the WAL before each checkpoint and the file after it; what it leaves out, the flush after each COMMIT does
     db.pragma(`synchronous = ${walMode ? 'NORMAL' : 'FULL'}`)
@@ -48,12 +49,14 @@ export function openSqliteDriver(path: string): SqlDriver {
     // each batch rewrites the same hot pages (a client's outcomes, the newest revisions): a checkpoint every 10,000 pages rather than
     // SQLite's 1,000 copies each page once for many commits, and blocks the event loop ten times less often
     db.pragma('wal_autocheckpoint = 10000')
-    // the WAL exists once the connection has read the file; a database in memory has none
+    // the WAL exists once the connection has read the file; a database in memory has none. SQLite names it after the file a
+    // symbolic link points to
     if (walMode) {
       db.pragma('user_version')
-      wal = openSync(`${path}-wal`, 'r+')
+      wal = openSync(`${realpathSync(path)}-wal`, 'r+')
     }
   } catch (e) {
+    opening?.close()
     throw new StorageError('unavailable', `cannot open ${path}: ${(e as Error).message}`, { cause: e })
   }
   // the server's statements are few (a chunked statement has one text per chunk size): keep them all prepared
@@ -80,15 +83,26 @@ export function openSqliteDriver(path: string): SqlDriver {
       return db.inTransaction
     },
   }
+  // a flush that failed leaves unknown what reached the disk, while the commit is already visible: everything after it fails, so
+  // that nothing is answered or read that may not be there after a restart
+  let broken: StorageError | undefined
+  const usable = <T>(fn: () => Promise<T>) => async (): Promise<T> => {
+    if (broken) throw broken
+    return fn()
+  }
+  const flushed = (fd: number) => () =>
+    flush(fd).catch((e: unknown) => {
+      throw (broken ??= new StorageError('unavailable', `cannot flush ${path} to disk, restart the server: ${(e as Error).message}`, { cause: e }))
+    })
   // only a write has anything of its own to flush
-  const writing: SqlConnection = wal === undefined ? connection : Object.assign(Object.create(connection) as SqlConnection, { flushed: () => flush(wal) })
+  const writing: SqlConnection = wal === undefined ? connection : Object.assign(Object.create(connection) as SqlConnection, { flushed: flushed(wal) })
   return {
     dialect,
     where: path,
-    query: (sql, params) => mutex.run(() => runner.query(sql, params)),
-    exec: sql => mutex.run(() => runner.exec(sql)),
-    write: fn => transaction(mutex, () => writing, 'immediate', () => fn(runner)),
-    read: fn => transaction(mutex, () => connection, 'deferred', () => fn(runner)),
+    query: (sql, params) => mutex.run(usable(() => runner.query(sql, params))),
+    exec: sql => mutex.run(usable(() => runner.exec(sql))),
+    write: fn => transaction(mutex, () => writing, 'immediate', usable(() => fn(runner))),
+    read: fn => transaction(mutex, () => connection, 'deferred', usable(() => fn(runner))),
     close: () =>
       mutex.run(async () => {
         db.close()

@@ -1,14 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { openSqliteDriver } from '../../src/server/sqlite-driver.js'
 
 // the WAL flushes the driver asks for are held here until the test lets each one run
-const held = vi.hoisted(() => [] as Array<() => void>)
+// (called with an error, a flush fails as the disk would report it)
+const held = vi.hoisted(() => [] as Array<(error?: NodeJS.ErrnoException) => void>)
 vi.mock('node:fs', async importOriginal => {
   const fs = await importOriginal<typeof import('node:fs')>()
-  return { ...fs, fdatasync: (fd: number, done: (e: NodeJS.ErrnoException | null) => void) => void held.push(() => fs.fdatasync(fd, done)) }
+  return { ...fs, fdatasync: (fd: number, done: (e: NodeJS.ErrnoException | null) => void) => void held.push(error => (error ? done(error) : fs.fdatasync(fd, done))) }
 })
 
 const settled = (p: Promise<unknown>) => {
@@ -45,6 +46,40 @@ describe('the SQLite server driver', () => {
     expect(write.done).toBe(true)
     // the flush after COMMIT stands in for synchronous=FULL's fsync inside it
     expect(await driver.query('PRAGMA synchronous')).toEqual([{ synchronous: 1 }])
+    await driver.close()
+  })
+
+  it('after a flush that failed, refuses every read and write: the commit it could not make durable is never read or answered', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tidepool-driver-'))
+    const driver = openSqliteDriver(join(dir, 'server.db'))
+    const create = driver.write(async sql => void (await sql.query('CREATE TABLE t (k TEXT)')))
+    await vi.waitFor(() => expect(held).toHaveLength(1))
+    held.shift()!()
+    await create
+
+    const write = driver.write(async sql => void (await sql.query('INSERT INTO t VALUES (?)', ['a'])))
+    const read = driver.read(sql => sql.query('SELECT COUNT(*) AS n FROM t'))
+    await vi.waitFor(() => expect(held).toHaveLength(1))
+    held.shift()!(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
+    await expect(write).rejects.toMatchObject({ name: 'StorageError', code: 'unavailable' })
+    await expect(read).rejects.toThrow(/cannot flush .* restart the server/)
+    await expect(driver.write(async sql => void (await sql.query('INSERT INTO t VALUES (?)', ['b'])))).rejects.toThrow(/cannot flush/)
+    expect(held).toHaveLength(0)
+    await driver.close()
+  })
+
+  it('flushes the WAL of the file a symbolic link points to', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tidepool-driver-'))
+    mkdirSync(join(dir, 'real'))
+    symlinkSync(join(dir, 'real', 'server.db'), join(dir, 'link.db'))
+    writeFileSync(join(dir, 'real', 'server.db'), '')
+    const driver = openSqliteDriver(join(dir, 'link.db'))
+    const write = driver.write(async sql => void (await sql.query('CREATE TABLE t (k TEXT)')))
+    await vi.waitFor(() => expect(held).toHaveLength(1))
+    held.shift()!()
+    await write
+    expect(existsSync(join(dir, 'real', 'server.db-wal'))).toBe(true)
+    expect(existsSync(join(dir, 'link.db-wal'))).toBe(false)
     await driver.close()
   })
 
