@@ -18,6 +18,16 @@ const settled = (p: Promise<unknown>) => {
   return state
 }
 
+/** A driver on `path` with a table `t`, its first write's flush let through. */
+async function withTable(path: string) {
+  const driver = openSqliteDriver(path)
+  const create = driver.write(async sql => void (await sql.query('CREATE TABLE t (k TEXT)')))
+  await vi.waitFor(() => expect(held).toHaveLength(1))
+  held.shift()!()
+  await create
+  return driver
+}
+
 describe('the SQLite server driver', () => {
   let dir: string
   afterEach(() => {
@@ -27,11 +37,7 @@ describe('the SQLite server driver', () => {
 
   it('answers a write, and any use of the connection after it, only once its WAL is flushed to disk', async () => {
     dir = mkdtempSync(join(tmpdir(), 'tidepool-driver-'))
-    const driver = openSqliteDriver(join(dir, 'server.db'))
-    const create = driver.write(async sql => void (await sql.query('CREATE TABLE t (k TEXT)')))
-    await vi.waitFor(() => expect(held).toHaveLength(1))
-    held.shift()!()
-    await create
+    const driver = await withTable(join(dir, 'server.db'))
 
     const write = settled(driver.write(async sql => void (await sql.query('INSERT INTO t VALUES (?)', ['a']))))
     const read = driver.read(sql => sql.query('SELECT COUNT(*) AS n FROM t'))
@@ -51,11 +57,7 @@ describe('the SQLite server driver', () => {
 
   it('after a flush that failed, refuses every read and write: the commit it could not make durable is never read or answered', async () => {
     dir = mkdtempSync(join(tmpdir(), 'tidepool-driver-'))
-    const driver = openSqliteDriver(join(dir, 'server.db'))
-    const create = driver.write(async sql => void (await sql.query('CREATE TABLE t (k TEXT)')))
-    await vi.waitFor(() => expect(held).toHaveLength(1))
-    held.shift()!()
-    await create
+    const driver = await withTable(join(dir, 'server.db'))
 
     const write = driver.write(async sql => void (await sql.query('INSERT INTO t VALUES (?)', ['a'])))
     const read = driver.read(sql => sql.query('SELECT COUNT(*) AS n FROM t'))
@@ -73,11 +75,7 @@ describe('the SQLite server driver', () => {
     mkdirSync(join(dir, 'real'))
     symlinkSync(join(dir, 'real', 'server.db'), join(dir, 'link.db'))
     writeFileSync(join(dir, 'real', 'server.db'), '')
-    const driver = openSqliteDriver(join(dir, 'link.db'))
-    const write = driver.write(async sql => void (await sql.query('CREATE TABLE t (k TEXT)')))
-    await vi.waitFor(() => expect(held).toHaveLength(1))
-    held.shift()!()
-    await write
+    const driver = await withTable(join(dir, 'link.db'))
     expect(existsSync(join(dir, 'real', 'server.db-wal'))).toBe(true)
     expect(existsSync(join(dir, 'link.db-wal'))).toBe(false)
     await driver.close()
