@@ -31,6 +31,8 @@ export interface PulledChanges {
   evict?: Eviction
   /** More pages follow this one. */
   more?: true
+  /** With `more`: the revision the server stood at, which the later pages send back. */
+  head?: number
 }
 
 /** A mutation the server refused, kept in the replica until the app acknowledges it. */

@@ -54,6 +54,12 @@ export interface PullRequest {
    */
   base?: number
   /**
+   * On a later page of a paged pull: the `head` its first page came with.
+   * Once the server forgets history past it, a document an earlier page
+   * brought may have been deleted unseen, and the answer is `resync`.
+   */
+  started?: number
+  /**
    * Every changed document whole, this client's own writes too: a resync,
    * which must see everything the server holds (its earlier pulls' effects
    * are not trusted).
@@ -71,6 +77,8 @@ export interface PullResponse {
   results: MutationResult[]
   /** More changes follow `revision`: pull again from it. */
   more?: true
+  /** With `more`: the revision the server stood at, which the later pages of this pull send back as `started`. */
+  head?: number
   /** On the first page of a pull from nothing that takes more: about how many documents the whole pull brings (for progress). */
   total?: number
   /** The user the server took the token for (a replica belongs to one user). */

@@ -72,6 +72,7 @@ export const REQUEST_SCHEMAS = {
       clientId: { type: 'string', minLength: 1, maxLength: 128 },
       since: { type: 'integer', minimum: 0, maximum: MAX_INTEGER },
       base: { type: 'integer', minimum: 0, maximum: MAX_INTEGER },
+      started: { type: 'integer', minimum: 0, maximum: MAX_INTEGER },
       whole: { enum: [true] },
     },
     required: ['type', 'v', 'clientId', 'since'],

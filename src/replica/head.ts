@@ -19,6 +19,8 @@ export interface Head {
   pulledRevision: number
   /** While a paged pull is under way (pages still to come), where it began: the next page continues from it, also after a restart. */
   pullBase?: number
+  /** With `pullBase`: the revision the server stood at when the paged pull's first page came, which later pages send back. */
+  pullStarted?: number
   /** The replica's hybrid logical clock (encoded), past every event it wrote or merged. */
   hlc?: string
   /** The user the replica belongs to, once known (a server names it, or a token does); cleared by signing out. */

@@ -193,7 +193,7 @@ export class Replica {
         const area = scope.area(name)
         for (const [k] of await area.scan()) area.delete(k)
       }
-      const { userId, pullBase: _base, ...rest } = head
+      const { userId, pullBase: _base, pullStarted: _started, ...rest } = head
       scope.setHead({ ...rest, clientId: randomId(), seq: 0, pulledRevision: 0, ...(userId !== undefined ? { signedOut: userId } : {}) })
       return outbox
     })

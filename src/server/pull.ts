@@ -63,7 +63,7 @@ export function pullStored(store: ServerStore, req: PullRequest, viewer: Viewer)
 async function answer(store: ServerStore, req: PullRequest, viewer: Viewer, limit: number, whole: (d: ServerDoc) => DocumentChange): Promise<PullResponse> {
   // a page after the first: a document's row comes at its latest revision, so its fields are new since the first page's start
   const fieldsSince = Math.min(req.base ?? req.since, req.since)
-  const { revision, docs, joined, left, lost, results, firstRejection = Infinity, more, owner, resync, total } = await store.pull(req.clientId, req.since, limit, viewer, fieldsSince)
+  const { revision, docs, joined, left, lost, results, firstRejection = Infinity, more, owner, head, resync, total } = await store.pull(req.clientId, req.since, limit, viewer, fieldsSince, req.started)
   if (owner !== undefined && owner !== viewer.userId) throw new PermissionDeniedError(`client ${req.clientId} belongs to another user`)
   if (resync) return { type: 'pull-result', v: PROTOCOL_VERSION, revision, changes: [], results: [], user: viewer.userId, resync }
   const acked = new Set(results.filter(r => r.status === 'applied').map(r => r.revision))
@@ -95,5 +95,5 @@ async function answer(store: ServerStore, req: PullRequest, viewer: Viewer, limi
   // a realm joined comes whole, whoever wrote it
   changes.push(...joined.map(whole))
   const evict = lost.length || left.length ? { evict: { realms: lost, docs: left.map(({ collection, id }) => ({ collection, id })) } } : {}
-  return { type: 'pull-result', v: PROTOCOL_VERSION, revision, changes, results, ...(more ? { more } : {}), ...(total !== undefined ? { total: total + joined.length } : {}), user: viewer.userId, ...evict }
+  return { type: 'pull-result', v: PROTOCOL_VERSION, revision, changes, results, ...(more ? { more, head } : {}), ...(total !== undefined ? { total: total + joined.length } : {}), user: viewer.userId, ...evict }
 }

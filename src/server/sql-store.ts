@@ -90,7 +90,7 @@ export class SqlServerStore implements ServerStore {
     })
   }
 
-  async pull(clientId: string, since: number, limit: number, viewer: Viewer, start = since): Promise<PullData> {
+  async pull(clientId: string, since: number, limit: number, viewer: Viewer, start = since, started?: number): Promise<PullData> {
     const driver = this.opened()
     const doc = (r: SqlRow) => pulledDoc(driver.dialect, r)
     // one snapshot: the revision, the memberships and the changes up to it agree
@@ -99,8 +99,12 @@ export class SqlServerStore implements ServerStore {
       const [bound] = await sql.query('SELECT user_id FROM tp_clients WHERE client_id = ?', [clientId])
       const owner = bound?.user_id as string | undefined
       const [h] = await sql.query('SELECT revision FROM tp_horizon')
-      // what changed after the pull's start is partly forgotten: the client starts again from nothing (its outbox kept); a pull from 0 needs no history
-      if (start > 0 && start < Number(h!.revision)) return { revision: 0, docs: [], joined: [], left: [], lost: [], results: [], more: false, owner, resync: true }
+      const horizon = Number(h!.revision)
+      // what changed after the pull's start is partly forgotten: the client starts again from nothing (its outbox kept). A pull from 0
+      // needs no history, until its first page is in: a document it brought may be deleted after, its tombstone compacted away
+      if ((start > 0 && start < horizon) || (started !== undefined && started < horizon)) {
+        return { revision: 0, docs: [], joined: [], left: [], lost: [], results: [], more: false, owner, head: current, resync: true }
+      }
       // realms read since before `since` send their changes; realms joined after it come whole; realms lost are named
       const { userId, everything } = viewer
       const own = (await privateRealmOf(sql, driver.dialect, userId)) ? [userId, PUBLIC_REALM] : [PUBLIC_REALM]
@@ -131,7 +135,7 @@ export class SqlServerStore implements ServerStore {
       const firstRejection = earlier?.r != null ? Number(earlier.r) : results.find(r => r.status === 'rejected')?.revision
       // what a first sync will bring, for its progress: counted once, on its first page
       const total = since === 0 && more ? await countIn(sql, heldList, current) : undefined
-      if (everything) return { revision, docs, joined: [], left: [], lost: [], results, firstRejection, more, owner, total }
+      if (everything) return { revision, docs, joined: [], left: [], lost: [], results, firstRejection, more, owner, head: current, total }
       const joined: ServerDoc[] = []
       for (const chunk of chunks(joinedRealms, 1, 1)) {
         const rows = await sql.query(`SELECT ${DOC_COLUMNS} FROM tp_docs WHERE realm IN (${marks(chunk.length)}) AND (data IS NOT NULL OR revision > ?)`, [...chunk, since])
@@ -148,7 +152,7 @@ export class SqlServerStore implements ServerStore {
         )
         for (const r of rows) if (!readable.has(r.realm as string)) left.push({ collection: r.collection as string, id: driver.dialect.loadId(r.id as string), revision: Number(r.revision) })
       }
-      return { revision, docs, joined, left, lost, results, firstRejection, more, owner, total }
+      return { revision, docs, joined, left, lost, results, firstRejection, more, owner, head: current, total }
     })
   }
 

@@ -129,6 +129,8 @@ export interface PullData {
   more: boolean
   /** On the first page of a pull from nothing that takes more: how many documents (tombstones included) the whole pull brings. */
   total?: number
+  /** The revision the store stood at: what a paged pull's later pages name as `started`. */
+  head: number
   /** `since` is older than the compaction horizon: what changed since is forgotten, and the client syncs its realms again from the start. */
   resync?: true
 }
@@ -170,10 +172,11 @@ export interface ServerStore {
    * boundary: `revision` then is the last revision included, and `more` is
    * true, so no commit is split), whole realms the viewer joined, and what
    * left the viewer's realms. `start` is where a paged pull began (default
-   * `since`): if it is before the compaction horizon (and not 0), the
-   * answer is `resync`.
+   * `since`) and `started` the `head` its first page was answered at: if
+   * either is before the compaction horizon (`start` 0 excepted: a pull from
+   * nothing needs no history), the answer is `resync`.
    */
-  pull(clientId: string, since: number, limit: number, viewer: Viewer, start?: number): Promise<PullData>
+  pull(clientId: string, since: number, limit: number, viewer: Viewer, start?: number, started?: number): Promise<PullData>
   /**
    * The realms `userId` reads besides the public one: their private realm
    * (unless a `Realm` document took its id before they came) and those their

@@ -77,12 +77,14 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
     // in the same transaction: a placeholder takes a rejected mutation's place in the queue
     for (const m of placeholders) scope.putOutbox(m)
     for (const r of rejected) scope.reject(r)
-    const { pullBase: _base, resync: _resync, ...rest } = head
+    const { pullBase: _base, pullStarted: _started, resync: _resync, ...rest } = head
     const pullBase = res.more ? (head.pullBase ?? since ?? head.pulledRevision) : undefined
+    const pullStarted = res.more ? (head.pullBase !== undefined ? head.pullStarted : res.head) : undefined
     scope.setHead({
       ...rest,
       pulledRevision: res.revision,
       ...(pullBase !== undefined ? { pullBase } : {}),
+      ...(pullStarted !== undefined ? { pullStarted } : {}),
       ...(head.resync && !resyncDone ? { resync: true as const } : {}),
       ...(res.user !== undefined ? { userId: res.user } : {}),
     })
@@ -107,7 +109,7 @@ export function markResync(replica: Replica): Promise<void> {
  */
 export function startResync(replica: Replica): Promise<Head> {
   return replica.transact(null, async scope => {
-    const { pullBase: _base, ...head } = await scope.head()
+    const { pullBase: _base, pullStarted: _started, ...head } = await scope.head()
     const next: Head = { ...head, pulledRevision: 0, resync: true }
     scope.setHead(next)
     return next

@@ -361,7 +361,7 @@ export class SyncEngine implements Sync {
     const ask = (request: PullRequest): Promise<PullResponse> => {
       const wanted = ahead
       ahead = undefined
-      if (wanted && wanted.request.since === request.since && wanted.request.base === request.base && wanted.request.whole === request.whole) return wanted.response
+      if (wanted && wanted.request.since === request.since && wanted.request.base === request.base && wanted.request.started === request.started && wanted.request.whole === request.whole) return wanted.response
       return this.transport.pull(request)
     }
     do {
@@ -372,13 +372,15 @@ export class SyncEngine implements Sync {
         resynced = new Set()
         whole = true
       }
-      const { pulledRevision: since, pullBase: base } = head
-      pulled = await ask({ type: 'pull', v: PROTOCOL_VERSION, clientId, since, ...(base !== undefined ? { base } : {}), ...(whole ? { whole: true as const } : {}) })
+      const { pulledRevision: since, pullBase: base, pullStarted: started } = head
+      pulled = await ask({ type: 'pull', v: PROTOCOL_VERSION, clientId, since, ...(base !== undefined ? { base } : {}), ...(started !== undefined ? { started } : {}), ...(whole ? { whole: true as const } : {}) })
       if (pulled.resync) {
-        // the server forgot the history since this replica's revision: everything again, from the start
+        // the server forgot the history since this replica's revision (or since this paged pull began): everything again, from the
+        // start, and what that does not bring is dropped, also when the pages before were a first sync's
         await startResync(this.replica)
         resynced = new Set()
         whole = true
+        heldNothing = false
         stale = true
         continue
       }
@@ -390,7 +392,8 @@ export class SyncEngine implements Sync {
       }
       if (pulled.more) {
         // as the replica will stand once this page is in; a page asked for otherwise is dropped unused (its failure with it)
-        const request: PullRequest = { type: 'pull', v: PROTOCOL_VERSION, clientId, since: pulled.revision, base: base ?? since, ...(whole ? { whole: true as const } : {}) }
+        const next = started ?? pulled.head
+        const request: PullRequest = { type: 'pull', v: PROTOCOL_VERSION, clientId, since: pulled.revision, base: base ?? since, ...(next !== undefined ? { started: next } : {}), ...(whole ? { whole: true as const } : {}) }
         ahead = { request, response: this.transport.pull(request) }
         ahead.response.catch(() => undefined)
       }

@@ -86,6 +86,41 @@ for (const factory of storeFactories) {
       expect(again.stopped?.reason).toBe('client-diverged')
     })
 
+    it('a first sync in pages, with a document it brought deleted and its tombstone forgotten between pages, starts again and drops it', async c => {
+      if (factory.name === 'postgres' && !postgres) return c.skip()
+      const { store } = await fresh()
+      for (const [seq, id] of ['a', 'b', 'c'].entries()) await push(store, pushReq('c1', seq + 1, [create(id)]), ann)
+      // the server's side: a later page names the revision its first page was answered at
+      const first = await pull(store, pullReq('c2', 0), viewer, 1)
+      expect(first).toMatchObject({ more: true, head: 3 })
+      await push(store, pushReq('c1', 4, [{ type: 'delete', collection: 'Item', id: 'a' }]), ann)
+      expect((await store.compact(0)).tombstones).toBe(1)
+      const later = { ...pullReq('c2', first.revision), base: 0 }
+      expect(await pull(store, { ...later, started: first.head! }, viewer, 1)).toMatchObject({ resync: true, changes: [] })
+      // a client that does not say where its pull began is answered as before
+      expect((await pull(store, later, viewer, 1)).resync).toBeUndefined()
+
+      // a replica's: pages of one document, and the delete and compaction land while its second page is on the way
+      await push(store, pushReq('c1', 5, [create('d')]), ann)
+      let pulls = 0
+      const transport = {
+        push: (req: PushRequest) => push(store, req, ann),
+        pull: async (req: PullRequest) => {
+          if (++pulls === 2) {
+            await push(store, pushReq('c1', 6, [{ type: 'delete', collection: 'Item', id: 'b' }]), ann)
+            await store.compact(0)
+          }
+          return pull(store, req, viewer, 1)
+        },
+        socketUrl: async () => 'ws://127.0.0.1:1',
+      }
+      const db = await openDatabase({ name: 'paged', models: [Item], storage: memoryStorage(), sync: { url: 'http://127.0.0.1:1', transport, socket: false, pollInterval: 0 } })
+      cleanups.unshift(() => db.close())
+      await db.sync!.syncNow()
+      expect(pulls).toBeGreaterThan(3)
+      expect(await contents(db)).toBe('c:0: d:0:')
+    })
+
     it('a client offline across the horizon converges with its outbox intact, and its live query hears only what changed', async c => {
       if (factory.name === 'postgres' && !postgres) return c.skip()
       const { store } = await fresh()
