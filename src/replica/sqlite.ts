@@ -44,6 +44,18 @@ interface Statements {
 /** Rows per multi-row statement: one statement per row costs about as much as the row itself. */
 const BATCH = 50
 
+/**
+ * The ends of the read transactions that point reads share (see
+ * `beginSnapshot`), of every connection in this process: a write on any of
+ * them ends them all first, so that whatever reads next, through any
+ * database on the file, sees it.
+ */
+const snapshots = new Set<() => void>()
+
+function endSnapshots(): void {
+  for (const end of snapshots) end()
+}
+
 class SqliteStorage implements Storage {
   readonly kind = 'sqlite'
   private db: Database.Database | undefined
@@ -54,6 +66,9 @@ class SqliteStorage implements Storage {
   private writes = 0
   private checkpoint: Database.Statement | undefined
   private checkpointTimer: ReturnType<typeof setTimeout> | undefined
+  private control: Record<'deferred' | 'immediate' | 'commit' | 'rollback', Database.Statement> | undefined
+  /** Ends the read transaction that the point reads of this turn of the event loop share, if one is open. */
+  private snapshotEnd: (() => void) | undefined
   // one connection: reads and writes take turns, so a read never sees a write half-done
   private readonly mutex = new Mutex()
 
@@ -91,8 +106,13 @@ class SqliteStorage implements Storage {
     this.dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck()
     // prepared once: a transaction's control statements cost as much as its rows otherwise
     const control = { deferred: db.prepare('BEGIN'), immediate: db.prepare('BEGIN IMMEDIATE'), commit: db.prepare('COMMIT'), rollback: db.prepare('ROLLBACK') }
+    this.control = control
     this.connection = {
-      begin: kind => void control[kind].run(),
+      begin: kind => {
+        if (kind === 'immediate') endSnapshots()
+        else this.endSnapshot()
+        control[kind].run()
+      },
       commit: () => void control.commit.run(),
       rollback: () => void control.rollback.run(),
       get inTransaction() {
@@ -109,7 +129,10 @@ class SqliteStorage implements Storage {
       this.checkpointTimer = undefined
       if (!this.db) return
       this.mutex
-        .run(async () => void this.checkpoint?.get())
+        .run(async () => {
+          this.endSnapshot()
+          this.checkpoint?.get()
+        })
         // a busy file (another process writing) is checkpointed by the next one, or by SQLite's own
         .catch(() => undefined)
     }, CHECKPOINT_AFTER_MS)
@@ -120,9 +143,11 @@ class SqliteStorage implements Storage {
     clearTimeout(this.checkpointTimer)
     this.checkpointTimer = undefined
     await this.mutex.run(async () => {
+      this.endSnapshot()
       this.db?.close()
       this.db = undefined
       this.connection = undefined
+      this.control = undefined
       this.statements.clear()
     })
   }
@@ -137,15 +162,44 @@ class SqliteStorage implements Storage {
   }
 
   peek(store: string, keys: readonly string[]): Promise<unknown[]> {
-    // one statement is its own snapshot: with the connection idle, it needs neither lock nor transaction
+    // with the connection idle a point read needs no lock: it runs at once, in the snapshot this turn's point reads share
     if (keys.length === 1 && this.mutex.idle) {
       try {
-        return Promise.resolve([new Tables(this.conn(), this.statements).getOne(store, keys[0]!)])
+        const db = this.conn()
+        this.beginSnapshot(db)
+        return Promise.resolve([new Tables(db, this.statements).getOne(store, keys[0]!)])
       } catch (e) {
         return Promise.reject(e)
       }
     }
     return this.read(r => r.getMany(store, keys))
+  }
+
+  /**
+   * A statement outside a transaction takes and drops the WAL's read lock
+   * itself, which costs as much as a lookup: the point reads of one turn of
+   * the event loop (an app's awaited reads one after another) share one read
+   * transaction instead, ended after the turn, or at once when anything
+   * else needs the connection. Writers in other processes are not held up
+   * (WAL readers block none), and a turn's reads see one state.
+   */
+  private beginSnapshot(db: Database.Database): void {
+    if (this.snapshotEnd || db.inTransaction) return
+    const control = this.control!
+    control.deferred.run()
+    const timer = setImmediate(() => this.endSnapshot())
+    const end = () => {
+      snapshots.delete(end)
+      this.snapshotEnd = undefined
+      clearImmediate(timer)
+      if (db.open && db.inTransaction) control.commit.run()
+    }
+    this.snapshotEnd = end
+    snapshots.add(end)
+  }
+
+  private endSnapshot(): void {
+    this.snapshotEnd?.()
   }
 
   version(): string {
@@ -161,6 +215,8 @@ class SqliteStorage implements Storage {
     let last = version()
     const timer = setInterval(() => {
       if (!this.db || !this.mutex.idle) return
+      // a snapshot still open would show the file as it was when it began
+      this.endSnapshot()
       const now = version()
       if (now !== last) onChange()
       last = now

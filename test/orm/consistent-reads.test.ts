@@ -53,6 +53,23 @@ describe('a transaction that reads in several steps sees one state', () => {
     await writer.close()
   })
 
+  it('a read right after a commit through another database on the same file sees it, however soon', async () => {
+    const file = join(dir, 'soon.db')
+    const reader = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
+    const writer = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
+    await writer.run(tx => void tx.createOrOverwrite(Account, { id: 'a', balance: 1 }))
+    const balance = () => reader.run({ readOnly: true }, async tx => (await tx.get(Account, 'a'))!.balance)
+    // one chain of awaits, no timer between: the reader's point reads share a snapshot until something writes
+    const seen = [await balance()]
+    for (const next of [2, 3]) {
+      await writer.run(async tx => void ((await tx.get(Account, 'a'))!.balance = next))
+      seen.push(await balance())
+    }
+    expect(seen).toEqual([1, 2, 3])
+    await reader.close()
+    await writer.close()
+  })
+
   it('does not retry when nothing was committed between its reads', async () => {
     const db = await openDatabase({ name: 'q', models: [Account], storage: sqliteStorage(join(dir, 'quiet.db')) })
     await db.run(tx => void tx.createOrOverwrite(Account, { id: 'a', balance: 1 }))
