@@ -101,8 +101,9 @@ export class SqlServerStore implements ServerStore {
       const [h] = await sql.query('SELECT revision FROM tp_horizon')
       const horizon = Number(h!.revision)
       // what changed after the pull's start is partly forgotten: the client starts again from nothing (its outbox kept). A pull from 0
-      // needs no history, until its first page is in: a document it brought may be deleted after, its tombstone compacted away
-      if ((start > 0 && start < horizon) || (started !== undefined && started < horizon)) {
+      // needs no history, until its first page is in: a document it brought may be deleted after `started`, and the tombstone is
+      // forgotten unless an earlier page (through `since`) brought it
+      if ((start > 0 && start < horizon) || (started !== undefined && Math.max(started, since) < horizon)) {
         return { revision: 0, docs: [], joined: [], left: [], lost: [], results: [], more: false, owner, head: current, resync: true }
       }
       // realms read since before `since` send their changes; realms joined after it come whole; realms lost are named

@@ -172,9 +172,11 @@ export interface ServerStore {
    * boundary: `revision` then is the last revision included, and `more` is
    * true, so no commit is split), whole realms the viewer joined, and what
    * left the viewer's realms. `start` is where a paged pull began (default
-   * `since`) and `started` the `head` its first page was answered at: if
-   * either is before the compaction horizon (`start` 0 excepted: a pull from
-   * nothing needs no history), the answer is `resync`.
+   * `since`), and `started` the `head` the first page of a pull from 0 was
+   * answered at. The answer is `resync` when `start` is before the
+   * compaction horizon (0 excepted: a pull from nothing needs no history),
+   * or when `started` and `since` both are (a tombstone after both, of a
+   * document an earlier page brought, may be forgotten).
    */
   pull(clientId: string, since: number, limit: number, viewer: Viewer, start?: number, started?: number): Promise<PullData>
   /**

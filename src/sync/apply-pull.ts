@@ -79,7 +79,7 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
     for (const r of rejected) scope.reject(r)
     const { pullBase: _base, pullStarted: _started, resync: _resync, ...rest } = head
     const pullBase = res.more ? (head.pullBase ?? since ?? head.pulledRevision) : undefined
-    const pullStarted = res.more ? (head.pullBase !== undefined ? head.pullStarted : res.head) : undefined
+    const pullStarted = pullBase !== 0 ? undefined : head.pullBase !== undefined ? head.pullStarted : res.head
     scope.setHead({
       ...rest,
       pulledRevision: res.revision,

@@ -372,7 +372,9 @@ export class SyncEngine implements Sync {
         resynced = new Set()
         whole = true
       }
-      const { pulledRevision: since, pullBase: base, pullStarted: started } = head
+      const { pulledRevision: since, pullBase: base } = head
+      // a pull from 0 names where its first page stood; one from a revision is held to that revision already
+      const started = base === 0 ? head.pullStarted : undefined
       pulled = await ask({ type: 'pull', v: PROTOCOL_VERSION, clientId, since, ...(base !== undefined ? { base } : {}), ...(started !== undefined ? { started } : {}), ...(whole ? { whole: true as const } : {}) })
       if (pulled.resync) {
         // the server forgot the history since this replica's revision (or since this paged pull began): everything again, from the
@@ -392,7 +394,8 @@ export class SyncEngine implements Sync {
       }
       if (pulled.more) {
         // as the replica will stand once this page is in; a page asked for otherwise is dropped unused (its failure with it)
-        const next = started ?? pulled.head
+        // the same rule as applyPull's for what it stores: the first page's head, kept for the pages after it
+        const next = (base ?? since) !== 0 ? undefined : base === undefined ? pulled.head : started
         const request: PullRequest = { type: 'pull', v: PROTOCOL_VERSION, clientId, since: pulled.revision, base: base ?? since, ...(next !== undefined ? { started: next } : {}), ...(whole ? { whole: true as const } : {}) }
         ahead = { request, response: this.transport.pull(request) }
         ahead.response.catch(() => undefined)

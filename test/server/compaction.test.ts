@@ -86,7 +86,7 @@ for (const factory of storeFactories) {
       expect(again.stopped?.reason).toBe('client-diverged')
     })
 
-    it('a first sync in pages, with a document it brought deleted and its tombstone forgotten between pages, starts again and drops it', async c => {
+    it('a pull from 0 in pages (a first sync, a resync), with a document it brought deleted and its tombstone forgotten between pages, starts again and drops it', async c => {
       if (factory.name === 'postgres' && !postgres) return c.skip()
       const { store } = await fresh()
       for (const [seq, id] of ['a', 'b', 'c'].entries()) await push(store, pushReq('c1', seq + 1, [create(id)]), ann)
@@ -102,23 +102,54 @@ for (const factory of storeFactories) {
 
       // a replica's: pages of one document, and the delete and compaction land while its second page is on the way
       await push(store, pushReq('c1', 5, [create('d')]), ann)
-      let pulls = 0
-      const transport = {
-        push: (req: PushRequest) => push(store, req, ann),
-        pull: async (req: PullRequest) => {
-          if (++pulls === 2) {
-            await push(store, pushReq('c1', 6, [{ type: 'delete', collection: 'Item', id: 'b' }]), ann)
-            await store.compact(0)
-          }
-          return pull(store, req, viewer, 1)
-        },
-        socketUrl: async () => 'ws://127.0.0.1:1',
+      let seq = 5
+      const deleteAndCompact = async (id: string) => {
+        await push(store, pushReq('c1', ++seq, [{ type: 'delete', collection: 'Item', id }]), ann)
+        await store.compact(0)
       }
-      const db = await openDatabase({ name: 'paged', models: [Item], storage: memoryStorage(), sync: { url: 'http://127.0.0.1:1', transport, socket: false, pollInterval: 0 } })
-      cleanups.unshift(() => db.close())
-      await db.sync!.syncNow()
-      expect(pulls).toBeGreaterThan(3)
-      expect(await contents(db)).toBe('c:0: d:0:')
+      /** A transport straight to the store, `limit` documents a page, that runs `before` ahead of the pull it numbers. */
+      const paged = (limit: number, before: (n: number) => Promise<void> = async () => undefined) => {
+        const t = {
+          pulls: 0,
+          /** Each pull's `since`, and `@started` where it says where its paged pull began. */
+          asked: [] as string[],
+          push: (req: PushRequest) => push(store, req, ann),
+          pull: async (req: PullRequest) => {
+            await before(++t.pulls)
+            t.asked.push(`${req.since}${req.started !== undefined ? `@${req.started}` : ''}`)
+            return pull(store, req, viewer, limit)
+          },
+          socketUrl: async () => 'ws://127.0.0.1:1',
+        }
+        return t
+      }
+      const open = async (name: string, transport: ReturnType<typeof paged>) => {
+        const db = await openDatabase({ name, models: [Item], storage: memoryStorage(), sync: { url: 'http://127.0.0.1:1', transport, socket: false, pollInterval: 0 } })
+        cleanups.unshift(() => db.close())
+        return db
+      }
+      const newcomerPulls = paged(1, async n => (n === 2 ? deleteAndCompact('b') : undefined))
+      const newcomer = await open('paged', newcomerPulls)
+      await newcomer.sync!.syncNow()
+      // b on the first page (the server at 5); the second page, asked for ahead, answered resync; c and d again from 0, the page of
+      // d asked for ahead and used; then the round's pull from where that ended
+      expect(newcomerPulls.asked).toEqual(['0', '2@5', '0', '3@6', '6'])
+      expect(await contents(newcomer)).toBe('c:0: d:0:')
+
+      // a replica that held documents, resyncing in pages after the horizon passed it, and compacted past again meanwhile
+      await push(store, pushReq('c1', ++seq, [create('e')]), ann)
+      let cut = false
+      const held = paged(1, async n => (cut && n === 3 ? deleteAndCompact('c') : undefined))
+      const second = await open('held', held)
+      await second.sync!.syncNow()
+      expect(await contents(second)).toBe('c:0: d:0: e:0:')
+      await push(store, pushReq('c1', ++seq, [create('f')]), ann)
+      await store.compact(0)
+      ;[cut, held.pulls, held.asked] = [true, 0, []]
+      await second.sync!.syncNow()
+      // told to resync; its first page brought c, and the second (c deleted and forgotten before it) told it to begin again
+      expect(held.asked.slice(0, 4)).toEqual(['7', '0', '3@8', '0'])
+      expect(await contents(second)).toBe('d:0: e:0: f:0:')
     })
 
     it('a client offline across the horizon converges with its outbox intact, and its live query hears only what changed', async c => {
