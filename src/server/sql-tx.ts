@@ -2,6 +2,7 @@ import type { JsonObject } from '../core/json.js'
 import { docKey } from '../core/key.js'
 import { canRead, REALM_FIELD } from '../core/realms.js'
 import type { MutationResult } from '../protocol/messages.js'
+import { decodeFields, encodeFields } from './field-meta.js'
 import type { SqlDialect, SqlRow, SqlRunner, SqlValue } from './sql-driver.js'
 import type { ClientRow, FieldMeta, ServerDoc, StoreTx } from './store.js'
 import { keepJson, namesString } from './stored-json.js'
@@ -17,7 +18,7 @@ export function toDoc(d: SqlDialect, r: SqlRow): ServerDoc {
     id: d.loadId(r.id as string),
     data: rowData(r),
     revision: Number(r.revision),
-    fields: JSON.parse(r.fields as string) as Record<string, FieldMeta>,
+    fields: decodeFields(r.fields as string),
     realm: r.realm as string,
   }
 }
@@ -58,7 +59,7 @@ class PulledDoc implements ServerDoc {
   }
 
   get fields(): Record<string, FieldMeta> {
-    return (this.meta ??= JSON.parse(this.row.fields as string) as Record<string, FieldMeta>)
+    return (this.meta ??= decodeFields(this.row.fields as string))
   }
 }
 
@@ -152,7 +153,7 @@ export class SqlServerTx implements StoreTx {
 
   async putDocs(docs: readonly ServerDoc[]): Promise<void> {
     for (const chunk of chunks(docs, 5)) {
-      const params = chunk.flatMap((d): SqlValue[] => [d.collection, this.dialect.storeId(d.id), d.data === null ? null : JSON.stringify(d.data), d.revision, JSON.stringify(d.fields), d.realm])
+      const params = chunk.flatMap((d): SqlValue[] => [d.collection, this.dialect.storeId(d.id), d.data === null ? null : JSON.stringify(d.data), d.revision, encodeFields(d.fields), d.realm])
       await this.sql.query(
         `INSERT INTO tp_docs (${DOC_COLUMNS}) VALUES ${tuples(chunk.length, 6)}
          ON CONFLICT (collection, id) DO UPDATE SET data = excluded.data, revision = excluded.revision, fields = excluded.fields, realm = excluded.realm`,
