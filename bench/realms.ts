@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import WebSocket from 'ws'
 import { Member, memoryStorage, model, openDatabase, Realm, S, type Database } from '../dist/index.js'
 import { createServer, sqliteServerStore, type TidepoolServer } from '../dist/server.js'
+import { encodeFields } from '../dist/server/field-meta.js'
 import { percentile, type Row } from './table.js'
 
 class Doc extends model({ collection: 'Doc', fields: { title: S.str, n: S.int, done: S.bool } }) {}
@@ -42,7 +43,7 @@ async function serverFile(file: string, mine: number, others: number, users: num
       const realm = isMine ? 'me' : `user-${o % users}`
       const id = isMine ? `me-${m++}` : `o-${o++}`
       const data = JSON.stringify({ id, title: `document ${id}`, n: rev, done: rev % 2 === 0, realmId: realm })
-      insert.run('Doc', id, data, rev, JSON.stringify({ '': { rev, client: 'loader', kind: 'overwrite' } }), realm)
+      insert.run('Doc', id, data, rev, encodeFields({ '': { rev, client: 'loader', kind: 'overwrite' } }), realm)
     }
     db.prepare('UPDATE tp_revision SET value = ?').run(total)
   })()

@@ -47,14 +47,17 @@ const BATCH = 50
 /**
  * The ends of the read transactions that point reads share (see
  * `beginSnapshot`), of every connection in this process: a write on any of
- * them ends them all first, so that whatever reads next, through any
- * database on the file, sees it.
+ * them ends them all, as it begins and once it is committed, so that
+ * whatever reads next, through any database on the file, sees it.
  */
 const snapshots = new Set<() => void>()
 
 function endSnapshots(): void {
-  for (const end of snapshots) end()
+  for (const end of [...snapshots]) end()
 }
+
+/** How long point reads may share one snapshot: what they may lag behind another process's commit, and a checkpoint wait for. */
+const SNAPSHOT_MS = 1
 
 class SqliteStorage implements Storage {
   readonly kind = 'sqlite'
@@ -67,8 +70,9 @@ class SqliteStorage implements Storage {
   private checkpoint: Database.Statement | undefined
   private checkpointTimer: ReturnType<typeof setTimeout> | undefined
   private control: Record<'deferred' | 'immediate' | 'commit' | 'rollback', Database.Statement> | undefined
-  /** Ends the read transaction that the point reads of this turn of the event loop share, if one is open. */
+  /** Ends the read transaction that point reads share, if one is open; and when it began. */
   private snapshotEnd: (() => void) | undefined
+  private snapshotAt = 0
   // one connection: reads and writes take turns, so a read never sees a write half-done
   private readonly mutex = new Mutex()
 
@@ -107,14 +111,24 @@ class SqliteStorage implements Storage {
     // prepared once: a transaction's control statements cost as much as its rows otherwise
     const control = { deferred: db.prepare('BEGIN'), immediate: db.prepare('BEGIN IMMEDIATE'), commit: db.prepare('COMMIT'), rollback: db.prepare('ROLLBACK') }
     this.control = control
+    let writing = false
+    const ended = (statement: Database.Statement) => {
+      try {
+        statement.run()
+      } finally {
+        if (writing) endSnapshots()
+        writing = false
+      }
+    }
     this.connection = {
       begin: kind => {
         if (kind === 'immediate') endSnapshots()
         else this.endSnapshot()
         control[kind].run()
+        writing = kind === 'immediate'
       },
-      commit: () => void control.commit.run(),
-      rollback: () => void control.rollback.run(),
+      commit: () => ended(control.commit),
+      rollback: () => ended(control.rollback),
       get inTransaction() {
         return db.inTransaction
       },
@@ -166,6 +180,7 @@ class SqliteStorage implements Storage {
     if (keys.length === 1 && this.mutex.idle) {
       try {
         const db = this.conn()
+        if (performance.now() - this.snapshotAt > SNAPSHOT_MS) this.endSnapshot()
         this.beginSnapshot(db)
         return Promise.resolve([new Tables(db, this.statements).getOne(store, keys[0]!)])
       } catch (e) {
@@ -177,22 +192,34 @@ class SqliteStorage implements Storage {
 
   /**
    * A statement outside a transaction takes and drops the WAL's read lock
-   * itself, which costs as much as a lookup: the point reads of one turn of
-   * the event loop (an app's awaited reads one after another) share one read
-   * transaction instead, ended after the turn, or at once when anything
-   * else needs the connection. Writers in other processes are not held up
-   * (WAL readers block none), and a turn's reads see one state.
+   * itself, which costs as much as a lookup: point reads one after another
+   * (an app's awaited reads) share one read transaction instead, for at
+   * most SNAPSHOT_MS and never past the turn of the event loop, ended at
+   * once when anything else needs the connection or anything in the process
+   * writes. Writers in other processes are not held up (WAL readers block
+   * none); they are seen by reads at most SNAPSHOT_MS late.
    */
   private beginSnapshot(db: Database.Database): void {
     if (this.snapshotEnd || db.inTransaction) return
     const control = this.control!
     control.deferred.run()
+    this.snapshotAt = performance.now()
     const timer = setImmediate(() => this.endSnapshot())
     const end = () => {
       snapshots.delete(end)
       this.snapshotEnd = undefined
       clearImmediate(timer)
-      if (db.open && db.inTransaction) control.commit.run()
+      if (!db.open || !db.inTransaction) return
+      // a read transaction has nothing to keep: one that will not commit is dropped, and neither fails the write that ends it
+      try {
+        control.commit.run()
+      } catch {
+        try {
+          if (db.inTransaction) control.rollback.run()
+        } catch {
+          // the connection's next use reports what is wrong with it
+        }
+      }
     }
     this.snapshotEnd = end
     snapshots.add(end)

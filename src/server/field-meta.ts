@@ -1,3 +1,4 @@
+import { setKey } from '../core/json.js'
 import type { FieldMeta } from './store.js'
 
 /**
@@ -29,7 +30,7 @@ export function decodeFields(text: string): Record<string, FieldMeta> {
   for (const group of stored as Group[]) {
     const [rev, client, kind] = group
     const meta: FieldMeta = { rev, client, kind: kind === 1 ? 'merge' : 'overwrite' }
-    for (let i = 3; i < group.length; i++) fields[group[i] as string] = meta
+    for (let i = 3; i < group.length; i++) setKey(fields, group[i] as string, meta)
   }
   return fields
 }

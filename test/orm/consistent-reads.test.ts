@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Sqlite from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { memoryStorage, model, openDatabase, S, type Database } from '../../src/index.js'
 import { sqliteStorage } from '../../src/sqlite.js'
@@ -68,6 +69,49 @@ describe('a transaction that reads in several steps sees one state', () => {
     expect(seen).toEqual([1, 2, 3])
     await reader.close()
     await writer.close()
+  })
+
+  it('a read while another database on the file writes, and one right after its commit, each see the file as it then is', async () => {
+    const file = join(dir, 'during.db')
+    const reader = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
+    const writer = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
+    await writer.run(tx => void tx.createOrOverwrite(Account, { id: 'a', balance: 0 }))
+    const balance = () => reader.run({ readOnly: true }, async tx => (await tx.get(Account, 'a'))!.balance)
+    // reads one after another, beside the writes, with no timer between: some fall while the writer's transaction is open
+    let reading = true
+    const seen: number[] = []
+    const background = (async () => {
+      while (reading) seen.push(await balance())
+    })()
+    const after: number[] = []
+    for (const next of [1, 2, 3, 4]) {
+      await writer.run(async tx => void ((await tx.get(Account, 'a'))!.balance = next))
+      after.push(await balance())
+    }
+    reading = false
+    await background
+    expect(after).toEqual([1, 2, 3, 4])
+    expect(seen.length).toBeGreaterThan(4)
+    await reader.close()
+    await writer.close()
+  })
+
+  it('a long run of reads with no pause sees another process commit within a millisecond', async () => {
+    const file = join(dir, 'other-process.db')
+    const db = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
+    await db.run(tx => void tx.createOrOverwrite(Account, { id: 'a', balance: 1 })
+    )
+    const balance = () => db.run({ readOnly: true }, async tx => (await tx.get(Account, 'a'))!.balance)
+    expect(await balance()).toBe(1)
+    // a connection this process's databases know nothing of, as another process's is
+    const other = new Sqlite(file)
+    other.prepare("UPDATE tp_docs SET v = json_set(v, '$.view.balance', 2) WHERE k = ?").run('Account\u0000a')
+    other.close()
+    // still the same turn of the event loop: only the clock says the shared snapshot is old
+    const from = performance.now()
+    while (performance.now() - from < 2);
+    expect(await balance()).toBe(2)
+    await db.close()
   })
 
   it('does not retry when nothing was committed between its reads', async () => {
