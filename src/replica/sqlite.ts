@@ -48,16 +48,22 @@ const BATCH = 50
  * The ends of the read transactions that point reads share (see
  * `beginSnapshot`), of every connection in this process: a write on any of
  * them ends them all, as it begins and once it is committed, so that
- * whatever reads next, through any database on the file, sees it.
+ * whatever reads next, through any database on the file, sees it. Kept on
+ * the global object: two copies of this module in one process (a
+ * duplicated dependency) still end each other's.
  */
-const snapshots = new Set<() => void>()
+const registry = globalThis as typeof globalThis & { [key: symbol]: Set<() => void> | undefined }
+const SNAPSHOTS = Symbol.for('tidepool.sqlite.snapshots')
+const snapshots = (registry[SNAPSHOTS] ??= new Set<() => void>())
 
 function endSnapshots(): void {
   for (const end of [...snapshots]) end()
 }
 
-/** How long point reads may share one snapshot: what they may lag behind another process's commit, and a checkpoint wait for. */
+/** How long point reads may share one snapshot at most. */
 const SNAPSHOT_MS = 1
+/** After another connection's commit is seen, how long point reads go without shared snapshots, each its own statement. */
+const PLAIN_MS = 100
 
 class SqliteStorage implements Storage {
   readonly kind = 'sqlite'
@@ -73,6 +79,9 @@ class SqliteStorage implements Storage {
   /** Ends the read transaction that point reads share, if one is open; and when it began. */
   private snapshotEnd: (() => void) | undefined
   private snapshotAt = 0
+  /** The file's data_version when a snapshot last began, and until when point reads share none (another connection writes). */
+  private seenVersion: number | undefined
+  private plainUntil = 0
   // one connection: reads and writes take turns, so a read never sees a write half-done
   private readonly mutex = new Mutex()
 
@@ -194,21 +203,30 @@ class SqliteStorage implements Storage {
    * A statement outside a transaction takes and drops the WAL's read lock
    * itself, which costs as much as a lookup: point reads one after another
    * (an app's awaited reads) share one read transaction instead, for at
-   * most SNAPSHOT_MS and never past the turn of the event loop, ended at
-   * once when anything else needs the connection or anything in the process
-   * writes. Writers in other processes are not held up (WAL readers block
-   * none); they are seen by reads at most SNAPSHOT_MS late.
+   * most SNAPSHOT_MS and never past the callback that began it (with the
+   * promises it settles), ended at once when anything else needs the
+   * connection or anything in the process writes. While another connection
+   * commits to the file, reads go without, each its own statement: a
+   * snapshot held most of the time would keep that writer's WAL from
+   * starting over.
    */
   private beginSnapshot(db: Database.Database): void {
     if (this.snapshotEnd || db.inTransaction) return
+    const now = performance.now()
+    if (now < this.plainUntil) return
+    const version = this.dataVersion!.get()
+    if (this.seenVersion !== undefined && version !== this.seenVersion) {
+      this.seenVersion = version
+      this.plainUntil = now + PLAIN_MS
+      return
+    }
+    this.seenVersion = version
     const control = this.control!
     control.deferred.run()
-    this.snapshotAt = performance.now()
-    const timer = setImmediate(() => this.endSnapshot())
+    this.snapshotAt = now
     const end = () => {
       snapshots.delete(end)
       this.snapshotEnd = undefined
-      clearImmediate(timer)
       if (!db.open || !db.inTransaction) return
       // a read transaction has nothing to keep: one that will not commit is dropped, and neither fails the write that ends it
       try {
@@ -223,6 +241,8 @@ class SqliteStorage implements Storage {
     }
     this.snapshotEnd = end
     snapshots.add(end)
+    // before any timer, I/O or message callback: one that follows another thread's commit reads after it
+    process.nextTick(() => this.snapshotEnd === end && end())
   }
 
   private endSnapshot(): void {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Sqlite from 'better-sqlite3'
+import { MessageChannel } from 'node:worker_threads'
 import { afterAll, describe, expect, it } from 'vitest'
 import { memoryStorage, model, openDatabase, S, type Database } from '../../src/index.js'
 import { sqliteStorage } from '../../src/sqlite.js'
@@ -111,6 +112,31 @@ describe('a transaction that reads in several steps sees one state', () => {
     const from = performance.now()
     while (performance.now() - from < 2);
     expect(await balance()).toBe(2)
+    await db.close()
+  })
+
+  it('a read in a callback that follows a commit by another thread sees it, however soon the callback comes', async () => {
+    const file = join(dir, 'callback.db')
+    const db = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
+    await db.run(tx => void tx.createOrOverwrite(Account, { id: 'a', balance: 1 }))
+    const balance = () => db.run({ readOnly: true }, async tx => (await tx.get(Account, 'a'))!.balance)
+    const other = new Sqlite(file)
+    const { port1, port2 } = new MessageChannel()
+    const seen = new Promise<number[]>(resolve => {
+      const values: number[] = []
+      // a timer's callback reads; another connection commits and says so; the message's callback reads, in the same turn of the loop
+      setTimeout(() => {
+        void balance().then(v => {
+          values.push(v)
+          other.prepare("UPDATE tp_docs SET v = json_set(v, '$.view.balance', 2) WHERE k = ?").run('Account\u0000a')
+          port1.postMessage('committed')
+        })
+      }, 0)
+      port2.once('message', () => void balance().then(v => resolve([...values, v])))
+    })
+    expect(await seen).toEqual([1, 2])
+    port1.close()
+    other.close()
     await db.close()
   })
 
