@@ -93,6 +93,9 @@ class SqliteStorage implements Storage {
   async open(stores: readonly string[]): Promise<void> {
     if (this.db) return
     const db = new Sqlite(this.path)
+    // a connection's data_version counts from its own start
+    this.seenVersion = undefined
+    this.plainUntil = 0
     db.pragma('journal_mode = WAL')
     db.pragma(`synchronous = ${this.options.durability === 'strict' ? 'FULL' : 'NORMAL'}`)
     db.pragma(`busy_timeout = ${this.options.busyTimeout ?? 5000}`)
@@ -214,15 +217,17 @@ class SqliteStorage implements Storage {
     if (this.snapshotEnd || db.inTransaction) return
     const now = performance.now()
     if (now < this.plainUntil) return
+    const control = this.control!
+    control.deferred.run()
+    // asked inside the transaction: outside, the question would take and drop the read lock itself
     const version = this.dataVersion!.get()
     if (this.seenVersion !== undefined && version !== this.seenVersion) {
       this.seenVersion = version
       this.plainUntil = now + PLAIN_MS
+      control.commit.run()
       return
     }
     this.seenVersion = version
-    const control = this.control!
-    control.deferred.run()
     this.snapshotAt = now
     const end = () => {
       snapshots.delete(end)
