@@ -33,6 +33,28 @@ async function readAcrossTransfer(reader: Database, writer: Database): Promise<{
   return { total, attempts }
 }
 
+/** `count` databases opened on one fresh file, holding account a with a balance of 1. */
+async function onOneFile<N extends 1 | 2>(name: string, count: N): Promise<N extends 1 ? [Database] : [Database, Database]> {
+  const dbs: Database[] = []
+  for (let i = 0; i < count; i++) dbs.push(await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(join(dir, name)) }))
+  await dbs[0]!.run(tx => void tx.createOrOverwrite(Account, { id: 'a', balance: 1 }))
+  return dbs as N extends 1 ? [Database] : [Database, Database]
+}
+
+const balanceIn = (db: Database) => db.run({ readOnly: true }, async tx => (await tx.get(Account, 'a'))!.balance)
+const setBalance = (db: Database, balance: number) => db.run(async tx => void ((await tx.get(Account, 'a'))!.balance = balance))
+
+/** Sets a's balance through a connection that no database of this process knows of, as another process's or thread's. */
+function setBehindTheBack(file: string, balance: number): void {
+  const other = new Sqlite(file)
+  other.prepare("UPDATE tp_docs SET v = json_set(v, '$.view.balance', ?) WHERE k = ?").run(balance, 'Account\u0000a')
+  other.close()
+}
+
+async function closeAll(...dbs: Database[]): Promise<void> {
+  for (const db of dbs) await db.close()
+}
+
 describe('a transaction that reads in several steps sees one state', () => {
   it('retries when its own database commits between its reads (memory)', async () => {
     const db = await openDatabase({ name: 'm', models: [Account], storage: memoryStorage() })
@@ -56,88 +78,66 @@ describe('a transaction that reads in several steps sees one state', () => {
   })
 
   it('a read right after a commit through another database on the same file sees it, however soon', async () => {
-    const file = join(dir, 'soon.db')
-    const reader = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
-    const writer = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
-    await writer.run(tx => void tx.createOrOverwrite(Account, { id: 'a', balance: 1 }))
-    const balance = () => reader.run({ readOnly: true }, async tx => (await tx.get(Account, 'a'))!.balance)
+    const [reader, writer] = await onOneFile('soon.db', 2)
     // one chain of awaits, no timer between: the reader's point reads share a snapshot until something writes
-    const seen = [await balance()]
+    const seen = [await balanceIn(reader)]
     for (const next of [2, 3]) {
-      await writer.run(async tx => void ((await tx.get(Account, 'a'))!.balance = next))
-      seen.push(await balance())
+      await setBalance(writer, next)
+      seen.push(await balanceIn(reader))
     }
     expect(seen).toEqual([1, 2, 3])
-    await reader.close()
-    await writer.close()
+    await closeAll(reader, writer)
   })
 
   it('a read while another database on the file writes, and one right after its commit, each see the file as it then is', async () => {
-    const file = join(dir, 'during.db')
-    const reader = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
-    const writer = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
-    await writer.run(tx => void tx.createOrOverwrite(Account, { id: 'a', balance: 0 }))
-    const balance = () => reader.run({ readOnly: true }, async tx => (await tx.get(Account, 'a'))!.balance)
+    const [reader, writer] = await onOneFile('during.db', 2)
     // reads one after another, beside the writes, with no timer between: some fall while the writer's transaction is open
     let reading = true
     const seen: number[] = []
     const background = (async () => {
-      while (reading) seen.push(await balance())
+      while (reading) seen.push(await balanceIn(reader))
     })()
     const after: number[] = []
-    for (const next of [1, 2, 3, 4]) {
-      await writer.run(async tx => void ((await tx.get(Account, 'a'))!.balance = next))
-      after.push(await balance())
+    for (const next of [2, 3, 4, 5]) {
+      await setBalance(writer, next)
+      after.push(await balanceIn(reader))
     }
     reading = false
     await background
-    expect(after).toEqual([1, 2, 3, 4])
+    expect(after).toEqual([2, 3, 4, 5])
     expect(seen.length).toBeGreaterThan(4)
-    await reader.close()
-    await writer.close()
+    await closeAll(reader, writer)
   })
 
   it('a long run of reads with no pause sees another process commit within a millisecond', async () => {
-    const file = join(dir, 'other-process.db')
-    const db = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
-    await db.run(tx => void tx.createOrOverwrite(Account, { id: 'a', balance: 1 })
-    )
-    const balance = () => db.run({ readOnly: true }, async tx => (await tx.get(Account, 'a'))!.balance)
-    expect(await balance()).toBe(1)
-    // a connection this process's databases know nothing of, as another process's is
-    const other = new Sqlite(file)
-    other.prepare("UPDATE tp_docs SET v = json_set(v, '$.view.balance', 2) WHERE k = ?").run('Account\u0000a')
-    other.close()
+    const [db] = await onOneFile('other-process.db', 1)
+    expect(await balanceIn(db)).toBe(1)
+    setBehindTheBack(join(dir, 'other-process.db'), 2)
     // still the same turn of the event loop: only the clock says the shared snapshot is old
     const from = performance.now()
     while (performance.now() - from < 2);
-    expect(await balance()).toBe(2)
-    await db.close()
+    expect(await balanceIn(db)).toBe(2)
+    await closeAll(db)
   })
 
   it('a read in a callback that follows a commit by another thread sees it, however soon the callback comes', async () => {
-    const file = join(dir, 'callback.db')
-    const db = await openDatabase({ name: 's', models: [Account], storage: sqliteStorage(file) })
-    await db.run(tx => void tx.createOrOverwrite(Account, { id: 'a', balance: 1 }))
-    const balance = () => db.run({ readOnly: true }, async tx => (await tx.get(Account, 'a'))!.balance)
-    const other = new Sqlite(file)
+    const [db] = await onOneFile('callback.db', 1)
     const { port1, port2 } = new MessageChannel()
     const seen = new Promise<number[]>(resolve => {
       const values: number[] = []
       // a timer's callback reads; another connection commits and says so; the message's callback reads, in the same turn of the loop
       setTimeout(() => {
-        void balance().then(v => {
+        void balanceIn(db).then(v => {
           values.push(v)
-          other.prepare("UPDATE tp_docs SET v = json_set(v, '$.view.balance', 2) WHERE k = ?").run('Account\u0000a')
+          setBehindTheBack(join(dir, 'callback.db'), 2)
           port1.postMessage('committed')
         })
       }, 0)
-      port2.once('message', () => void balance().then(v => resolve([...values, v])))
+      port2.once('message', () => void balanceIn(db).then(v => resolve([...values, v])))
     })
     expect(await seen).toEqual([1, 2])
     port1.close()
-    other.close()
-    await db.close()
+    await closeAll(db)
   })
 
   it('does not retry when nothing was committed between its reads', async () => {
