@@ -188,7 +188,7 @@ class SqliteStorage implements Storage {
   }
 
   peek(store: string, keys: readonly string[]): Promise<unknown[]> {
-    // with the connection idle a point read needs no lock: it runs at once, in the snapshot this turn's point reads share
+    // with the connection idle a point read needs no lock: it runs at once, in the snapshot point reads one after another share
     if (keys.length === 1 && this.mutex.idle) {
       try {
         const db = this.conn()

@@ -79,7 +79,7 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
     for (const r of rejected) scope.reject(r)
     const { pullBase: _base, pullStarted: _started, resync: _resync, ...rest } = head
     const pullBase = res.more ? (head.pullBase ?? since ?? head.pulledRevision) : undefined
-    const pullStarted = pullBase !== 0 ? undefined : head.pullBase !== undefined ? head.pullStarted : res.head
+    const pullStarted = res.more ? nextStarted(head, since ?? head.pulledRevision, res) : undefined
     scope.setHead({
       ...rest,
       pulledRevision: res.revision,
@@ -96,6 +96,16 @@ export function applyPull(replica: Replica, res: PulledChanges & { user?: string
 function lost(m: Mutation, evicted: ReadonlySet<string>): string {
   const docs = [...new Set(m.ops.filter(o => evicted.has(docKey(o.collection, o.id))).map(o => `${o.collection} ${JSON.stringify(o.id)}`))]
   return `the user can no longer read ${docs.join(', ')} (access was revoked, or the document moved away)`
+}
+
+/**
+ * What the page after `res` sends as `started`: a pull from 0 keeps the head
+ * its first page came with; a pull from a revision sends none (its own
+ * start is checked against the horizon already).
+ */
+export function nextStarted(head: Head, since: number, res: { head?: number }): number | undefined {
+  if ((head.pullBase ?? since) !== 0) return undefined
+  return head.pullBase !== undefined ? head.pullStarted : res.head
 }
 
 /** Marks a pull from 0 that takes pages as a resync, where it stands: interrupted, it starts again from 0. */

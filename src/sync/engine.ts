@@ -8,7 +8,7 @@ import { isConnected, type SyncStatus } from '../core/syncer.js'
 import { MAX_MESSAGE_BYTES, MAX_PUSH_MUTATIONS, PROTOCOL_VERSION, type Poke, type PullRequest, type PullResponse, type PushRequest, type PushResponse } from '../protocol/messages.js'
 import { utf8Length } from '../core/values.js'
 import type { Replica } from '../replica/replica.js'
-import { applyPull, markResync, rejectLocally, renumber, startResync } from './apply-pull.js'
+import { applyPull, markResync, nextStarted, rejectLocally, renumber, startResync } from './apply-pull.js'
 import type { Sync } from './index.js'
 import { PokeSocket, type SocketFactory } from './pokes.js'
 import type { Transport } from './transport.js'
@@ -394,8 +394,8 @@ export class SyncEngine implements Sync {
       }
       if (pulled.more) {
         // as the replica will stand once this page is in; a page asked for otherwise is dropped unused (its failure with it)
-        // the same rule as applyPull's for what it stores: the first page's head, kept for the pages after it
-        const next = (base ?? since) !== 0 ? undefined : base === undefined ? pulled.head : started
+        // as applyPull will store it: the page asked for ahead is the one the loop asks for next
+        const next = nextStarted(head, since, pulled)
         const request: PullRequest = { type: 'pull', v: PROTOCOL_VERSION, clientId, since: pulled.revision, base: base ?? since, ...(next !== undefined ? { started: next } : {}), ...(whole ? { whole: true as const } : {}) }
         ahead = { request, response: this.transport.pull(request) }
         ahead.response.catch(() => undefined)
